@@ -1,0 +1,1 @@
+"""The agent: configuration, the loop, sessions and the command line."""

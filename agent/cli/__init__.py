@@ -1,0 +1,65 @@
+"""The `tessera` command line: parses arguments and hands off.
+
+Each command lives in its own module with `configure(parser)` and `run(args) -> int`.
+Only the chosen command's module is imported, and heavy libraries (torch, vllm,
+textual) are imported inside `run`, so `tessera --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name → (module under agent.cli, one-line help). The default command is `chat`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chat": ("chat", "chat in the terminal UI (the default)"),
+    "doctor": ("doctor", "check Python, engine packages, sandbox layers and git"),
+    "sandbox": ("sandbox", "run one command exactly as the agent's shell tool would"),
+    "trust": ("trust", "let a repository's own config loosen sandbox or approvals"),
+    "checkpoints": ("checkpoints", "list the git checkpoints taken before agent changes"),
+    "undo": ("checkpoints", "restore the working tree to a checkpoint"),
+    "config": ("config_cmd", "show the effective configuration and where it came from"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tessera",
+        description="Tessera: a local agentic coding assistant.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items())
+        + "\n\nRun `tessera COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version="tessera 0.1.0")
+    parser.add_argument("command", nargs="?", default="chat", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    if command is None:
+        if any(a in ("-h", "--help", "--version") for a in argv):
+            _top_parser().parse_args(argv)
+            return 0
+        command, rest = "chat", argv
+    else:
+        rest = argv[1:]
+    if command not in COMMANDS:
+        _top_parser().error(f"unknown command {command!r} (see `tessera --help`)")
+    module_name, help_text = COMMANDS[command]
+    module = importlib.import_module(f"agent.cli.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"tessera {command}", description=help_text)
+    module.configure(parser, command)
+    args = parser.parse_args(rest)
+    args.command = command
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

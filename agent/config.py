@@ -1,0 +1,211 @@
+"""Configuration: defaults ← user TOML ← project TOML (clamped) ← environment ← flags.
+
+A repository is untrusted input. Its `.tessera/config.toml` may tighten the sandbox, the
+network and the approval policy, never loosen them, and may not choose the backend (a
+repository must not be able to send its user's code somewhere). Only the user's own
+config, the environment, a flag, or a folder the user trusted with `tessera trust` can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent import paths
+from tools.sandbox.policy import SandboxMode, SandboxPolicy
+
+APPROVAL_POLICIES = ("read-only", "ask", "auto-edit", "auto")  # tight → loose
+EFFORTS = ("none", "high", "auto")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    backend: str = "local"
+    model_dir: str | None = None
+    sandbox_mode: SandboxMode = SandboxMode.WORKSPACE_WRITE
+    network: bool = False
+    strict_unix: bool = False
+    timeout_s: float = 120.0
+    memory_mb: int = 4096
+    masked_paths: tuple[str, ...] = ()
+    approval: str = "ask"
+    effort: str = "auto"
+    syntax_guard: str = "refuse"  # or "warn"
+    sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def sandbox_policy(self) -> SandboxPolicy:
+        return SandboxPolicy(
+            mode=self.sandbox_mode,
+            network=self.network,
+            strict_unix=self.strict_unix,
+            timeout_s=self.timeout_s,
+            memory_bytes=self.memory_mb * 1024 * 1024,
+            extra_masked_paths=self.masked_paths,
+        )
+
+
+# TOML key → (Config attribute, parser). The one table that names every setting.
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "on", "yes"):
+        return True
+    if isinstance(value, str) and value.lower() in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _choice(options: tuple[str, ...]):
+    def parse(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(os.pathsep) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of paths")
+    return tuple(value)
+
+
+SETTINGS: dict[str, tuple[str, Any]] = {
+    "backend.spec": ("backend", str),
+    "backend.model_dir": ("model_dir", str),
+    "sandbox.mode": ("sandbox_mode", SandboxMode),
+    "sandbox.network": ("network", _bool),
+    "sandbox.strict_unix": ("strict_unix", _bool),
+    "sandbox.timeout": ("timeout_s", float),
+    "sandbox.memory_mb": ("memory_mb", int),
+    "sandbox.masked_paths": ("masked_paths", _paths),
+    "approval.policy": ("approval", _choice(APPROVAL_POLICIES)),
+    "agent.effort": ("effort", _choice(EFFORTS)),
+    "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
+}
+
+ENVIRONMENT = {
+    "TESSERA_BACKEND": "backend.spec",
+    "TESSERA_MODEL_DIR": "backend.model_dir",
+    "TESSERA_SANDBOX_MODE": "sandbox.mode",
+    "TESSERA_NETWORK": "sandbox.network",
+    "TESSERA_APPROVAL": "approval.policy",
+    "TESSERA_EFFORT": "agent.effort",
+}
+
+
+def _is_tighter_or_equal(key: str, current: Any, proposed: Any) -> bool:
+    """Whether an untrusted project may make this change."""
+    if key == "sandbox.mode":
+        return proposed.rank <= current.rank
+    if key == "sandbox.network":
+        return not proposed or current
+    if key == "sandbox.strict_unix":
+        return proposed or not current
+    if key in ("sandbox.timeout", "sandbox.memory_mb"):
+        return proposed <= current
+    if key == "approval.policy":
+        return APPROVAL_POLICIES.index(proposed) <= APPROVAL_POLICIES.index(current)
+    if key in ("backend.spec", "backend.model_dir"):
+        return False
+    return True  # effort, syntax guard: no security weight
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return _flatten(tomllib.load(fh))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool) -> None:
+    for key, raw in values.items():
+        if key not in SETTINGS:
+            config.warnings.append(f"{source}: unknown setting {key!r} ignored")
+            continue
+        attr, parse = SETTINGS[key]
+        try:
+            value = parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{source}: {key}: {exc}") from exc
+        if key == "sandbox.masked_paths":
+            value = tuple(dict.fromkeys((*config.masked_paths, *value)))  # masks only add up
+        elif clamp and not _is_tighter_or_equal(key, getattr(config, attr), value):
+            config.warnings.append(
+                f"{source}: {key} = {raw!r} would loosen the user's setting; ignored "
+                f"(run `tessera trust` in the repository to allow it)"
+            )
+            continue
+        setattr(config, attr, value)
+    config.sources.append(source)
+
+
+def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -> Config:
+    config = Config()
+    user_file = paths.user_config_file()
+    if user_file.is_file():
+        _apply(config, _read_toml(user_file), str(user_file), clamp=False)
+    if repo is not None:
+        project_file = paths.project_config_file(Path(repo))
+        if project_file.is_file():
+            trusted = is_trusted(Path(repo))
+            _apply(config, _read_toml(project_file), str(project_file), clamp=not trusted)
+    env_values = {key: os.environ[var] for var, key in ENVIRONMENT.items() if var in os.environ}
+    if env_values:
+        _apply(config, env_values, "environment", clamp=False)
+    if flags:
+        _apply(config, {k: v for k, v in flags.items() if v is not None}, "command line", clamp=False)
+    return config
+
+
+# --- trust -----------------------------------------------------------------------------------
+
+
+def _trust_file() -> Path:
+    return paths.data_dir() / "trusted.json"
+
+
+def trusted_paths() -> list[str]:
+    try:
+        data = json.loads(_trust_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    return [p for p in data.get("trusted", []) if isinstance(p, str)]
+
+
+def is_trusted(repo: Path) -> bool:
+    return str(repo.resolve()) in trusted_paths()
+
+
+def set_trusted(repo: Path, trusted: bool = True) -> None:
+    entries = [p for p in trusted_paths() if p != str(repo.resolve())]
+    if trusted:
+        entries.append(str(repo.resolve()))
+    target = _trust_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"trusted": sorted(entries)}, indent=2) + "\n")
+    os.replace(tmp, target)

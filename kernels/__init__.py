@@ -1,0 +1,1 @@
+"""MoE kernels: tensors in, tensors out. Knows nothing of the rest of Tessera."""

@@ -1,0 +1,1 @@
+"""The unified model: config, checkpoints, reference implementation, chat protocol, backends."""

@@ -1,0 +1,116 @@
+"""The one tool protocol: every tool the agent can call has this shape.
+
+A tool has a name, a description, an argument model (pydantic, whose JSON schema is
+what the model sees), a side-effect class (so approvals and checkpoints are decided in
+one place, by the agent), and `run(args, ctx) -> ToolResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tools.output import bound_text
+from tools.sandbox.policy import SandboxPolicy
+
+DEFAULT_RESULT_LIMIT = 16 * 1024
+
+
+class SideEffect(str, Enum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class ToolArgs(BaseModel):
+    """Base for argument models: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, text: str, **data: Any) -> ToolResult:
+        return cls(ok=False, text=text, data=data)
+
+
+@dataclass
+class ToolContext:
+    """What a tool may know about where it runs. Built by the agent for each call."""
+
+    repo: Path
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
+    result_limit: int = DEFAULT_RESULT_LIMIT
+    data_dir: Path | None = None
+    # "refuse" or "warn": what edit tools do when a change breaks a file's syntax.
+    syntax_guard: str = "refuse"
+
+    def __post_init__(self) -> None:
+        self.repo = Path(self.repo).resolve()
+
+
+class ToolError(Exception):
+    """A failure a tool reports to the model as a result with ok=False."""
+
+
+class Tool(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[ToolArgs]]
+    side_effect: ClassVar[SideEffect]
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """The function description the model sees (OpenAI/Mistral tool format)."""
+        params = cls.Args.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": cls.name, "description": cls.description, "parameters": params},
+        }
+
+    def parse_args(self, raw: str | dict[str, Any]) -> ToolArgs:
+        """Validate raw arguments; raises ToolError naming each bad field."""
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw) if raw.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ToolError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from exc
+        if not isinstance(raw, dict):
+            raise ToolError(f"arguments must be a JSON object, got {type(raw).__name__}")
+        try:
+            return self.Args.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+                problems.append(f"{where}: {err['msg']}")
+            raise ToolError(f"invalid arguments for {self.name}: " + "; ".join(problems)) from exc
+
+    def invoke(self, raw: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Parse, run and bound: the entry point the agent uses."""
+        try:
+            args = self.parse_args(raw)
+            result = self.run(args, ctx)
+        except ToolError as exc:
+            result = ToolResult.error(str(exc))
+        text, truncated = bound_text(result.text, ctx.result_limit)
+        if truncated:
+            result.data.setdefault("truncated", True)
+        result.text = text
+        return result
+
+    @abstractmethod
+    def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        """Do the work. Raise ToolError for failures the model should see."""

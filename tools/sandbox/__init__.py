@@ -1,0 +1,1 @@
+"""The OS sandbox around every command the agent runs."""

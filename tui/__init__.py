@@ -1,0 +1,1 @@
+"""The Textual terminal UI: renders agent events and sends user intents back."""
