@@ -117,9 +117,8 @@ def _is_tighter_or_equal(key: str, current: Any, proposed: Any) -> bool:
         return proposed <= current
     if key == "approval.policy":
         return APPROVAL_POLICIES.index(proposed) <= APPROVAL_POLICIES.index(current)
-    if key in ("backend.spec", "backend.model_dir"):
-        return False
-    return True  # effort, syntax guard: no security weight
+    # The backend decides where the user's code is sent; effort and the guard carry no risk.
+    return key not in ("backend.spec", "backend.model_dir")
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -177,7 +176,8 @@ def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -
     if env_values:
         _apply(config, env_values, "environment", clamp=False)
     if flags:
-        _apply(config, {k: v for k, v in flags.items() if v is not None}, "command line", clamp=False)
+        given = {key: value for key, value in flags.items() if value is not None}
+        _apply(config, given, "command line", clamp=False)
     return config
 
 

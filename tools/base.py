@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,7 +22,7 @@ from tools.sandbox.policy import SandboxPolicy
 DEFAULT_RESULT_LIMIT = 16 * 1024
 
 
-class SideEffect(str, Enum):
+class SideEffect(StrEnum):
     READ = "read"
     WRITE = "write"
     EXECUTE = "execute"
@@ -86,7 +86,9 @@ class Tool(ABC):
             try:
                 raw = json.loads(raw) if raw.strip() else {}
             except json.JSONDecodeError as exc:
-                raise ToolError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from exc
+                raise ToolError(
+                    f"arguments are not valid JSON: {exc.msg} at column {exc.colno}"
+                ) from exc
         if not isinstance(raw, dict):
             raise ToolError(f"arguments must be a JSON object, got {type(raw).__name__}")
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-TRUNCATION_MARKER = "\n[... {omitted} bytes omitted of {total}; showing first {head} and last {tail} ...]\n"
+TRUNCATION_MARKER = (
+    "\n[... {omitted} bytes omitted of {total}; showing first {head} and last {tail} ...]\n"
+)
 
 
 def bound_text(data: bytes | str, limit: int) -> tuple[str, bool]:
@@ -19,10 +21,9 @@ def bound_text(data: bytes | str, limit: int) -> tuple[str, bool]:
     marker = TRUNCATION_MARKER.format(
         omitted=len(raw) - head - tail, total=len(raw), head=head, tail=tail
     )
-    text = (
-        raw[:head].decode("utf-8", "ignore") + marker + raw[len(raw) - tail :].decode("utf-8", "ignore")
-    )
-    return text, True
+    first = raw[:head].decode("utf-8", "ignore")
+    last = raw[len(raw) - tail :].decode("utf-8", "ignore")
+    return first + marker + last, True
 
 
 class HeadTailBuffer:
