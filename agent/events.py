@@ -1,0 +1,205 @@
+"""The one event type: what a session says happened, in order.
+
+Every front end (the TUI, `tessera run --json`, the session store) consumes the same
+stream of these. Each event is a small dataclass that serialises to one JSON object on
+one line; `type` names the kind. The set is closed: `EVENT_TYPES` lists every kind, and
+`from_json` refuses anything else. The schema is documented in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+
+class EventDecodeError(ValueError):
+    """A JSON line that is not one of our events."""
+
+
+@dataclass
+class Event:
+    type: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def from_json(line: str) -> Event:
+        """Decode any event line (the kind comes from its `type`)."""
+        return from_json(line)
+
+
+@dataclass
+class SessionStart(Event):
+    """The first event of a session: what was asked, where, and under which settings."""
+
+    type: ClassVar[str] = "session_start"
+    session_id: str
+    task: str
+    repo: str
+    backend: str
+    effort: str
+    approval: str
+    # The system prompt exactly as sent, so a resumed session keeps the same cached prefix.
+    system_prompt: str = ""
+    instruction_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Effort(Event):
+    """The reasoning effort chosen for a step, and why."""
+
+    type: ClassVar[str] = "effort"
+    step: int
+    value: str  # "none" or "high"
+    reason: str
+    switched: bool = False
+    # Tokens the engine must re-read because of this switch (0 when unchanged).
+    reread_tokens: int = 0
+
+
+@dataclass
+class Thinking(Event):
+    type: ClassVar[str] = "thinking"
+    step: int
+    text: str
+
+
+@dataclass
+class Text(Event):
+    type: ClassVar[str] = "text"
+    step: int
+    text: str
+
+
+@dataclass
+class ToolCall(Event):
+    """A call the model made. `arguments` is the parsed object, or the raw string when it
+    was not valid JSON (the malformed call then gets an error result)."""
+
+    type: ClassVar[str] = "tool_call"
+    step: int
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+
+
+@dataclass
+class Approval(Event):
+    type: ClassVar[str] = "approval"
+    call_id: str
+    name: str
+    decision: str  # "requested", "granted" or "denied"
+    reason: str = ""
+
+
+@dataclass
+class ToolResult(Event):
+    """What the model is told about a call: `output` is exactly the appended text."""
+
+    type: ClassVar[str] = "tool_result"
+    step: int
+    call_id: str
+    name: str
+    ok: bool
+    output: str
+
+
+@dataclass
+class Checkpoint(Event):
+    """A git checkpoint taken before the first change of a step."""
+
+    type: ClassVar[str] = "checkpoint"
+    step: int
+    ref: str
+    label: str
+
+
+@dataclass
+class Usage(Event):
+    """Token counts of one model step, as the backend reported them."""
+
+    type: ClassVar[str] = "usage"
+    step: int
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = ""
+
+
+@dataclass
+class RawOutput(Event):
+    """Exactly what the model emitted in a step: what `replay:FILE` feeds back."""
+
+    type: ClassVar[str] = "raw_output"
+    step: int
+    raw: str
+
+
+@dataclass
+class Error(Event):
+    type: ClassVar[str] = "error"
+    message: str
+    step: int | None = None
+    fatal: bool = False
+
+
+@dataclass
+class Finish(Event):
+    """The last event. status: done (the model answered), budget (a budget ended the
+    run), stuck (the model kept repeating itself), error, or cancelled."""
+
+    type: ClassVar[str] = "finish"
+    status: str
+    summary: str
+    steps: int = 0
+
+
+FINISH_STATUSES = ("done", "budget", "stuck", "error", "cancelled")
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        SessionStart,
+        Effort,
+        Thinking,
+        Text,
+        ToolCall,
+        Approval,
+        ToolResult,
+        Checkpoint,
+        Usage,
+        RawOutput,
+        Error,
+        Finish,
+    )
+}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown event type {kind!r}")
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names - {"type"}
+    if unknown:
+        raise EventDecodeError(f"{kind}: unknown fields {sorted(unknown)}")
+    try:
+        return cls(**{k: v for k, v in data.items() if k != "type"})
+    except TypeError as exc:
+        raise EventDecodeError(f"{kind}: {exc}") from exc
+
+
+def from_json(line: str) -> Event:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EventDecodeError(f"not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise EventDecodeError("an event is a JSON object")
+    return from_dict(data)
