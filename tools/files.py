@@ -1,0 +1,321 @@
+"""The file tools: read_file, write_file and edit_file.
+
+Every path goes through `resolve_in_repo`; every write is atomic and keeps the file's
+mode, encoding and line endings; every change is shown to the syntax guard before it
+is written, and edits return a unified diff for front ends.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from tools import edit_match
+from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from tools.paths import display_path, resolve_in_repo
+from tools.textio import (
+    UTF8,
+    BinaryFileError,
+    TextFile,
+    atomic_write,
+    encode,
+    looks_binary,
+    read_text,
+)
+
+DEFAULT_LINE_LIMIT = 2000
+MAX_LINE_CHARS = 2000
+# Above this, read_file wants an explicit range rather than loading the whole file.
+HUGE_FILE_BYTES = 4 * 1024 * 1024
+# Room kept under ctx.result_limit for the continuation note.
+FOOTER_ROOM = 200
+
+
+class ReadFileArgs(ToolArgs):
+    path: str = Field(description="File path, relative to the repository root.")
+    offset: int | None = Field(
+        default=None, ge=1, description="1-based line number to start reading at."
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description=f"Maximum number of lines (default {DEFAULT_LINE_LIMIT})."
+    )
+
+
+class ReadFile(Tool):
+    name = "read_file"
+    description = (
+        "Read a text file with line numbers (like `cat -n`). Long files come in pages: "
+        "the result says which offset to use to continue. Line numbers are not part of "
+        "the file; leave them out of edit_file's old_string."
+    )
+    Args: ClassVar[type[ToolArgs]] = ReadFileArgs
+    side_effect = SideEffect.READ
+
+    def run(self, args: ReadFileArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_repo(ctx.repo, args.path)
+        name = display_path(ctx.repo, path)
+        _require_file(path, name)
+        size = path.stat().st_size
+        ranged = args.offset is not None or args.limit is not None
+        if size > HUGE_FILE_BYTES and not ranged:
+            raise ToolError(
+                f"{name} is {size / 1024**2:.1f} MB, too large to read whole; read a range "
+                "with offset and limit, or find what you need with grep"
+            )
+        lines, encoding = (
+            _stream_lines(path, name) if size > HUGE_FILE_BYTES else _all_lines(path, name)
+        )
+        return _render(name, lines, encoding, args.offset or 1, args.limit, ctx.result_limit)
+
+
+class WriteFileArgs(ToolArgs):
+    path: str = Field(description="File path, relative to the repository root.")
+    content: str = Field(description="The complete new content of the file.")
+
+
+class WriteFile(Tool):
+    name = "write_file"
+    description = (
+        "Create a file, or replace the whole content of one. Parent directories are "
+        "created. To change part of an existing file use edit_file instead."
+    )
+    Args: ClassVar[type[ToolArgs]] = WriteFileArgs
+    side_effect = SideEffect.WRITE
+
+    def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_repo(ctx.repo, args.path, for_write=True)
+        name = display_path(ctx.repo, path)
+        if path.is_dir():
+            raise ToolError(f"{name} is a directory")
+        before = _existing_text(path, name)
+        content, encoding, notes = args.content, UTF8, []
+        if before is not None:
+            encoding = before.encoding
+            if before.newline == "\r\n" and "\r\n" not in content:
+                content = edit_match.to_newline(content, "\r\n")
+                notes.append("kept the file's CRLF line endings")
+        try:
+            data = encode(content, encoding, name)
+        except ToolError:
+            if encoding == UTF8:
+                raise
+            # The whole file is replaced, so moving it to UTF-8 loses nothing.
+            notes.append(f"the file was {encoding.label}; it is now utf-8")
+            encoding = UTF8
+            data = encode(content, encoding, name)
+        if before is not None and before.text == content and before.encoding == encoding:
+            return ToolResult(
+                True,
+                f"{name} already has this content; nothing written.",
+                {"path": name, "created": False, "changed": False},
+            )
+        refusal, warning = _syntax_check(ctx, name, before.text if before else None, content)
+        if refusal:
+            return refusal
+        created = atomic_write(path, data, name)
+        lines = _count_lines(content)
+        if created:
+            text = f"Created {name} ({lines} lines, {len(data)} bytes)."
+        else:
+            old_lines = _count_lines(before.text) if before else 0
+            text = f"Overwrote {name}: {old_lines} -> {lines} lines ({len(data)} bytes)."
+        text += "".join(f" Note: {note}." for note in notes) + (warning or "")
+        result_data = {
+            "path": name,
+            "created": created,
+            "changed": True,
+            "lines": lines,
+            "bytes": len(data),
+        }
+        if before is not None:
+            result_data["diff"] = unified_diff(name, before.text, content)
+        return ToolResult(True, text, result_data)
+
+
+class EditFileArgs(ToolArgs):
+    path: str = Field(description="File path, relative to the repository root.")
+    old_string: str = Field(
+        description="Exact text to replace, copied from the file (without line numbers); "
+        "include enough surrounding lines to make it unique."
+    )
+    new_string: str = Field(description="The text to put in its place.")
+    replace_all: bool = Field(
+        default=False, description="Replace every occurrence instead of requiring one."
+    )
+
+
+class EditFile(Tool):
+    name = "edit_file"
+    description = (
+        "Replace an exact piece of text in a file. old_string must match the file exactly "
+        "(whitespace included) and only once, unless replace_all is true. When it does not "
+        "match, the result shows the closest regions of the file."
+    )
+    Args: ClassVar[type[ToolArgs]] = EditFileArgs
+    side_effect = SideEffect.WRITE
+
+    def run(self, args: EditFileArgs, ctx: ToolContext) -> ToolResult:
+        if args.old_string == args.new_string:
+            raise ToolError("old_string and new_string are identical; there is nothing to change")
+        if not args.old_string:
+            raise ToolError(
+                "old_string is empty; use write_file to create a file or replace all of it"
+            )
+        path = resolve_in_repo(ctx.repo, args.path, for_write=True)
+        name = display_path(ctx.repo, path)
+        if not path.exists():
+            raise ToolError(f"{name} does not exist; use write_file to create it")
+        _require_file(path, name)
+        before = read_text(path, name)
+        plan = edit_match.plan(before.text, args.old_string, args.new_string, before.newline)
+        if not plan.positions:
+            raise ToolError(edit_match.describe_miss(before.text, args.old_string, name))
+        lines = [edit_match.line_of(before.text, p) for p in plan.positions]
+        if len(lines) > 1 and not args.replace_all:
+            raise ToolError(
+                f"old_string occurs {len(lines)} times in {name} (starting at lines "
+                f"{', '.join(map(str, lines))}); include more surrounding lines to make it "
+                "unique, or set replace_all to true to replace every occurrence"
+            )
+        after = edit_match.apply(before.text, plan, args.replace_all)
+        if after == before.text:
+            raise ToolError("the edit changes nothing once line endings are matched to the file")
+        data = encode(after, before.encoding, name)
+        refusal, warning = _syntax_check(ctx, name, before.text, after)
+        if refusal:
+            return refusal
+        atomic_write(path, data, name)
+        diff = unified_diff(name, before.text, after)
+        count = len(lines)
+        where = f"line {lines[0]}" if count == 1 else f"lines {', '.join(map(str, lines))}"
+        text = f"Edited {name}: replaced {count} occurrence{'s' if count > 1 else ''} at {where}."
+        return ToolResult(
+            True,
+            text + (warning or "") + "\n" + diff,
+            {"path": name, "diff": diff, "replacements": count, "lines": lines},
+        )
+
+
+def unified_diff(name: str, before: str, after: str) -> str:
+    """A unified diff with LF line endings, which is what front ends render."""
+    old = before.replace("\r\n", "\n").splitlines(keepends=True)
+    new = after.replace("\r\n", "\n").splitlines(keepends=True)
+    out = []
+    for line in difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _syntax_check(
+    ctx: ToolContext, name: str, before: str | None, after: str
+) -> tuple[ToolResult | None, str | None]:
+    """(refusal, warning): ask the syntax guard about a change before it is written."""
+    if ctx.syntax_guard not in ("refuse", "warn"):
+        return None, None
+    from tools import syntax_guard  # tree-sitter is heavy; load it on the first write
+
+    message = syntax_guard.check_edit(Path(name), before, after)
+    if message is None:
+        return None, None
+    if ctx.syntax_guard == "refuse":
+        return ToolResult.error(
+            f"Refused: {message}\n{name} is unchanged; correct the change so the file "
+            "still parses.",
+            path=name,
+            syntax_error=message,
+        ), None
+    return None, f"\nWarning: {message}"
+
+
+def _require_file(path: Path, name: str) -> None:
+    if path.is_dir():
+        raise ToolError(f"{name} is a directory; use list_files to see what is in it")
+    if not path.exists():
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ToolError(f"{name} does not exist{hint}")
+    if not path.is_file():
+        raise ToolError(f"{name} is not a regular file")
+
+
+def _existing_text(path: Path, name: str) -> TextFile | None:
+    if not path.exists():
+        return None
+    try:
+        return read_text(path, name)
+    except BinaryFileError:
+        return None  # replacing a binary file wholesale: nothing to keep from it
+
+
+def _count_lines(text: str) -> int:
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+def _all_lines(path: Path, name: str) -> tuple[list[str], str]:
+    file = read_text(path, name)
+    lines = file.text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines], file.encoding.label
+
+
+def _stream_lines(path: Path, name: str) -> tuple[list[str], str]:
+    """All lines of a huge file, decoded line by line (callers then take a range)."""
+    with path.open("rb") as handle:
+        if looks_binary(handle.read(8192)):
+            raise ToolError(f"{name} is a binary file (it contains NUL bytes)")
+        handle.seek(0)
+        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            raise ToolError(f"{name} is a large UTF-16 file; only UTF-8 is read in ranges")
+        handle.seek(0)
+        lines = [raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8", "replace") for raw in handle]
+    return lines, "utf-8 (large file, read by line)"
+
+
+def _render(
+    name: str, lines: list[str], encoding: str, offset: int, limit: int | None, byte_limit: int
+) -> ToolResult:
+    total = len(lines)
+    if total == 0:
+        return ToolResult(True, f"{name} is empty.", {"path": name, "total_lines": 0})
+    if offset > total:
+        raise ToolError(f"offset {offset} is past the end of {name}, which has {total} lines")
+    wanted_end = min(total, offset - 1 + (limit or DEFAULT_LINE_LIMIT))
+    budget = max(byte_limit - FOOTER_ROOM, 1)
+    out: list[str] = []
+    used = 0
+    end = offset - 1
+    for number in range(offset, wanted_end + 1):
+        line = lines[number - 1]
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f" ... [line truncated: {len(line)} characters]"
+        row = f"{number:>6}\t{line}\n"
+        size = len(row.encode("utf-8", "replace"))
+        if out and used + size > budget:
+            break
+        out.append(row)
+        used += size
+        end = number
+    text = "".join(out)
+    next_offset = end + 1 if end < total else None
+    if next_offset is not None:
+        text += (
+            f"[showing lines {offset}-{end} of {total}; {total - end} more lines; "
+            f"continue with offset={next_offset}]\n"
+        )
+    return ToolResult(
+        True,
+        text,
+        {
+            "path": name,
+            "start_line": offset,
+            "end_line": end,
+            "total_lines": total,
+            "next_offset": next_offset,
+            "encoding": encoding,
+        },
+    )

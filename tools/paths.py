@@ -1,0 +1,81 @@
+"""Confining a path the model gave to the repository.
+
+Every file tool resolves its path argument here, so there is one place where `../`,
+absolute paths, symlinks that point out of the repository and writes into `.git/` are
+refused. The returned path is fully resolved: a symlink inside the repository that
+points at another file inside it is followed, so the target is edited and the link
+survives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.base import ToolError
+
+# Writing here corrupts the repository or plants hooks that run outside the sandbox.
+PROTECTED_DIR = ".git"
+
+
+def resolve_in_repo(repo: Path, raw: str, *, for_write: bool = False) -> Path:
+    """Resolve `raw` (relative to `repo`, or absolute) to a real path inside `repo`.
+
+    Symlinks are resolved for every existing component, so a not-yet-existing target
+    is judged by its deepest existing parent. Raises ToolError with a message the model
+    can act on when the path leaves the repository, or when a write targets `.git/`.
+    """
+    if not raw or not raw.strip():
+        raise ToolError("path is empty; give a path relative to the repository root")
+    if "\x00" in raw:
+        raise ToolError("path contains a NUL byte")
+    repo = repo.resolve()
+    candidate = Path(os.path.expanduser(raw))
+    if not candidate.is_absolute():
+        candidate = repo / candidate
+    # realpath (non-strict) follows every symlink that exists, including dangling ones,
+    # and appends the missing tail lexically: exactly "resolve the deepest existing parent".
+    resolved = Path(os.path.realpath(candidate))
+    if resolved != repo and not resolved.is_relative_to(repo):
+        via_link = _first_symlink(repo, candidate)
+        why = f" (through the symlink {via_link})" if via_link else ""
+        raise ToolError(
+            f"{raw} resolves to {resolved}{why}, which is outside the repository {repo}; "
+            "only files inside the repository can be used"
+        )
+    if resolved.is_symlink():  # still a link after realpath: a symlink loop
+        raise ToolError(f"{raw} is a symlink loop")
+    if for_write and _in_protected_dir(resolved.relative_to(repo)):
+        raise ToolError(
+            f"{raw} is inside {PROTECTED_DIR}/; writing there is refused "
+            "(use git commands for repository changes)"
+        )
+    return resolved
+
+
+def display_path(repo: Path, path: Path) -> str:
+    """How a resolved path is shown to the model: relative to the repository, with '/'."""
+    try:
+        rel = path.relative_to(repo.resolve())
+    except ValueError:
+        return str(path)
+    return rel.as_posix() if rel.parts else "."
+
+
+def _in_protected_dir(rel: Path) -> bool:
+    # casefold: on case-insensitive file systems `.GIT/hooks` is the same directory.
+    return any(part.casefold() == PROTECTED_DIR for part in rel.parts)
+
+
+def _first_symlink(repo: Path, candidate: Path) -> str | None:
+    """The first component of `candidate` inside the repo that is a symlink, for errors."""
+    try:
+        rel = candidate.relative_to(repo)
+    except ValueError:
+        return None
+    current = repo
+    for part in rel.parts:
+        current = current / part
+        if current.is_symlink():
+            return current.relative_to(repo).as_posix()
+    return None

@@ -1,0 +1,168 @@
+"""Reading and writing text files without changing bytes nobody asked to change.
+
+A file's encoding (UTF-8, UTF-8 with BOM, UTF-16 with BOM, or Latin-1 as the fallback
+that round-trips any byte) is detected on read and reused on write, so an edit touches
+only the bytes it replaces. Writes are atomic: a temporary file in the same directory,
+fsync, then os.replace, so a crash or a full disk never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.base import ToolError
+
+# Bytes that do not occur in text: C0 controls other than \t \n \v \f \r and ESC.
+_CONTROL_BYTES = bytes(set(range(0x20)) - {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1B}) + b"\x7f"
+# A Latin-1 file with more of these than this share is more likely binary than text.
+_MAX_CONTROL_SHARE = 0.01
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    codec: str
+    bom: bytes = b""
+
+    @property
+    def label(self) -> str:
+        return f"{self.codec} with BOM" if self.bom else self.codec
+
+
+UTF8 = Encoding("utf-8")
+
+
+class BinaryFileError(ToolError):
+    """The file is not text; file tools refuse it rather than mangle it."""
+
+
+@dataclass(frozen=True)
+class TextFile:
+    text: str  # exactly as in the file: line endings are not normalised
+    encoding: Encoding
+
+    @property
+    def newline(self) -> str:
+        """The file's dominant line ending, used for lines an edit adds."""
+        crlf = self.text.count("\r\n")
+        return "\r\n" if crlf and crlf >= self.text.count("\n") - crlf else "\n"
+
+
+def decode(data: bytes, name: str) -> TextFile:
+    """Decode file bytes; raises BinaryFileError for binary content."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return TextFile(data[len(bom) :].decode(codec), Encoding(codec, bom))
+            except UnicodeDecodeError as exc:
+                raise BinaryFileError(
+                    f"{name} starts with a {codec} byte-order mark but is not valid {codec} "
+                    f"(byte {exc.start + len(bom)}); refusing to treat it as text"
+                ) from exc
+    if b"\x00" in data:
+        raise BinaryFileError(f"{name} is a binary file (it contains NUL bytes)")
+    try:
+        return TextFile(data.decode("utf-8"), UTF8)
+    except UnicodeDecodeError:
+        pass
+    controls = sum(data.count(b) for b in _CONTROL_BYTES)
+    if controls > _MAX_CONTROL_SHARE * len(data):
+        raise BinaryFileError(f"{name} is a binary file (not UTF-8, and full of control bytes)")
+    return TextFile(data.decode("latin-1"), Encoding("latin-1"))
+
+
+def encode(text: str, encoding: Encoding, name: str) -> bytes:
+    try:
+        return encoding.bom + text.encode(encoding.codec)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise ToolError(
+            f"{name} is encoded as {encoding.label}, which cannot hold {bad!r} "
+            f"(character {exc.start}); use characters that encoding supports"
+        ) from exc
+
+
+def read_text(path: Path, name: str) -> TextFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ToolError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    return decode(data, name)
+
+
+def looks_binary(head: bytes) -> bool:
+    """Quick check on the start of a file too large to decode whole."""
+    if any(head.startswith(bom) for bom, _ in _BOMS[1:]):
+        return False
+    return b"\x00" in head
+
+
+def atomic_write(path: Path, data: bytes, name: str) -> bool:
+    """Replace `path` with `data` atomically, keeping an existing file's mode and owner.
+
+    Creates missing parent directories. Returns True when the file was created.
+    """
+    try:
+        existing = path.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raise ToolError(f"cannot write {name}: it exists and is not a regular file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if existing is not None:
+            os.chmod(tmp_name, stat.S_IMODE(existing.st_mode))
+            with contextlib.suppress(OSError):  # only root may give a file away
+                os.chown(tmp_name, existing.st_uid, existing.st_gid)
+        else:
+            os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
+        raise
+    _fsync_dir(path.parent)
+    return existing is None
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every file system allows it, hence best-effort.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    # Reading /proc avoids os.umask's set-and-restore, which races with other threads.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
