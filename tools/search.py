@@ -1,0 +1,189 @@
+"""The search tools: grep (regex over file contents) and list_files.
+
+Both respect .gitignore and stay inside the repository. ripgrep does the work when it
+is installed; otherwise a pure-Python engine gives the same results (see
+tools/search_engines.py), only slower.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from tools import search_engines as engines
+from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from tools.paths import display_path, resolve_in_repo
+
+Engine = Literal["auto", "rg", "python"]
+
+DEFAULT_MAX_RESULTS = 100
+MAX_MAX_RESULTS = 1000
+# Matches counted beyond those shown, so "N more" is honest without scanning forever.
+COUNT_CAP = 5000
+MAX_MATCH_CHARS = 300
+MAX_LISTED_FILES = 500
+FOOTER_ROOM = 200
+
+PATH_FIELD = Field(
+    default=None, description="File or directory to search, relative to the repository root."
+)
+GLOB_FIELD = Field(
+    default=None,
+    description="Only files matching this glob: '*.py' matches names at any depth, "
+    "'src/**/*.ts' matches paths from the repository root.",
+)
+
+
+class _EngineTool(Tool):
+    def __init__(self, engine: Engine = "auto") -> None:
+        self.engine = engine
+
+    def _rg(self) -> str | None:
+        if self.engine == "python":
+            return None
+        found = engines.ripgrep()
+        if found is None and self.engine == "rg":
+            raise ToolError("ripgrep (rg) is not installed")
+        return found
+
+
+def _start(ctx: ToolContext, raw: str | None) -> str:
+    """The search root, confined to the repository, as a repository-relative path."""
+    if raw is None or raw.strip() in ("", "."):
+        return ""
+    path = resolve_in_repo(ctx.repo, raw)
+    if not path.exists():
+        raise ToolError(f"{raw} does not exist")
+    rel = display_path(ctx.repo, path)
+    return "" if rel == "." else rel
+
+
+class GrepArgs(ToolArgs):
+    pattern: str = Field(description="Regular expression to search for (one line at a time).")
+    path: str | None = PATH_FIELD
+    glob: str | None = GLOB_FIELD
+    ignore_case: bool = Field(default=False, description="Match case-insensitively.")
+    max_results: int = Field(
+        default=DEFAULT_MAX_RESULTS, ge=1, le=MAX_MAX_RESULTS, description="Most matches shown."
+    )
+
+
+class Grep(_EngineTool):
+    name = "grep"
+    description = (
+        "Search file contents with a regular expression. Respects .gitignore. Results are "
+        "'path:line: text', in path order."
+    )
+    Args: ClassVar[type[ToolArgs]] = GrepArgs
+    side_effect = SideEffect.READ
+
+    def run(self, args: GrepArgs, ctx: ToolContext) -> ToolResult:
+        if not args.pattern:
+            raise ToolError("pattern is empty")
+        if "\n" in args.pattern:
+            raise ToolError("pattern contains a line break; grep matches one line at a time")
+        start = _start(ctx, args.path)
+        cap = max(COUNT_CAP, args.max_results)
+        rg = self._rg()
+        matches: list[engines.Match] | None = None
+        engine = "python"
+        if rg is not None:
+            try:
+                matches, capped = engines.rg_grep(
+                    rg, ctx.repo, start, args.pattern, args.ignore_case, args.glob, cap
+                )
+                engine = "rg"
+            except ValueError as rg_error:
+                # rg's regex engine lacks look-around and backreferences; Python has them.
+                if _compile(args.pattern, args.ignore_case, str(rg_error)) is None:
+                    raise
+        if matches is None:
+            regex = _compile(args.pattern, args.ignore_case, None)
+            assert regex is not None
+            matches, capped = engines.python_grep(ctx.repo, start, regex, args.glob, cap)
+        return _grep_result(matches, capped, args.max_results, ctx.result_limit, engine)
+
+
+def _compile(pattern: str, ignore_case: bool, rg_error: str | None) -> re.Pattern[str] | None:
+    """Python's compiled pattern; None if invalid and rg's error exists to report instead."""
+    try:
+        return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        if rg_error is not None:
+            raise ToolError(f"invalid regular expression: {rg_error}") from exc
+        raise ToolError(f"invalid regular expression: {exc}") from exc
+
+
+def _grep_result(
+    matches: list[engines.Match], capped: bool, max_results: int, byte_limit: int, engine: str
+) -> ToolResult:
+    total = len(matches)
+    files = len({m.path for m in matches})
+    total_text = f"more than {total}" if capped else str(total)
+    if not matches:
+        return ToolResult(True, "No matches.", {"matches": 0, "files": 0, "engine": engine})
+    rows: list[str] = []
+    used = 0
+    for match in matches[:max_results]:
+        text = match.text.rstrip()
+        if len(text) > MAX_MATCH_CHARS:
+            text = text[:MAX_MATCH_CHARS] + " ..."
+        row = f"{match.path}:{match.line}: {text}\n"
+        if rows and used + len(row.encode()) > byte_limit - FOOTER_ROOM:
+            break
+        rows.append(row)
+        used += len(row.encode())
+    shown = len(rows)
+    out = "".join(rows)
+    if shown < total or capped:
+        files_text = f"{'at least ' if capped else ''}{files} files"
+        out += (
+            f"[showing {shown} of {total_text} matches in {files_text}; narrow the pattern, "
+            "path or glob to see the rest]\n"
+        )
+    data = {
+        "matches": total,
+        "shown": shown,
+        "files": files,
+        "complete": not capped,
+        "engine": engine,
+    }
+    return ToolResult(True, out, data)
+
+
+class ListFilesArgs(ToolArgs):
+    path: str | None = PATH_FIELD
+    glob: str | None = GLOB_FIELD
+
+
+class ListFiles(_EngineTool):
+    name = "list_files"
+    description = (
+        "List files (not ignored by .gitignore) under a directory, sorted, relative to the "
+        "repository root. Narrow with path and glob."
+    )
+    Args: ClassVar[type[ToolArgs]] = ListFilesArgs
+    side_effect = SideEffect.READ
+
+    def run(self, args: ListFilesArgs, ctx: ToolContext) -> ToolResult:
+        start = _start(ctx, args.path)
+        rg = self._rg()
+        if rg is not None and not (ctx.repo / start).is_file():
+            paths, engine = engines.rg_list(rg, ctx.repo, start, args.glob), "rg"
+        else:
+            paths, engine = engines.python_list(ctx.repo, start, args.glob), "python"
+        if not paths:
+            return ToolResult(True, "No files.", {"files": 0, "shown": 0, "engine": engine})
+        rows: list[str] = []
+        used = 0
+        for path in paths[:MAX_LISTED_FILES]:
+            if rows and used + len(path.encode()) + 1 > ctx.result_limit - FOOTER_ROOM:
+                break
+            rows.append(path)
+            used += len(path.encode()) + 1
+        out = "\n".join(rows) + "\n"
+        if len(rows) < len(paths):
+            out += f"[{len(paths) - len(rows)} more files not shown; narrow with path or glob]\n"
+        return ToolResult(True, out, {"files": len(paths), "shown": len(rows), "engine": engine})

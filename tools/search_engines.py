@@ -1,0 +1,203 @@
+"""Two engines behind grep and list_files: ripgrep, and pure Python when rg is missing.
+
+Both see the same files (not ignored by .gitignore, hidden files included, `.git` and
+symlinks skipped, files over MAX_FILE_BYTES not searched) in the same order (ripgrep's
+`--sort path`: directory by directory, names sorted), so the tools give the same
+answers whichever engine runs. Known differences: a file whose first NUL byte lies
+beyond ripgrep's first read buffer may have early matches reported by rg only, and
+ripgrep descends into submodules and nested repositories while `git ls-files` does not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.base import ToolError
+from tools.ignore import SKIPPED_NAMES, glob_matches, walk_files
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+RG_TIMEOUT_S = 60.0
+_SIMPLE_NAME_GLOB = re.compile(r"^[\w.*?\[\]-]+$")
+
+
+@dataclass(frozen=True)
+class Match:
+    path: str  # relative to the repository, with '/'
+    line: int
+    text: str  # the line without its line ending
+
+
+def path_key(rel_path: str) -> list[str]:
+    """Sort key giving ripgrep's `--sort path` order ('a/b' before 'a-b' before 'a.py')."""
+    return rel_path.split("/")
+
+
+def ripgrep() -> str | None:
+    return shutil.which("rg")
+
+
+def is_git_repo(repo: Path) -> bool:
+    return (repo / ".git").exists() and shutil.which("git") is not None
+
+
+# --- ripgrep ---------------------------------------------------------------------------
+
+
+def _rg_common(repo: Path, glob: str | None) -> list[str]:
+    args = ["--hidden", "--no-ignore-parent", "--no-ignore-dot", "--glob", "!.git"]
+    if not is_git_repo(repo):
+        # Honour .gitignore outside git too, and only the tree's own ignore files.
+        args += ["--no-require-git", "--no-ignore-global"]
+    if glob and "/" not in glob and _SIMPLE_NAME_GLOB.match(glob):
+        # A file type narrows the walk but, unlike --glob, still respects .gitignore.
+        args += ["--type-add", f"tesseraglob:{glob}", "--type", "tesseraglob"]
+    return args
+
+
+def _rg_target(rel_start: str) -> list[str]:
+    return ["--", rel_start] if rel_start else []
+
+
+def rg_list(rg: str, repo: Path, rel_start: str, glob: str | None) -> list[str]:
+    cmd = [rg, "--files", *_rg_common(repo, glob), *_rg_target(rel_start)]
+    try:
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, timeout=RG_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"listing files took longer than {RG_TIMEOUT_S:.0f} s") from exc
+    if proc.returncode not in (0, 1) and not proc.stdout:
+        raise ToolError(f"rg failed: {proc.stderr.decode(errors='replace').strip()}")
+    paths = [p.removeprefix("./") for p in proc.stdout.decode(errors="replace").splitlines()]
+    return sorted((p for p in paths if not glob or glob_matches(p, glob)), key=path_key)
+
+
+def rg_grep(
+    rg: str, repo: Path, rel_start: str, regex: str, ignore_case: bool, glob: str | None, cap: int
+) -> tuple[list[Match], bool]:
+    """Up to `cap` matches in path order, and whether the search stopped at the cap.
+
+    Raises ValueError with rg's message when it rejects the pattern.
+    """
+    cmd = [rg, "--json", "--sort", "path", "--crlf", "--max-filesize", str(MAX_FILE_BYTES)]
+    cmd += [*_rg_common(repo, glob), *(["--ignore-case"] if ignore_case else [])]
+    cmd += ["--regexp", regex, *_rg_target(rel_start)]
+    matches: list[Match] = []
+    capped = False
+    with subprocess.Popen(
+        cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        for raw in proc.stdout:
+            message = json.loads(raw)
+            if message.get("type") != "match":
+                continue
+            data = message["data"]
+            path = _rg_text(data["path"]).removeprefix("./")
+            if glob and not glob_matches(path, glob):
+                continue
+            if len(matches) == cap:
+                capped = True
+                proc.kill()
+                break
+            line = _rg_text(data["lines"]).removesuffix("\n").removesuffix("\r")
+            matches.append(Match(path, data["line_number"], line))
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.wait(timeout=RG_TIMEOUT_S)
+    if proc.returncode == 2 and not matches and "error" in stderr.lower():
+        raise ValueError(stderr.strip())
+    return matches, capped
+
+
+def _rg_text(field: dict[str, str]) -> str:
+    if "text" in field:
+        return field["text"]
+    return base64.b64decode(field["bytes"]).decode("utf-8", "replace")
+
+
+# --- pure Python -----------------------------------------------------------------------
+
+
+def python_list(repo: Path, rel_start: str, glob: str | None) -> list[str]:
+    start = repo / rel_start if rel_start else repo
+    if start.is_file():
+        paths = [rel_start]
+    elif is_git_repo(repo):
+        paths = _git_files(repo, rel_start)
+    else:
+        paths = list(walk_files(repo, rel_start))
+    return sorted((p for p in paths if not glob or glob_matches(p, glob)), key=path_key)
+
+
+def _git_files(repo: Path, rel_start: str) -> list[str]:
+    spec = ["--", f":(literal){rel_start}"] if rel_start else []
+    listed = _git_ls(repo, ["--cached", "--others", "--exclude-standard", *spec])
+    # Tracked files that match an ignore pattern: ripgrep skips them, so we do too.
+    ignored = set(_git_ls(repo, ["--cached", "--ignored", "--exclude-standard", *spec]))
+    files = []
+    for rel in dict.fromkeys(listed):  # a conflicted file is listed once per stage
+        if rel in ignored or SKIPPED_NAMES.intersection(rel.split("/")):
+            continue
+        path = repo / rel
+        if path.is_file() and not path.is_symlink():
+            files.append(rel)
+    return files
+
+
+def _git_ls(repo: Path, args: list[str]) -> list[str]:
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", *args],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+        timeout=RG_TIMEOUT_S,
+    )
+    if proc.returncode != 0:
+        raise ToolError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
+    return [p for p in proc.stdout.decode(errors="replace").split("\0") if p]
+
+
+def python_grep(
+    repo: Path, rel_start: str, pattern: re.Pattern[str], glob: str | None, cap: int
+) -> tuple[list[Match], bool]:
+    matches: list[Match] = []
+    for rel in python_list(repo, rel_start, glob):
+        for match in _search_file(repo / rel, rel, pattern):
+            if len(matches) == cap:
+                return matches, True
+            matches.append(match)
+    return matches, False
+
+
+def _search_file(path: Path, rel: str, pattern: re.Pattern[str]) -> Iterator[Match]:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return
+        data = path.read_bytes()
+    except OSError:
+        return
+    text = _decode_like_rg(data)
+    if text is None:
+        return
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        if pattern.search(line):
+            yield Match(rel, number, line)
+
+
+def _decode_like_rg(data: bytes) -> str | None:
+    """Text as ripgrep searches it; None for binary files (ripgrep skips them)."""
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            return data[len(bom) :].decode(codec, "replace")
+    if b"\x00" in data:
+        return None
+    return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
