@@ -1,0 +1,212 @@
+"""Snapshots of the work tree and the index as git trees, without touching either.
+
+The work tree is snapshotted by `git add -A` into a throwaway index file
+(GIT_INDEX_FILE in a temp dir) seeded from the real index, so git's stat cache makes
+an unchanged tree cheap and tracked-but-ignored files are kept. In `raw` mode (what
+checkpoints use) the blobs are the exact bytes on disk: clean filters, end-of-line
+conversion and `ident` are switched off, and files that gitattributes would have
+converted are hashed again with `--no-filters`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.git.repo import GitError, GitRepo
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_CONVERTING_ATTRS = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
+_NO_COMMIT_RE = re.compile(r"error: '(.+)' does not have a commit checked out")
+
+
+def decode_path(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_path(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    mode: str
+    sha: str
+    stage: int
+    path: str
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """The index as a tree of its merged entries plus its conflict stages, if any."""
+
+    tree: str
+    unmerged: tuple[IndexEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorktreeSnapshot:
+    tree: str
+    warnings: tuple[str, ...] = ()
+
+
+@contextmanager
+def temp_index(repo: GitRepo, *, seed: bool = True) -> Iterator[dict[str, str]]:
+    """An env mapping that points git at a private copy of the index (or an empty one)."""
+    with tempfile.TemporaryDirectory(prefix="tessera-index-") as tmp:
+        path = Path(tmp) / "index"
+        if seed and repo.index_path.exists():
+            shutil.copyfile(repo.index_path, path)
+        yield {"GIT_INDEX_FILE": str(path)}
+
+
+def read_index_entries(repo: GitRepo, env: dict[str, str] | None = None) -> list[IndexEntry]:
+    out = repo.run("ls-files", "--stage", "-z", env=env).stdout
+    entries = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, sha, stage = meta.decode().split(" ")
+        entries.append(IndexEntry(mode, sha, int(stage), decode_path(path)))
+    return entries
+
+
+def index_state(repo: GitRepo) -> IndexState:
+    """The real index, read from a copy so that nothing ever writes to it."""
+    with temp_index(repo) as env:
+        entries = read_index_entries(repo, env)
+        unmerged = tuple(e for e in entries if e.stage != 0)
+        if unmerged:
+            paths = sorted({e.path for e in unmerged})
+            repo.run(
+                "update-index",
+                "-z",
+                "--force-remove",
+                "--stdin",
+                env=env,
+                input=b"".join(encode_path(p) + b"\0" for p in paths),
+            )
+        tree = repo.out("write-tree", env=env)
+    return IndexState(tree=tree, unmerged=unmerged)
+
+
+def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
+    """`-c` settings that make `git add` store bytes as they are on disk.
+
+    Returns the settings and whether the user's core.autocrlf may have normalised
+    blobs already in the index (then every file must be hashed again).
+    """
+    settings = [
+        "core.autocrlf=false",
+        "core.safecrlf=false",
+        "core.attributesFile=/dev/null",
+        "core.fileMode=true",
+        "core.symlinks=true",
+    ]
+    proc = repo.run("config", "-z", "--get-regexp", r"^(filter\..*|core\.autocrlf)$", check=False)
+    autocrlf = False
+    filters: set[str] = set()
+    for record in proc.stdout.split(b"\0"):
+        key, _, value = decode_path(record).partition("\n")
+        if key == "core.autocrlf":
+            autocrlf = value.strip().lower() in ("true", "input", "yes", "on", "1")
+        elif key.startswith("filter.") and key.count(".") >= 2:
+            filters.add(key[len("filter.") : key.rindex(".")])
+    for name in sorted(filters):
+        # An empty command disables a driver; required=false lets that pass quietly.
+        settings += [
+            f"filter.{name}.clean=",
+            f"filter.{name}.process=",
+            f"filter.{name}.required=false",
+        ]
+    return settings, autocrlf
+
+
+def _add_all(repo: GitRepo, env: dict[str, str], settings: list[str]) -> list[str]:
+    """`git add -A` the whole tree; nested repositories without a commit are left out."""
+    excluded: list[str] = []
+    while True:
+        pathspec = [":/"] + [f":(top,exclude,literal){p}" for p in excluded]
+        proc = repo.run("add", "-A", "--", *pathspec, env=env, config=settings, check=False)
+        if proc.returncode == 0:
+            return [f"left out nested repository without a commit: {p}" for p in excluded]
+        stderr = proc.stderr.decode("utf-8", "surrogateescape")
+        new = [m.group(1).rstrip("/") for m in _NO_COMMIT_RE.finditer(stderr)]
+        new = [p for p in new if p not in excluded]
+        if not new:
+            raise GitError(["add", "-A"], proc.returncode, stderr)
+        excluded += new
+
+
+def _rehash_converted(repo: GitRepo, env: dict[str, str], every_file: bool) -> None:
+    """Store raw bytes for files gitattributes would convert (eol, ident, filters)."""
+    entries = [e for e in read_index_entries(repo, env) if e.mode in ("100644", "100755")]
+    if every_file:
+        candidates = entries
+    else:
+        has_attributes = (repo.common_dir / "info" / "attributes").exists() or any(
+            e.path == ".gitattributes" or e.path.endswith("/.gitattributes") for e in entries
+        )
+        if not has_attributes:
+            return
+        proc = repo.run(
+            "check-attr",
+            "-z",
+            "--stdin",
+            *_CONVERTING_ATTRS,
+            env=env,
+            input=b"".join(encode_path(e.path) + b"\0" for e in entries),
+        )
+        fields = proc.stdout.split(b"\0")
+        converted = {
+            decode_path(fields[i])
+            for i in range(0, len(fields) - 2, 3)
+            if fields[i + 2] not in (b"unspecified", b"unset")
+        }
+        candidates = [e for e in entries if e.path in converted]
+    # --stdin-paths is line based; a name with a newline keeps git's own blob.
+    candidates = [
+        e
+        for e in candidates
+        if "\n" not in e.path and stat.S_ISREG(os.lstat(repo.root / e.path).st_mode)
+    ]
+    if not candidates:
+        return
+    proc = repo.run(
+        "hash-object",
+        "-w",
+        "--no-filters",
+        "--stdin-paths",
+        input=b"".join(encode_path(e.path) + b"\n" for e in candidates),
+    )
+    shas = proc.stdout.decode().split()
+    info = b"".join(
+        f"{e.mode} {sha}\t".encode() + encode_path(e.path) + b"\0"
+        for e, sha in zip(candidates, shas, strict=True)
+    )
+    repo.run("update-index", "-z", "--index-info", env=env, input=info)
+
+
+def worktree_snapshot(repo: GitRepo, *, raw: bool = True) -> WorktreeSnapshot:
+    """A tree of every tracked and untracked-not-ignored file as it is on disk now.
+
+    With raw=False git's usual filters apply, which is what a diff against a commit
+    should compare (it matches `git diff`).
+    """
+    settings, autocrlf = _raw_settings(repo) if raw else ([], False)
+    env_extra = {"GIT_ATTR_NOSYSTEM": "1"} if raw else {}
+    with temp_index(repo) as env:
+        env.update(env_extra)
+        warnings = _add_all(repo, env, settings)
+        if raw:
+            _rehash_converted(repo, env, every_file=autocrlf)
+        tree = repo.out("write-tree", env=env)
+    return WorktreeSnapshot(tree=tree, warnings=tuple(warnings))
