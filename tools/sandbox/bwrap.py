@@ -1,0 +1,134 @@
+"""The bubblewrap command line for one sandboxed command.
+
+The view inside: the whole host read-only, the repository writable (or read-only), its
+git metadata read-only (so nothing planted there runs later on the host: hooks,
+`core.fsmonitor`, a redirected `.git` file), secrets hidden, a private `/tmp` and
+`/dev/shm`, a fresh `/proc` and `/dev`, every namespace new (network too unless the
+policy turns it on), all capabilities dropped, and an environment rebuilt from an
+allow-list. The order of the mount arguments matters: later mounts cover earlier ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from tools.sandbox.policy import SandboxMode, SandboxPolicy
+
+FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def sandbox_env(policy: SandboxPolicy, host_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a command sees: the allow-listed host variables plus the policy's own."""
+    env = {name: host_env[name] for name in policy.env_allowlist if name in host_env}
+    env.update(dict(policy.extra_env))
+    if not env.get("PATH"):
+        env["PATH"] = FALLBACK_PATH
+    return env
+
+
+def git_metadata_paths(repo: Path) -> list[Path]:
+    """Everything git would read hooks or config from for `repo`: to be bound read-only.
+
+    A plain checkout has a `.git` directory. A linked worktree or a submodule has a
+    `.git` *file* naming its gitdir, whose `commondir` names the shared one; the file
+    itself is protected too, or a command could point it at a gitdir of its own.
+    """
+    dotgit = repo / ".git"
+    if dotgit.is_dir():
+        return [dotgit.resolve()]
+    if not dotgit.is_file():
+        return []
+    found = [dotgit]
+    try:
+        first_line = dotgit.read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return found
+    if not first_line.startswith("gitdir:"):
+        return found
+    gitdir = (repo / first_line.removeprefix("gitdir:").strip()).resolve()
+    if gitdir.is_dir():
+        found.append(gitdir)
+        commondir_file = gitdir / "commondir"
+        if commondir_file.is_file():
+            common = (gitdir / commondir_file.read_text().strip()).resolve()
+            if common.is_dir() and common not in found:
+                found.append(common)
+    return found
+
+
+def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, ...]) -> list[Path]:
+    """Existing secret paths, resolved: relative entries are under `home`."""
+    out: list[Path] = []
+    for entry in (*default_secrets, *policy.extra_masked_paths):
+        path = Path(entry).expanduser()
+        if not path.is_absolute():
+            path = home / path
+        if not os.path.lexists(path):
+            continue
+        resolved = Path(os.path.realpath(path))
+        if resolved.exists() and resolved not in out:
+            out.append(resolved)
+    return out
+
+
+def _mask_args(path: Path) -> list[str]:
+    if path.is_dir():
+        return ["--tmpfs", str(path)]
+    return ["--ro-bind", "/dev/null", str(path)]
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def build_argv(
+    command: list[str],
+    *,
+    policy: SandboxPolicy,
+    repo: Path,
+    cwd: Path,
+    env: Mapping[str, str],
+    masks: list[Path],
+    bwrap: str = "bwrap",
+    seccomp_fd: int | None = None,
+) -> list[str]:
+    """The full argv: bwrap, its options, `--`, then `command`."""
+    if policy.mode is SandboxMode.FULL_ACCESS:
+        raise ValueError("full-access mode runs without bubblewrap")
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
+    if policy.network:
+        argv.append("--share-net")
+    # As root, bwrap keeps every capability inside unless told otherwise, and a command
+    # could simply remount / read-write.
+    argv += ["--cap-drop", "ALL"]
+    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # uid 0 passes the permission check on most sysctls even without capabilities.
+    argv += ["--ro-bind", "/proc/sys", "/proc/sys"]
+    argv += ["--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+
+    # A mask that contains the repository goes first, so the repository stays visible.
+    outer_masks = [m for m in masks if _inside(repo, m)]
+    for mask in outer_masks:
+        argv += _mask_args(mask)
+    writable = policy.mode is SandboxMode.WORKSPACE_WRITE
+    argv += ["--bind" if writable else "--ro-bind", str(repo), str(repo)]
+    if writable:
+        for extra in policy.extra_writable:
+            extra_path = Path(os.path.realpath(extra))
+            if extra_path.exists():
+                argv += ["--bind", str(extra_path), str(extra_path)]
+    for git_path in git_metadata_paths(repo):
+        argv += ["--ro-bind", str(git_path), str(git_path)]
+    for mask in masks:
+        if mask not in outer_masks:
+            argv += _mask_args(mask)
+
+    argv.append("--clearenv")
+    for name, value in env.items():
+        argv += ["--setenv", name, value]
+    argv += ["--chdir", str(cwd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--", *command]
