@@ -85,6 +85,13 @@ class Grep(_EngineTool):
         if "\n" in args.pattern:
             raise ToolError("pattern contains a line break; grep matches one line at a time")
         start = _start(ctx, args.path)
+        if start and engines.is_binary_file(ctx.repo / start):
+            # Named explicitly, rg would print raw binary lines; say what it is instead.
+            return ToolResult(
+                True,
+                f"{start} is a binary file; grep searches text files only.",
+                {"matches": 0, "files": 0, "binary": True},
+            )
         cap = max(COUNT_CAP, args.max_results)
         rg = self._rg()
         matches: list[engines.Match] | None = None

@@ -14,7 +14,10 @@ import base64
 import json
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,28 +92,41 @@ def rg_grep(
     cmd += ["--regexp", regex, *_rg_target(rel_start)]
     matches: list[Match] = []
     capped = False
-    with subprocess.Popen(
-        cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        for raw in proc.stdout:
-            message = json.loads(raw)
-            if message.get("type") != "match":
-                continue
-            data = message["data"]
-            path = _rg_text(data["path"]).removeprefix("./")
-            if glob and not glob_matches(path, glob):
-                continue
-            if len(matches) == cap:
-                capped = True
-                proc.kill()
-                break
-            line = _rg_text(data["lines"]).removesuffix("\n").removesuffix("\r")
-            matches.append(Match(path, data["line_number"], line))
-        stderr = proc.stderr.read().decode(errors="replace")
-        proc.wait(timeout=RG_TIMEOUT_S)
-    if proc.returncode == 2 and not matches and "error" in stderr.lower():
-        raise ValueError(stderr.strip())
+    # stderr to a file: a pipe nobody reads while stdout streams could fill and stall rg.
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            cmd, cwd=repo, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        watchdog = threading.Timer(RG_TIMEOUT_S, proc.kill)
+        watchdog.start()
+        try:
+            for raw in proc.stdout:
+                message = json.loads(raw)
+                if message.get("type") != "match":
+                    continue
+                data = message["data"]
+                path = _rg_text(data["path"]).removeprefix("./")
+                if glob and not glob_matches(path, glob):
+                    continue
+                if len(matches) == cap:
+                    capped = True
+                    proc.kill()
+                    break
+                line = _rg_text(data["lines"]).removesuffix("\n").removesuffix("\r")
+                matches.append(Match(path, data["line_number"], line))
+            proc.wait()
+        finally:
+            timed_out = not watchdog.is_alive() and not capped
+            watchdog.cancel()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if timed_out and proc.returncode == -signal.SIGKILL:
+        raise ToolError(f"the search took longer than {RG_TIMEOUT_S:.0f} s; narrow path or glob")
+    if proc.returncode == 2 and not matches and "regex" in stderr:
+        raise ValueError(stderr.strip().removeprefix("rg: "))
     return matches, capped
 
 
@@ -129,6 +145,10 @@ def python_list(repo: Path, rel_start: str, glob: str | None) -> list[str]:
         paths = [rel_start]
     elif is_git_repo(repo):
         paths = _git_files(repo, rel_start)
+        if not paths and rel_start and _git_ignores(repo, rel_start):
+            # ripgrep searches inside a directory it is pointed at even when the directory
+            # itself is ignored; git lists nothing there, so walk it by .gitignore instead.
+            paths = list(walk_files(repo, rel_start))
     else:
         paths = list(walk_files(repo, rel_start))
     return sorted((p for p in paths if not glob or glob_matches(p, glob)), key=path_key)
@@ -147,6 +167,26 @@ def _git_files(repo: Path, rel_start: str) -> list[str]:
         if path.is_file() and not path.is_symlink():
             files.append(rel)
     return files
+
+
+def _git_ignores(repo: Path, rel_path: str) -> bool:
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "--", rel_path],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+        timeout=RG_TIMEOUT_S,
+    )
+    return proc.returncode == 0
+
+
+def is_binary_file(path: Path) -> bool:
+    """Binary as both engines judge it when searching (what ripgrep skips in a walk)."""
+    try:
+        with path.open("rb") as handle:
+            return _decode_like_rg(handle.read(MAX_FILE_BYTES)) is None
+    except OSError:
+        return False
 
 
 def _git_ls(repo: Path, args: list[str]) -> list[str]:

@@ -134,6 +134,9 @@ QUERIES = [
     {"pattern": "a[-/]b"},
     {"pattern": "hello", "max_results": 3},
     {"pattern": "no such text anywhere"},
+    {"pattern": "hello", "path": "build"},  # an ignored directory, named explicitly
+    {"pattern": "hello", "path": "debug.log"},  # an ignored file, named explicitly
+    {"pattern": "hello", "path": "data.bin"},
 ]
 
 
@@ -142,13 +145,23 @@ QUERIES = [
 def test_grep_engines_agree(ctx: ToolContext, query: dict[str, object]) -> None:
     fast = Grep("rg").invoke(query, ctx)
     slow = Grep("python").invoke(query, ctx)
-    assert fast.data.pop("engine") == "rg" and slow.data.pop("engine") == "python"
+    used = (fast.data.pop("engine", None), slow.data.pop("engine", None))
+    assert used in {("rg", "python"), (None, None)}  # None: answered before any search
     assert (fast.ok, fast.text, fast.data) == (slow.ok, slow.text, slow.data)
 
 
 @needs_rg
 @pytest.mark.parametrize(
-    "query", [{}, {"glob": "*.py"}, {"path": "src"}, {"glob": "src/**"}, {"glob": "*.{yml,log}"}]
+    "query",
+    [
+        {},
+        {"glob": "*.py"},
+        {"path": "src"},
+        {"glob": "src/**"},
+        {"glob": "*.{yml,log}"},
+        {"path": "build"},
+        {"path": "src/generated"},
+    ],
 )
 def test_list_files_engines_agree(ctx: ToolContext, query: dict[str, object]) -> None:
     fast = ListFiles("rg").invoke(query, ctx)
@@ -242,3 +255,18 @@ def test_forced_rg_without_rg_is_a_clear_error(
     monkeypatch.setenv("PATH", "/nonexistent")
     result = Grep("rg").invoke({"pattern": "x"}, ctx)
     assert not result.ok and "ripgrep (rg) is not installed" in result.text
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_explicitly_named_ignored_directory_is_searched(ctx: ToolContext, engine: str) -> None:
+    result = Grep(engine).invoke({"pattern": "hello", "path": "build"}, ctx)  # type: ignore[arg-type]
+    assert result.text == "build/out.py:1: hello build\n"
+    assert listed(ListFiles(engine).invoke({"path": "src/generated"}, ctx)) == [  # type: ignore[arg-type]
+        "src/generated/gen.py"
+    ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_explicitly_named_binary_file_is_reported_as_binary(ctx: ToolContext, engine: str) -> None:
+    result = Grep(engine).invoke({"pattern": "hello", "path": "data.bin"}, ctx)  # type: ignore[arg-type]
+    assert result.ok and result.text == "data.bin is a binary file; grep searches text files only."
