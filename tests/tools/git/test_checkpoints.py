@@ -392,3 +392,21 @@ def test_prune_keeps_the_newest(repo_dir: Path) -> None:
     assert prune_checkpoints(repo, 1) == older
     assert [c.label for c in list_checkpoints(repo)] == ["c4"]
     assert git(repo_dir, "for-each-ref", "refs/tessera").count("\n") == 1
+
+
+def test_restore_undoes_changes_made_through_the_bash_tool(repo_dir: Path) -> None:
+    from tools.base import ToolContext
+    from tools.shell import Bash
+
+    _dirty_repo(repo_dir)
+    before = _snapshot_everything(repo_dir)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "before the agent's shell command")
+    result = Bash().invoke(
+        {"command": "rm -rf pkg && rm b.py && echo clobbered > a.py && touch made-by-shell.txt"},
+        ToolContext(repo=repo_dir),
+    )
+    assert result.ok, result.text
+    assert not (repo_dir / "pkg").exists() and (repo_dir / "made-by-shell.txt").exists()
+    restore_checkpoint(repo, checkpoint.id)
+    assert _snapshot_everything(repo_dir) == before
