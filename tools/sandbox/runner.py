@@ -128,7 +128,7 @@ def _plan_fallback(plan: _Plan, command: list[str], policy: SandboxPolicy, repo:
                    layers: SandboxLayers) -> None:  # fmt: skip
     plan.notes.append(
         f"sandbox OFF: bubblewrap unusable ({layers.bwrap.detail}); "
-        f"secrets and host processes are visible. Fix: {layers.bwrap.fix}"
+        f"secrets, .git and host processes are exposed. Fix: {layers.bwrap.fix}"
     )
     private_tmp = Path(tempfile.mkdtemp(prefix="tessera-tmp-"))
     plan.cleanups.append(lambda: shutil.rmtree(private_tmp, ignore_errors=True))
