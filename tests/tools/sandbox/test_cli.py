@@ -66,7 +66,8 @@ def test_bad_mode_is_rejected(repo: Path) -> None:
 
 def test_module_entry_point_in_a_subprocess(repo: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agent", "sandbox", "--repo", str(repo), "--", "echo", "from", "cli"],
+        [sys.executable, "-m", "agent", "sandbox", "--repo", str(repo), "--", "echo", "from",
+         "cli"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

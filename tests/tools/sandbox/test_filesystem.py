@@ -99,8 +99,8 @@ def test_tmp_and_dev_shm_are_private_and_discarded(run) -> None:
     host_file.write_text("host\n")
     try:
         first = run(
-            f"test ! -e {host_file} && echo in > /tmp/inside-{tag} && echo in > /dev/shm/inside-{tag}"
-            f" && cat /tmp/inside-{tag}"
+            f"test ! -e {host_file} && echo in > /tmp/inside-{tag}"
+            f" && echo in > /dev/shm/inside-{tag} && cat /tmp/inside-{tag}"
         )
         assert first.exit_code == 0, first.output
         assert not Path(f"/tmp/inside-{tag}").exists()

@@ -46,7 +46,8 @@ def syscall_results(tmp_path_factory) -> dict[str, list[int]]:
     from tools.sandbox.runner import run_command
 
     repo = tmp_path_factory.mktemp("kernel-repo")
-    result = run_command([PYTHON, "-c", SYSCALL_PROBE], repo=repo, policy=SandboxPolicy(timeout_s=20))
+    policy = SandboxPolicy(timeout_s=20)
+    result = run_command([PYTHON, "-c", SYSCALL_PROBE], repo=repo, policy=policy)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 

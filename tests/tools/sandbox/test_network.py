@@ -135,7 +135,8 @@ def test_network_on_with_strict_unix_denies_only_unix(run, tcp_listener: Listene
     code = (
         "import socket\n"
         f"socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
-        "try:\n    socket.socket(socket.AF_UNIX)\nexcept PermissionError:\n    print('unix denied')\n"
+        "try:\n    socket.socket(socket.AF_UNIX)\n"
+        "except PermissionError:\n    print('unix denied')\n"
     )
     result = run(_py(code), network=True, strict_unix=True)
     assert result.exit_code == 0, result.output
