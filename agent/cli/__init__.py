@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoints": ("checkpoints", "list the git checkpoints taken before agent changes"),
     "undo": ("checkpoints", "restore the working tree to a checkpoint"),
     "config": ("config_cmd", "show the effective configuration and where it came from"),
+    "run": ("run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
+    "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
+    "map": ("map_cmd", "print the repository map the model sees"),
 }
 
 

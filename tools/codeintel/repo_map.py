@@ -1,0 +1,270 @@
+"""The repository map the model sees, and find_symbol.
+
+`repo_map` lists the highest-ranked definitions, grouped by file with line numbers and
+signatures, as many as fit `max_tokens` counted with the model's tokenizer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.codeintel.cache import TagCache
+from tools.codeintel.discover import list_files
+from tools.codeintel.rank import Graph, build_graph, rank_definitions
+from tools.codeintel.tags import Definition, FileTags
+from tools.codeintel.tokens import LineTokenCounter, preload_in_background
+
+# Token counts are kept for this many distinct lines; beyond it the memo starts afresh.
+TOKEN_MEMO_LIMIT = 200_000
+_COUNT_BLOCK = 128
+
+_caches: dict[tuple[Path, Path | None], TagCache] = {}
+
+
+def tag_cache(repo: Path, cache_dir: Path | None) -> TagCache:
+    """The process-wide TagCache for a repository (loaded from disk once)."""
+    key = (Path(repo).resolve(), Path(cache_dir).resolve() if cache_dir else None)
+    if key not in _caches:
+        _caches[key] = TagCache(key[0], key[1])
+    return _caches[key]
+
+
+@dataclass
+class RepoMap:
+    text: str
+    tokens: int
+    files: list[str]  # the files shown, best first
+    definitions: int  # how many definitions were shown
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Tagged:
+    """What the map and find_symbol both start from."""
+
+    paths: list[str]  # every repository file
+    tagged: dict[str, FileTags]  # the parseable ones
+    cache: TagCache
+    stats: dict[str, Any]
+
+
+def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagged:
+    started = time.perf_counter()
+    paths = list_files(repo)
+    listed = time.perf_counter()
+    cache = tag_cache(repo, cache_dir)
+    # A cold cache means a long parse: load the tokenizer meanwhile (threads start after
+    # the worker processes fork, inside refresh, so nothing forks mid-load).
+    hook = preload_in_background if preload_tokenizer else None
+    tagged = cache.refresh(paths, while_parsing=hook)
+    refreshed = time.perf_counter()
+    stats = {
+        "files": len(paths),
+        "parseable": len(tagged),
+        "parsed": cache.stats.parsed,
+        "rehashed": cache.stats.hashed,
+        "reused": cache.stats.reused,
+        "removed": cache.stats.removed,
+        "list_s": listed - started,
+        "refresh_s": refreshed - listed,
+    }
+    return _Tagged(paths, tagged, cache, stats)
+
+
+def repo_map(
+    repo: str | Path,
+    max_tokens: int = 2048,
+    focus: Iterable[str] = (),
+    cache_dir: str | Path | None = None,
+) -> RepoMap:
+    """The ranked map of `repo` within `max_tokens`.
+
+    `focus` holds repository paths (files or directories) and identifiers; they seed the
+    ranking and their definitions come first.
+    """
+    started = time.perf_counter()
+    repo = Path(repo).resolve()
+    scan = _scan(repo, Path(cache_dir) if cache_dir else None, preload_tokenizer=True)
+    files = sorted(scan.tagged)
+    index_of = {rel: i for i, rel in enumerate(files)}
+    focus_files, focus_names = _resolve_focus(repo, focus, scan.paths, index_of)
+    tags = [scan.tagged[rel] for rel in files]
+
+    ranked_at = time.perf_counter()
+    ranking = rank_definitions(_graph(scan.cache, files, tags), focus_files, focus_names)
+    rank_s = time.perf_counter() - ranked_at
+
+    memo = scan.cache.token_counts
+    if len(memo) > TOKEN_MEMO_LIMIT:
+        memo.clear()
+    counter = LineTokenCounter(memo)
+    # Files without definitions are listed by name after all definitions, best first.
+    name_only = [
+        rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].definitions
+    ]
+    rank_of = {rel: float(ranking.file_rank[i]) for rel, i in index_of.items()}
+    name_only.sort(key=lambda rel: -rank_of.get(rel, 0.0))
+    chosen, chosen_names, total = _fit(files, tags, ranking.order, name_only, max_tokens, counter)
+    text = _render(files, tags, chosen, chosen_names)
+    if counter.misses:
+        scan.cache.mark_dirty()
+    scan.cache.save()
+
+    shown_files = list(dict.fromkeys([files[f] for f, _ in chosen] + chosen_names))
+    stats = dict(scan.stats)
+    stats.update(
+        definitions_total=len(ranking.order),
+        rank_s=rank_s,
+        tokenizer_misses=counter.misses,
+        total_s=time.perf_counter() - started,
+    )
+    return RepoMap(text=text, tokens=total, files=shown_files, definitions=len(chosen), stats=stats)
+
+
+def _graph(cache: TagCache, files: list[str], tags: list[FileTags]) -> Graph:
+    """The reference graph for these files, rebuilt only when some file's content changed."""
+    fingerprint = cache.fingerprint(files)
+    kept = cache.derived.get("graph")
+    if kept is not None and kept[0] == fingerprint:
+        return kept[1]
+    graph = build_graph(tags)
+    cache.derived["graph"] = (fingerprint, graph)
+    cache.mark_dirty()
+    return graph
+
+
+def _resolve_focus(
+    repo: Path, focus: Iterable[str], paths: Sequence[str], index_of: dict[str, int]
+) -> tuple[set[int], set[str]]:
+    focus_files: set[int] = set()
+    focus_names: set[str] = set()
+    for item in focus:
+        item = item.strip()
+        if not item:
+            continue
+        candidate = Path(item)
+        if candidate.is_absolute():
+            try:
+                item = candidate.resolve().relative_to(repo).as_posix()
+            except ValueError:
+                continue  # outside the repository: nothing to seed
+        item = item.removeprefix("./").rstrip("/")
+        if item in index_of:
+            focus_files.add(index_of[item])
+        elif any(rel.startswith(item + "/") for rel in paths):
+            focus_files.update(i for rel, i in index_of.items() if rel.startswith(item + "/"))
+        elif item not in paths:
+            focus_names.add(item)
+    return focus_files, focus_names
+
+
+def _definition_line(definition: tuple, depth: int) -> str:
+    return f"{definition[2]:6d}  {'  ' * depth}{definition[4]}"
+
+
+def _depth(definitions: tuple, position: int) -> int:
+    parents = {d[0]: d[5] for d in definitions}
+    depth, parent = 0, definitions[position][5]
+    while parent and depth < 4:
+        depth += 1
+        parent = parents.get(parent, "")
+    return depth
+
+
+def _fit(
+    files: list[str],
+    tags: list[FileTags],
+    order: list[tuple[int, int]],
+    name_only: list[str],
+    max_tokens: int,
+    counter: LineTokenCounter,
+) -> tuple[list[tuple[int, int]], list[str], int]:
+    """The longest prefix of the ranking whose rendering fits `max_tokens`.
+
+    Each entry adds its own line, plus its file's header the first time the file shows
+    up; the rendering's count is the sum of its lines' counts, so a running total and a
+    binary search over it decide the cut. Lines are counted in blocks, lazily.
+    """
+    entries: list[tuple[int, int] | str] = []
+    seen: set[int] = set()
+    cumulative: list[int] = []
+    total = 0
+    position = 0
+    sequence: list[tuple[int, int] | str] = [*order, *name_only]
+    while position < len(sequence) and total <= max_tokens:
+        block = sequence[position : position + _COUNT_BLOCK]
+        position += len(block)
+        block_lines: list[list[str]] = []
+        for item in block:
+            if isinstance(item, str):
+                block_lines.append([item])
+                continue
+            file_index, def_index = item
+            lines = []
+            if file_index not in seen:
+                seen.add(file_index)
+                lines.append(f"{files[file_index]}:")
+            definitions = tags[file_index].definitions
+            lines.append(_definition_line(definitions[def_index], _depth(definitions, def_index)))
+            block_lines.append(lines)
+        counts = iter(counter.counts([line for lines in block_lines for line in lines]))
+        for item, lines in zip(block, block_lines, strict=True):
+            total += sum(next(counts) for _ in lines)
+            cumulative.append(total)
+            entries.append(item)
+    # Binary search: how many leading entries stay within the budget.
+    lo, hi = 0, len(cumulative)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cumulative[mid - 1] <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    kept = entries[:lo]
+    chosen = [item for item in kept if not isinstance(item, str)]
+    chosen_names = [item for item in kept if isinstance(item, str)]
+    return chosen, chosen_names, cumulative[lo - 1] if lo else 0
+
+
+def _render(
+    files: list[str], tags: list[FileTags], chosen: list[tuple[int, int]], names: list[str]
+) -> str:
+    by_file: dict[int, list[int]] = {}
+    for file_index, def_index in chosen:
+        by_file.setdefault(file_index, []).append(def_index)
+    lines: list[str] = []
+    for file_index, positions in by_file.items():
+        lines.append(f"{files[file_index]}:")
+        definitions = tags[file_index].definitions
+        for position in sorted(positions, key=lambda p: (definitions[p][2], p)):
+            lines.append(_definition_line(definitions[position], _depth(definitions, position)))
+    lines.extend(names)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+@dataclass
+class SymbolMatches:
+    definitions: list[tuple[str, Definition]]
+    references: list[tuple[str, int]]  # (path, line)
+
+
+def find_symbol(repo: str | Path, name: str, cache_dir: str | Path | None = None) -> SymbolMatches:
+    """Definitions and references of `name`; `Class.method` narrows definitions by parent."""
+    repo = Path(repo).resolve()
+    scan = _scan(repo, Path(cache_dir) if cache_dir else None, preload_tokenizer=False)
+    scan.cache.save()
+    parent, _, short = name.rpartition(".")
+    definitions: list[tuple[str, Definition]] = []
+    references: list[tuple[str, int]] = []
+    for rel in sorted(scan.tagged):
+        file_tags = scan.tagged[rel]
+        for raw in file_tags.definitions:
+            if raw[0] == short and (not parent or raw[5] == parent.rsplit(".", 1)[-1]):
+                definitions.append((rel, Definition.from_raw(raw)))
+        references.extend((rel, line) for line in sorted(set(file_tags.references.get(short, ()))))
+    return SymbolMatches(definitions, references)
+

@@ -1,0 +1,176 @@
+"""Per-file tag extraction: definitions (kind, name, lines, signature) and references.
+
+Tags are plain tuples and dicts, not objects: a repository's worth is pickled into the
+cache and loaded on every map, and tuples load several times faster than instances.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tools.codeintel.languages import get_language, get_parser, language_for_path
+from tools.codeintel.queries import QUERIES
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser, Query
+
+# (name, kind, first line, last line, signature, parent name or "") — lines are 1-based.
+RawDefinition = tuple[str, str, int, int, str, str]
+# name → the lines it is referenced on.
+RawReferences = dict[str, list[int]]
+
+
+@dataclass(frozen=True)
+class FileTags:
+    language: str | None  # None: a language we cannot parse (listed by name only)
+    definitions: tuple[RawDefinition, ...]
+    references: RawReferences
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    kind: str
+    line: int
+    end_line: int
+    signature: str
+    parent: str | None
+
+    @classmethod
+    def from_raw(cls, raw: RawDefinition) -> Definition:
+        name, kind, line, end_line, signature, parent = raw
+        return cls(name, kind, line, end_line, signature, parent or None)
+
+
+# Kinds whose functions are methods.
+CONTAINER_KINDS = frozenset({"class", "struct", "interface", "trait", "impl", "enum"})
+SIGNATURE_MAX_CHARS = 200
+MINIFIED_MIN_BYTES = 8 * 1024
+MINIFIED_MEAN_LINE = 300
+_SPACE_AFTER_OPEN = re.compile(r"([(\[]) ")
+_SPACE_BEFORE_CLOSE = re.compile(r" ([)\]])")
+
+EMPTY = FileTags(language=None, definitions=(), references={})
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    parser: Parser
+    definitions: Query
+    references: Query
+
+
+@cache
+def _compiled(language: str) -> _Compiled | None:
+    """Parser and queries for a language, compiled once per process."""
+    from tree_sitter import Query
+
+    queries = QUERIES.get(language)
+    grammar = get_language(language)
+    parser = get_parser(language)
+    if queries is None or grammar is None or parser is None:
+        return None
+    return _Compiled(
+        parser=parser,
+        definitions=Query(grammar, queries.definitions),
+        references=Query(grammar, queries.references),
+    )
+
+
+def has_tag_support(language: str | None) -> bool:
+    return language is not None and _compiled(language) is not None
+
+
+def extract_tags(path: str | Path, source: bytes) -> FileTags:
+    """Definitions and references of one file; EMPTY tags for a language we lack."""
+    language = language_for_path(path)
+    compiled = _compiled(language) if language else None
+    if compiled is None:
+        return FileTags(language=None, definitions=(), references={})
+    from tree_sitter import QueryCursor
+
+    if looks_minified(path, source):
+        return FileTags(language=language, definitions=(), references={})
+    root = compiled.parser.parse(source).root_node
+    definitions = _definitions(QueryCursor(compiled.definitions).matches(root), source)
+    references: RawReferences = {}
+    for node in QueryCursor(compiled.references).captures(root).get("ref", ()):
+        name = _short_name(node.text.decode("utf-8", errors="replace"))
+        if name:
+            references.setdefault(name, []).append(node.start_point[0] + 1)
+    return FileTags(language=language, definitions=definitions, references=references)
+
+
+def looks_minified(path: str | Path, source: bytes) -> bool:
+    """Minified bundles: slow to parse, and their one-letter names only add noise."""
+    if Path(path).name.endswith((".min.js", ".min.mjs")):
+        return True
+    lines = source.count(b"\n") + 1
+    return len(source) > MINIFIED_MIN_BYTES and len(source) / lines > MINIFIED_MEAN_LINE
+
+
+def _definitions(matches: list[tuple[int, dict[str, list[Node]]]], source: bytes) -> tuple:
+    found: dict[tuple[int, int], tuple[Node, str, str]] = {}
+    for _, captures in matches:
+        names = captures.get("name")
+        if not names:
+            continue
+        for capture, nodes in captures.items():
+            if capture.startswith("def."):
+                node = nodes[0]
+                name = _short_name(names[0].text.decode("utf-8", errors="replace"))
+                key = (node.start_byte, node.end_byte)
+                if name and key not in found:
+                    found[key] = (node, capture[4:], name)
+    # Walk in document order, outer before inner, keeping the chain of open definitions
+    # to learn each one's parent (and so whether a function is a method).
+    ordered = sorted(found.items(), key=lambda item: (item[0][0], -item[0][1]))
+    open_chain: list[tuple[int, str, str]] = []  # (end byte, kind, name)
+    result: list[RawDefinition] = []
+    for (start, end), (node, kind, name) in ordered:
+        while open_chain and open_chain[-1][0] <= start:
+            open_chain.pop()
+        parent_kind, parent = (open_chain[-1][1], open_chain[-1][2]) if open_chain else ("", "")
+        if kind == "function" and parent_kind in CONTAINER_KINDS:
+            kind = "method"
+        line, end_line = node.start_point[0] + 1, node.end_point[0] + 1
+        result.append((name, kind, line, end_line, _signature(node, source), parent))
+        open_chain.append((end, kind, name))
+    return tuple(result)
+
+
+def _short_name(text: str) -> str:
+    """`ns::Type::method` → `method`, `Vec<T>` → `Vec`, `*p` → `p`: the name refs use."""
+    text = text.split("<", 1)[0].rsplit("::", 1)[-1].rsplit(".", 1)[-1]
+    return text.strip().lstrip("*&~").strip()
+
+
+def _signature(node: Node, source: bytes) -> str:
+    """The definition's head: from the start of its line up to its body."""
+    start = source.rfind(b"\n", 0, node.start_byte) + 1
+    if any(mark in source[start : node.start_byte] for mark in (b"{", b";", b"}")):
+        start = node.start_byte  # the line begins inside another definition
+    body = node.child_by_field_name("body")
+    if body is None and (value := node.child_by_field_name("value")) is not None:
+        body = value.child_by_field_name("body")  # `const f = (x) => ...`
+    if body is not None and body.start_byte > node.start_byte:
+        # End at the last token before the body, so a comment after `):` stays out.
+        end = body.start_byte
+        for child in reversed(body.parent.children if body.parent else ()):
+            if child.start_byte < body.start_byte and "comment" not in child.type:
+                end = child.end_byte
+                break
+    else:
+        end = source.find(b"\n", node.start_byte)
+        end = node.end_byte if end == -1 or end > node.end_byte else end
+    text = source[start:end].decode("utf-8", errors="replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    head = " ".join(lines)
+    head = _SPACE_BEFORE_CLOSE.sub(r"\1", _SPACE_AFTER_OPEN.sub(r"\1", head))
+    if len(head) > SIGNATURE_MAX_CHARS:
+        head = head[: SIGNATURE_MAX_CHARS - 1] + "…"
+    return head
