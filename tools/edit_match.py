@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 # Regions below this similarity are noise, not "what you probably meant".
 MIN_SIMILARITY = 0.5
 MAX_REGIONS = 3
 MAX_SHOWN_LINES = 30
-# Windows scored precisely with difflib, after a cheap token-overlap preselection.
-PRECISE_CANDIDATES = 12
+# Regions scored precisely with difflib, after a cheap word-overlap preselection.
+PRESELECTED_REGIONS = 6
+MAX_COMPARED_CHARS = 200
+SHIFTED_LINE_WEIGHT = 0.9
 
 _WORD = re.compile(r"\w+")
 _LINE_NUMBER_PREFIX = re.compile(r"^\s*\d+\t")
@@ -110,45 +113,89 @@ def describe_miss(text: str, old: str, name: str) -> str:
 
 
 def closest_regions(lines: list[str], old_lines: list[str]) -> list[tuple[int, int, float]]:
-    """Up to MAX_REGIONS non-overlapping windows most like `old_lines`: (first, last, ratio)."""
+    """Up to MAX_REGIONS non-overlapping windows most like `old_lines`: (first, last, score).
+
+    The score is the mean, over old_string's lines, of the best character similarity to
+    the window's line at that place (or one line either side, so a missing or extra line
+    costs little). Comparing short lines keeps this fast on large files.
+    """
     size = min(len(old_lines), len(lines))
     if size == 0:
         return []
-    old_text = "\n".join(line.strip() for line in old_lines)
-    starts = _preselect(lines, old_lines, size)
-    matcher = difflib.SequenceMatcher(autojunk=False)
-    matcher.set_seq2(old_text)
+    wanted = [line.strip()[:MAX_COMPARED_CHARS] for line in old_lines[:size]]
+    stripped = [line.strip()[:MAX_COMPARED_CHARS] for line in lines]
+    cache: dict[tuple[str, str], float] = {}
     scored = []
-    for start in starts:
-        matcher.set_seq1("\n".join(line.strip() for line in lines[start : start + size]))
-        if matcher.real_quick_ratio() >= MIN_SIMILARITY and matcher.quick_ratio() >= MIN_SIMILARITY:
-            ratio = matcher.ratio()
-            if ratio >= MIN_SIMILARITY:
-                scored.append((ratio, start))
+    for start in _preselect(stripped, wanted, size):
+        score, first, last = _window_score(stripped, start, wanted, cache)
+        if score >= MIN_SIMILARITY:
+            scored.append((score, first + 1, last + 1))
     scored.sort(key=lambda item: (-item[0], item[1]))
     chosen: list[tuple[int, int, float]] = []
-    for ratio, start in scored:
-        if all(start + size < a or start + 1 > b for a, b, _ in chosen):
-            chosen.append((start + 1, start + size, ratio))
+    for score, first, last in scored:
+        if all(last < a or first > b for a, b, _ in chosen):
+            chosen.append((first, last, score))
         if len(chosen) == MAX_REGIONS:
             break
     return chosen
 
 
-def _preselect(lines: list[str], old_lines: list[str], size: int) -> list[int]:
-    """Window starts worth a precise score: best by the share of words shared with old."""
-    old_words = set(_WORD.findall("\n".join(old_lines)))
+def _window_score(
+    stripped: list[str], start: int, wanted: list[str], cache: dict[tuple[str, str], float]
+) -> tuple[float, int, int]:
+    """(score, first, last): first and last are the 0-based lines the best matches used,
+    so a region where old_string lacks a line is shown whole."""
+    total = 0.0
+    used: list[int] = []
+    for k, old_line in enumerate(wanted):
+        best, best_j = -1.0, start + k
+        for j in range(max(start + k - 1, 0), min(start + k + 2, len(stripped))):
+            pair = (old_line, stripped[j])
+            if pair not in cache:
+                cache[pair] = difflib.SequenceMatcher(None, *pair, autojunk=False).ratio()
+            # A neighbour counts a little less, so the aligned window wins a tie.
+            score = cache[pair] * (1.0 if j == start + k else SHIFTED_LINE_WEIGHT)
+            if score > best:
+                best, best_j = score, j
+        total += best
+        used.append(best_j)
+    return total / len(wanted), min(used), max(used)
+
+
+def _preselect(stripped: list[str], wanted: list[str], size: int) -> list[int]:
+    """Window starts worth a precise score.
+
+    Lines score 1 when they equal a line of old_string, else by the share of their words
+    found in old_string, rare words counting more (every line has `self` or `return`).
+    The best few windows, apart from each other, are kept with their neighbours.
+    """
+    line_words = [set(_WORD.findall(line)) for line in stripped]
+    frequency = Counter(word for words in line_words for word in words)
+    old_words = set(_WORD.findall("\n".join(wanted)))
+    old_set = {line for line in wanted if line}
     line_scores = []
-    for line in lines:
-        words = _WORD.findall(line)
-        line_scores.append(sum(w in old_words for w in words) / len(words) if words else 0.0)
+    for line, words in zip(stripped, line_words, strict=True):
+        if line in old_set:
+            line_scores.append(1.0)
+        elif words:
+            weight = {w: frequency[w] ** -0.5 for w in words}
+            shared = sum(v for w, v in weight.items() if w in old_words)
+            line_scores.append(0.8 * shared / sum(weight.values()))
+        else:
+            line_scores.append(0.0)
     window = sum(line_scores[:size])
     totals = [window]
-    for start in range(1, len(lines) - size + 1):
+    for start in range(1, len(stripped) - size + 1):
         window += line_scores[start + size - 1] - line_scores[start - 1]
         totals.append(window)
-    ranked = sorted(range(len(totals)), key=lambda s: (-totals[s], s))
-    return ranked[:PRECISE_CANDIDATES]
+    picks: list[int] = []
+    for start in sorted(range(len(totals)), key=lambda s: (-totals[s], s)):
+        if all(abs(start - p) >= size for p in picks):
+            picks.append(start)
+            if len(picks) == PRESELECTED_REGIONS:
+                break
+    last = len(totals) - 1
+    return sorted({min(max(p + d, 0), last) for p in picks for d in range(-2, 3)})
 
 
 def _whitespace_insensitive_match(lines: list[str], old_lines: list[str]) -> tuple[int, int] | None:

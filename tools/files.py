@@ -65,10 +65,13 @@ class ReadFile(Tool):
                 f"{name} is {size / 1024**2:.1f} MB, too large to read whole; read a range "
                 "with offset and limit, or find what you need with grep"
             )
-        lines, encoding = (
-            _stream_lines(path, name) if size > HUGE_FILE_BYTES else _all_lines(path, name)
-        )
-        return _render(name, lines, encoding, args.offset or 1, args.limit, ctx.result_limit)
+        offset, count = args.offset or 1, args.limit or DEFAULT_LINE_LIMIT
+        if size > HUGE_FILE_BYTES:
+            window, total, encoding = _stream_window(path, name, offset, count)
+        else:
+            lines, encoding = _all_lines(path, name)
+            window, total = lines[offset - 1 : offset - 1 + count], len(lines)
+        return _render(name, window, total, encoding, offset, ctx.result_limit)
 
 
 class WriteFileArgs(ToolArgs):
@@ -263,34 +266,38 @@ def _all_lines(path: Path, name: str) -> tuple[list[str], str]:
     return [line.removesuffix("\r") for line in lines], file.encoding.label
 
 
-def _stream_lines(path: Path, name: str) -> tuple[list[str], str]:
-    """All lines of a huge file, decoded line by line (callers then take a range)."""
+def _stream_window(path: Path, name: str, offset: int, count: int) -> tuple[list[str], int, str]:
+    """Lines offset..offset+count-1 of a huge file and its line count, keeping only those."""
+    window: list[str] = []
+    total = 0
     with path.open("rb") as handle:
-        if looks_binary(handle.read(8192)):
+        head = handle.read(8192)
+        if looks_binary(head):
             raise ToolError(f"{name} is a binary file (it contains NUL bytes)")
-        handle.seek(0)
-        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise ToolError(f"{name} is a large UTF-16 file; only UTF-8 is read in ranges")
         handle.seek(0)
-        lines = [raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8", "replace") for raw in handle]
-    return lines, "utf-8 (large file, read by line)"
+        for raw in handle:
+            total += 1
+            if offset <= total < offset + count:
+                line = raw.removesuffix(b"\n").removesuffix(b"\r")
+                window.append(line.decode("utf-8", "replace"))
+    return window, total, "utf-8 (large file, read by line)"
 
 
 def _render(
-    name: str, lines: list[str], encoding: str, offset: int, limit: int | None, byte_limit: int
+    name: str, window: list[str], total: int, encoding: str, offset: int, byte_limit: int
 ) -> ToolResult:
-    total = len(lines)
+    """Number the lines of `window` (which starts at line `offset`) within `byte_limit`."""
     if total == 0:
         return ToolResult(True, f"{name} is empty.", {"path": name, "total_lines": 0})
     if offset > total:
         raise ToolError(f"offset {offset} is past the end of {name}, which has {total} lines")
-    wanted_end = min(total, offset - 1 + (limit or DEFAULT_LINE_LIMIT))
     budget = max(byte_limit - FOOTER_ROOM, 1)
     out: list[str] = []
     used = 0
     end = offset - 1
-    for number in range(offset, wanted_end + 1):
-        line = lines[number - 1]
+    for number, line in enumerate(window, start=offset):
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + f" ... [line truncated: {len(line)} characters]"
         row = f"{number:>6}\t{line}\n"

@@ -277,6 +277,31 @@ def test_no_match_reports_closest_region_with_line_numbers(repo: Path, ctx: Tool
     assert "    21\t    result = total * 2" in result.text
 
 
+def test_closest_region_survives_a_missing_line_and_lists_others(
+    repo: Path, ctx: ToolContext
+) -> None:
+    block = [
+        "def load(path):",
+        "    with open(path) as f:",
+        "        data = f.read()",
+        "    return parse(data)",
+    ]
+    other = [
+        "def save(path, data):",
+        "    with open(path, 'w') as f:",
+        "        f.write(data)",
+        "    return None",
+    ]
+    body = ["# header"] * 5 + other + ["", "# middle"] * 10 + block + ["# end"] * 5
+    (repo / "io.txt").write_text("\n".join(body) + "\n")
+    first_block_line = body.index("def load(path):") + 1
+    # The model forgot the `with` line and misspelt a name.
+    old = "def load(path):\n        data = f.read()\n    return parse(dat)"
+    result = edit(ctx, path="io.txt", old_string=old, new_string="x")
+    assert f"closest region is lines {first_block_line}-{first_block_line + 3}" in result.text
+    assert "Other similar regions: lines 6-9" in result.text
+
+
 def test_no_match_hints_at_whitespace_difference(repo: Path, ctx: ToolContext) -> None:
     (repo / "tabs.txt").write_text("start\nif x:\n\tdo_it()\n\tdone()\nend\n")
     result = edit(ctx, path="tabs.txt", old_string="if x:\n    do_it()", new_string="pass")
@@ -371,6 +396,18 @@ def test_huge_file_needs_a_range(
     ranged = read(ctx, path="big.log", offset=250, limit=2)
     assert ranged.text.startswith("   250\tentry 250\n   251\tentry 251\n")
     assert ranged.data["next_offset"] == 252 and ranged.data["total_lines"] == 500
+
+
+def test_huge_file_last_page_and_binary_refusal(
+    repo: Path, ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "HUGE_FILE_BYTES", 100)
+    (repo / "big.log").write_bytes(b"".join(b"row %d\r\n" % i for i in range(1, 60)) + b"tail")
+    page = read(ctx, path="big.log", offset=58, limit=10)
+    assert page.text == "    58\trow 58\n    59\trow 59\n    60\ttail\n"
+    assert page.data["next_offset"] is None and page.data["total_lines"] == 60
+    (repo / "big.bin").write_bytes(b"\x00" * 500)
+    assert "binary" in read(ctx, path="big.bin", offset=1).text
 
 
 def test_default_page_and_continuation(repo: Path, ctx: ToolContext) -> None:
