@@ -12,13 +12,16 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tools.sandbox import cgroup, landlock
 from tools.sandbox.seccomp import SeccompUnsupported, build_program
 
 PROBE_TIMEOUT_S = 10.0
+T = TypeVar("T")
 
 FIX_INSTALL_BWRAP = "apt-get install bubblewrap (or: dnf install bubblewrap)"
 FIX_USERNS = (
@@ -28,6 +31,9 @@ FIX_USERNS = (
 )
 FIX_SECCOMP = "use a kernel built with CONFIG_SECCOMP_FILTER"
 FIX_LANDLOCK = "boot a kernel >= 5.13 with CONFIG_SECURITY_LANDLOCK and lsm=landlock,..."
+
+
+LAYER_NAMES = ("bwrap", "seccomp", "landlock", "pids_cgroup", "userns")
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,22 @@ class SandboxLayers:
         return self.bwrap.available or self.landlock.available or self.seccomp.available
 
     def as_dict(self) -> dict[str, dict[str, object]]:
-        names = ("bwrap", "seccomp", "landlock", "pids_cgroup", "userns")
-        return {name: vars(getattr(self, name)) for name in names}
+        return {name: vars(getattr(self, name)) for name in LAYER_NAMES}
+
+    def describe(self) -> list[str]:
+        """One line per layer, for `tessera doctor`: name, ok/missing, detail, fix."""
+        lines = []
+        for name in LAYER_NAMES:
+            layer: Layer = getattr(self, name)
+            state = "ok" if layer.available else "MISSING"
+            line = f"{name:<12} {state:<8} {layer.detail}"
+            lines.append(line if layer.available else f"{line} (fix: {layer.fix})")
+        verdict = (
+            "commands run isolated (bubblewrap)"
+            if self.isolated
+            else "SANDBOX OFF: commands are not isolated; they need approval"
+        )
+        return [*lines, verdict]
 
 
 def _bwrap_base(bwrap: str) -> list[str]:
@@ -164,7 +184,14 @@ def _probe_pids_cgroup(is_root: bool) -> tuple[Layer, Path | None]:
     return Layer(False, detail, fix), None
 
 
-def _probe_userns() -> Layer:
+def _as_nobody() -> None:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def _probe_userns(is_root: bool) -> Layer:
+    """Whether an unprivileged user could create a user namespace (what bwrap needs then)."""
     unshare = shutil.which("unshare")
     limit = Path("/proc/sys/user/max_user_namespaces")
     try:
@@ -178,10 +205,21 @@ def _probe_userns() -> Layer:
         return Layer(False, "kernel.unprivileged_userns_clone is 0", FIX_USERNS)
     if unshare is None:
         return Layer(True, "not contradicted by sysctls (unshare(1) missing, not tried)")
-    done = _run([unshare, "--user", "true"])
+    # Root may always create one; try as `nobody` to learn what an ordinary user gets.
+    done = _run([unshare, "--user", "true"], preexec_fn=_as_nobody if is_root else None)
+    who = "uid 65534" if is_root else "this user"
     if done.returncode != 0:
-        return Layer(False, f"unshare --user failed: {done.stderr.strip()}", FIX_USERNS)
-    return Layer(True, "user namespaces can be created")
+        return Layer(False, f"unshare --user failed as {who}: {done.stderr.strip()}", FIX_USERNS)
+    return Layer(True, f"unprivileged user namespaces work (tried as {who})")
+
+
+def _guarded(name: str, probe: Callable[[], T], failed: Callable[[Layer], T]) -> T:
+    """A probe that crashes reports its layer as unavailable instead of breaking doctor."""
+    try:
+        return probe()
+    except Exception as exc:  # any surprise means "do not rely on this layer"
+        return failed(Layer(False, f"{name} probe failed: {type(exc).__name__}: {exc}",
+                            "report this as a Tessera bug"))  # fmt: skip
 
 
 def detect_layers(bwrap_path: str | None = None, *, find_bwrap: bool = True) -> SandboxLayers:
@@ -191,13 +229,18 @@ def detect_layers(bwrap_path: str | None = None, *, find_bwrap: bool = True) -> 
         bwrap_path = shutil.which("bwrap")
     if bwrap_path and not os.access(bwrap_path, os.X_OK):
         bwrap_path = None
-    bwrap = _probe_bwrap(bwrap_path, is_root)
-    seccomp, via_bwrap = _probe_seccomp(bwrap.available, bwrap_path)
-    landlock_layer, abi = _probe_landlock()
-    pids, parent = _probe_pids_cgroup(is_root)
+    bwrap = _guarded("bwrap", lambda: _probe_bwrap(bwrap_path, is_root), lambda x: x)
+    seccomp, via_bwrap = _guarded(
+        "seccomp", lambda: _probe_seccomp(bwrap.available, bwrap_path), lambda x: (x, False)
+    )
+    landlock_layer, abi = _guarded("landlock", _probe_landlock, lambda x: (x, 0))
+    pids, parent = _guarded(
+        "pids cgroup", lambda: _probe_pids_cgroup(is_root), lambda x: (x, None)
+    )
+    userns = _guarded("userns", lambda: _probe_userns(is_root), lambda x: x)
     return SandboxLayers(
         bwrap=bwrap, seccomp=seccomp, landlock=landlock_layer, pids_cgroup=pids,
-        userns=_probe_userns(), is_root=is_root, bwrap_path=bwrap_path if bwrap.available else None,
+        userns=userns, is_root=is_root, bwrap_path=bwrap_path if bwrap.available else None,
         seccomp_via_bwrap=via_bwrap, landlock_abi=abi, cgroup_parent=parent,
     )  # fmt: skip
 

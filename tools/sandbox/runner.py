@@ -76,6 +76,21 @@ class _Plan:
                 step()
 
 
+def _tasks_of_user(uid: int) -> int:
+    """Tasks (threads included: RLIMIT_NPROC counts them) the user runs right now."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                # procfs reports a task directory's link count as 2 + its thread count.
+                count += max(os.stat(f"/proc/{entry}/task").st_nlink - 2, 1)
+        except OSError:
+            continue
+    return count
+
+
 def _rlimits(policy: SandboxPolicy, is_root: bool) -> list[tuple[int, int, int]]:
     wanted = [
         (resource.RLIMIT_AS, policy.memory_bytes, policy.memory_bytes),
@@ -87,7 +102,7 @@ def _rlimits(policy: SandboxPolicy, is_root: bool) -> list[tuple[int, int, int]]
     if not is_root:
         # Counted per real uid across the whole machine, so leave room for what the user
         # already runs. Root ignores this limit entirely; it gets the pids cgroup.
-        running = sum(1 for p in os.listdir("/proc") if p.isdigit())
+        running = _tasks_of_user(os.getuid())
         wanted.append((resource.RLIMIT_NPROC, running + policy.max_pids, running + policy.max_pids))
     limits = []
     for which, soft, hard in wanted:

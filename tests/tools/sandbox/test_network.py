@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import uuid
@@ -58,6 +59,14 @@ def _py(code: str) -> list[str]:
 def test_tcp_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
     port = tcp_listener.sock.getsockname()[1]
     result = run(_py(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"))
+    assert result.exit_code != 0
+    assert tcp_listener.close() == 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_curl_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
+    port = tcp_listener.sock.getsockname()[1]
+    result = run(["curl", "-sS", "--max-time", "3", f"http://127.0.0.1:{port}/"])
     assert result.exit_code != 0
     assert tcp_listener.close() == 0
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.tools.sandbox.conftest import requires_bwrap
+from tools.sandbox import probe
 from tools.sandbox.policy import SandboxPolicy
-from tools.sandbox.probe import FIX_INSTALL_BWRAP, detect_layers, probe_layers
+from tools.sandbox.probe import FIX_INSTALL_BWRAP, LAYER_NAMES, detect_layers, probe_layers
 from tools.sandbox.runner import run_command
-
-LAYER_NAMES = ("bwrap", "seccomp", "landlock", "pids_cgroup", "userns")
 
 
 def test_probe_is_cached_per_process() -> None:
@@ -92,3 +91,30 @@ def test_pids_cgroup_layer_matches_what_runs(scratch: Path) -> None:
         leftovers = [p.name for p in layers.cgroup_parent.iterdir()
                      if p.name.startswith(f"tessera-{os.getpid()}-")]  # fmt: skip
         assert leftovers == []  # the per-command cgroup is removed afterwards
+
+
+def test_describe_names_every_layer_and_the_verdict() -> None:
+    layers = probe_layers()
+    lines = layers.describe()
+    assert [line.split()[0] for line in lines[: len(LAYER_NAMES)]] == list(LAYER_NAMES)
+    if layers.isolated:
+        assert "isolated" in lines[-1]
+    else:
+        assert "SANDBOX OFF" in lines[-1]
+
+
+def test_describe_says_off_and_gives_fixes_without_bwrap() -> None:
+    lines = detect_layers(bwrap_path="/nonexistent/bwrap").describe()
+    assert "SANDBOX OFF" in lines[-1]
+    assert "fix: apt-get install bubblewrap" in lines[0]
+
+
+def test_a_crashing_probe_marks_its_layer_unavailable(monkeypatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("simulated")
+
+    monkeypatch.setattr(probe, "_probe_landlock", broken)
+    layers = detect_layers()
+    assert not layers.landlock.available
+    assert "simulated" in layers.landlock.detail
+    assert layers.landlock_abi == 0

@@ -173,3 +173,11 @@ def test_sigpipe_is_default_inside(run) -> None:
     assert result.output == "y\ny\n"
     assert result.exit_code == 0
     assert time.monotonic() - started < 5
+
+
+def test_command_that_closes_its_output_is_still_waited_for(run) -> None:
+    started = time.monotonic()
+    result = run("echo before; exec >&- 2>&-; sleep 1; exit 5")
+    assert result.exit_code == 5
+    assert result.output == "before\n"
+    assert time.monotonic() - started >= 0.9
