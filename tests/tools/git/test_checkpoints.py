@@ -410,3 +410,34 @@ def test_restore_undoes_changes_made_through_the_bash_tool(repo_dir: Path) -> No
     assert not (repo_dir / "pkg").exists() and (repo_dir / "made-by-shell.txt").exists()
     restore_checkpoint(repo, checkpoint.id)
     assert _snapshot_everything(repo_dir) == before
+
+
+def test_restore_after_git_reset_hard_and_clean(repo_dir: Path) -> None:
+    _dirty_repo(repo_dir)
+    before = _snapshot_everything(repo_dir)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "before the agent cleans up")
+    subprocess.run(
+        ["bash", "-c", "git reset -q --hard && git clean -qfd"], cwd=repo_dir, check=True
+    )
+    assert not (repo_dir / "notes.txt").exists()
+    result = restore_checkpoint(repo, checkpoint.id)
+    assert _snapshot_everything(repo_dir) == before
+    assert result.head_moved is None
+
+
+def test_restore_after_head_moved_keeps_head_and_reports_it(repo_dir: Path) -> None:
+    _dirty_repo(repo_dir)
+    files_before, (ls_files_before, _), _ = _snapshot_everything(repo_dir)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "before the agent commits")
+    git(repo_dir, "commit", "-q", "-am", "agent commit")
+    new_head = git(repo_dir, "rev-parse", "HEAD").strip()
+    write(repo_dir, "a.py", "more agent work\n")
+
+    result = restore_checkpoint(repo, checkpoint.id)
+
+    assert tree_state(repo_dir) == files_before
+    assert git(repo_dir, "ls-files", "-s") == ls_files_before
+    assert git(repo_dir, "rev-parse", "HEAD").strip() == new_head  # HEAD never moves
+    assert result.head_moved == (checkpoint.head, new_head)
