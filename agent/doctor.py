@@ -74,17 +74,21 @@ def check_engine() -> list[Check]:
 
 
 def check_sandbox() -> list[Check]:
-    from tools.sandbox.probe import probe_layers
+    from tools.sandbox.probe import LAYER_NAMES, probe_layers
 
     layers = probe_layers()
-    checks = [
-        Check("sandbox", layer.name, layer.available, layer.detail, layer.fix, required=False)
-        for layer in layers.layers
-    ]
-    if not any(layer.available for layer in layers.layers):
+    checks = []
+    for name in LAYER_NAMES:
+        layer = getattr(layers, name)
+        checks.append(Check("sandbox", name, layer.available, layer.detail, layer.fix, False))
+    if not layers.any_layer:
         checks.append(Check("sandbox", "sandbox", False,
                             "no sandbox layer works: every command will need your approval",
                             "apt-get install bubblewrap", required=False))
+    elif not layers.isolated:
+        checks.append(Check("sandbox", "isolation", False,
+                            "bubblewrap unusable: commands run without namespaces",
+                            layers.bwrap.fix, required=False))
     return checks
 
 
