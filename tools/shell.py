@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolResult
+from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from tools.sandbox.runner import CommandResult, run_command
 
 
@@ -56,7 +56,10 @@ class Bash(Tool):
         # The model may ask for less time than the user's setting, never more.
         if args.timeout is not None and args.timeout < policy.timeout_s:
             policy = policy.with_(timeout_s=args.timeout)
-        result = run_command(args.command, repo=ctx.repo, policy=policy)
+        try:
+            result = run_command(args.command, repo=ctx.repo, policy=policy)
+        except (OSError, ValueError) as exc:
+            raise ToolError(f"could not run the command: {exc}") from exc
         text = result.output
         if text and not text.endswith("\n"):
             text += "\n"

@@ -28,6 +28,41 @@ def sandbox_env(policy: SandboxPolicy, host_env: Mapping[str, str]) -> dict[str,
     return env
 
 
+def _submodule_paths(repo: Path) -> list[Path]:
+    """Checked-out submodules named in `.gitmodules` (git recurses into them on `status`)."""
+    try:
+        text = (repo / ".gitmodules").read_text(errors="replace")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.strip() == "path" and value.strip():
+            path = Path(os.path.realpath(repo / value.strip()))
+            if path != repo and repo in path.parents and path.is_dir():
+                found.append(path)
+    return found
+
+
+def protected_paths(repo: Path) -> list[Path]:
+    """Paths inside the workspace that commands may read but never change.
+
+    The git metadata of the repository and of its checked-out submodules (hooks,
+    `core.fsmonitor` and friends would otherwise run on the host's next git command),
+    and Tessera's own project settings (`.tessera/`), which a trusted repository could
+    otherwise use to loosen the sandbox for the next session.
+    """
+    found: list[Path] = []
+    for root in (repo, *_submodule_paths(repo)):
+        for path in git_metadata_paths(root):
+            if path not in found:
+                found.append(path)
+    settings = repo / ".tessera"
+    if settings.is_dir() and not settings.is_symlink():
+        found.append(settings)
+    return found
+
+
 def git_metadata_paths(repo: Path) -> list[Path]:
     """Everything git would read hooks or config from for `repo`: to be bound read-only.
 
@@ -119,8 +154,8 @@ def build_argv(
             extra_path = Path(os.path.realpath(extra))
             if extra_path.exists():
                 argv += ["--bind", str(extra_path), str(extra_path)]
-    for git_path in git_metadata_paths(repo):
-        argv += ["--ro-bind", str(git_path), str(git_path)]
+    for protected in protected_paths(repo):
+        argv += ["--ro-bind", str(protected), str(protected)]
     for mask in masks:
         if mask not in outer_masks:
             argv += _mask_args(mask)

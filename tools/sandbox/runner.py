@@ -299,10 +299,12 @@ def _execute(plan: _Plan, policy: SandboxPolicy, cwd: Path, is_root: bool,
     watcher.run(deadline=started + policy.timeout_s)
     if watcher.killed_reason is not None:
         return finish(None, "", watcher.killed_reason, watcher)
-    code = proc.returncode
-    if code < 0:
-        return finish(128 - code, "", f"killed by {_signal_name(-code)}", watcher)
-    return finish(code, "", _exit_reason(code), watcher)
+    # Report a signal death the way shells (and bwrap, for the sandboxed command) do.
+    code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
+    reason = _exit_reason(code)
+    if reason is None and proc.returncode < 0:
+        reason = f"killed by {_signal_name(-proc.returncode)}"
+    return finish(code, "", reason, watcher)
 
 
 class _Watcher:

@@ -72,3 +72,35 @@ def test_worktree_gitdir_and_common_dir_are_read_only(repo: Path, scratch: Path,
     assert (worktree / ".git").read_text() == dotgit_before
     assert sha256(gitdir / "HEAD") == head_before
     assert sha256(repo / ".git" / "config") == config_before
+
+
+def test_submodule_git_file_cannot_be_redirected(repo: Path, scratch: Path, run) -> None:
+    origin = scratch / "sub-origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    (origin / "lib.txt").write_text("lib\n")
+    git(origin, "add", "lib.txt")
+    git(origin, "commit", "-q", "-m", "lib")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(origin), "sub")
+    dotgit = repo / "sub" / ".git"
+    before = dotgit.read_text()
+    result = run(
+        "echo 'gitdir: /var/tmp/evil' > sub/.git; rm -f sub/.git; "
+        "cd sub && git status --porcelain && echo SUB-STATUS-OK"
+    )
+    assert dotgit.read_text() == before
+    assert "SUB-STATUS-OK" in result.output
+
+
+def test_tessera_project_settings_are_read_only(repo: Path, run) -> None:
+    settings = repo / ".tessera" / "config.toml"
+    settings.parent.mkdir()
+    settings.write_text('[sandbox]\nmode = "read-only"\n')
+    result = run(
+        "printf '[sandbox]\\nmode = \"full-access\"\\n' > .tessera/config.toml; "
+        "touch .tessera/new; echo still-writable > elsewhere.txt"
+    )
+    assert result.exit_code == 0  # the last command succeeded: the rest of the repo is writable
+    assert settings.read_text() == '[sandbox]\nmode = "read-only"\n'
+    assert not (repo / ".tessera" / "new").exists()
+    assert (repo / "elsewhere.txt").exists()
