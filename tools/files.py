@@ -15,7 +15,7 @@ from pydantic import Field
 
 from tools import edit_match
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from tools.paths import display_path, resolve_in_repo
+from tools.paths import confine, display_path
 from tools.textio import (
     UTF8,
     BinaryFileError,
@@ -55,7 +55,7 @@ class ReadFile(Tool):
     side_effect = SideEffect.READ
 
     def run(self, args: ReadFileArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_repo(ctx.repo, args.path)
+        path = confine(ctx, args.path)
         name = display_path(ctx.repo, path)
         _require_file(path, name)
         size = path.stat().st_size
@@ -89,7 +89,7 @@ class WriteFile(Tool):
     side_effect = SideEffect.WRITE
 
     def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_repo(ctx.repo, args.path, for_write=True)
+        path = confine(ctx, args.path, for_write=True)
         name = display_path(ctx.repo, path)
         if path.is_dir():
             raise ToolError(f"{name} is a directory")
@@ -167,7 +167,7 @@ class EditFile(Tool):
             raise ToolError(
                 "old_string is empty; use write_file to create a file or replace all of it"
             )
-        path = resolve_in_repo(ctx.repo, args.path, for_write=True)
+        path = confine(ctx, args.path, for_write=True)
         name = display_path(ctx.repo, path)
         if not path.exists():
             raise ToolError(f"{name} does not exist; use write_file to create it")

@@ -12,10 +12,37 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tools.base import ToolError
+from tools.base import ToolContext, ToolError
+from tools.sandbox.bwrap import masked_paths
+from tools.sandbox.policy import DEFAULT_SECRET_PATHS, SandboxMode
 
 # Writing here corrupts the repository or plants hooks that run outside the sandbox.
 PROTECTED_DIR = ".git"
+
+
+def confine(ctx: ToolContext, raw: str, *, for_write: bool = False) -> Path:
+    """The path every file tool uses: `resolve_in_repo`, plus the sandbox policy's say.
+
+    Secrets the sandbox masks stay hidden from the file tools too when they lie inside
+    the repository, and a read-only sandbox refuses writes here as well.
+    """
+    path = resolve_in_repo(ctx.repo, raw, for_write=for_write)
+    for secret in secret_paths_in_repo(ctx):
+        if path == secret or path.is_relative_to(secret):
+            raise ToolError(f"{raw} is a secret path the sandbox policy masks; it is not available")
+    if for_write and ctx.sandbox.mode == SandboxMode.READ_ONLY:
+        raise ToolError(f"the sandbox is read-only; writing {raw} is refused")
+    return path
+
+
+def secret_paths_in_repo(ctx: ToolContext) -> list[Path]:
+    """Masked secret paths (default and configured) that lie inside the repository."""
+    home = Path(os.environ.get("HOME") or Path.home())
+    return [
+        secret
+        for secret in masked_paths(ctx.sandbox, home, DEFAULT_SECRET_PATHS)
+        if secret.is_relative_to(ctx.repo)
+    ]
 
 
 def resolve_in_repo(repo: Path, raw: str, *, for_write: bool = False) -> Path:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tools import search_engines as engines
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from tools.paths import display_path, resolve_in_repo
+from tools.paths import confine, display_path, secret_paths_in_repo
 
 Engine = Literal["auto", "rg", "python"]
 
@@ -53,11 +53,16 @@ def _start(ctx: ToolContext, raw: str | None) -> str:
     """The search root, confined to the repository, as a repository-relative path."""
     if raw is None or raw.strip() in ("", "."):
         return ""
-    path = resolve_in_repo(ctx.repo, raw)
+    path = confine(ctx, raw)
     if not path.exists():
         raise ToolError(f"{raw} does not exist")
     rel = display_path(ctx.repo, path)
     return "" if rel == "." else rel
+
+
+def _selection(ctx: ToolContext, glob: str | None) -> engines.Selection:
+    hidden = tuple(display_path(ctx.repo, p) for p in secret_paths_in_repo(ctx))
+    return engines.Selection(glob=glob or None, hidden=hidden)
 
 
 class GrepArgs(ToolArgs):
@@ -93,13 +98,14 @@ class Grep(_EngineTool):
                 {"matches": 0, "files": 0, "binary": True},
             )
         cap = max(COUNT_CAP, args.max_results)
+        selection = _selection(ctx, args.glob)
         rg = self._rg()
         matches: list[engines.Match] | None = None
         engine = "python"
         if rg is not None:
             try:
                 matches, capped = engines.rg_grep(
-                    rg, ctx.repo, start, args.pattern, args.ignore_case, args.glob, cap
+                    rg, ctx.repo, start, args.pattern, args.ignore_case, selection, cap
                 )
                 engine = "rg"
             except ValueError as rg_error:
@@ -109,7 +115,7 @@ class Grep(_EngineTool):
         if matches is None:
             regex = _compile(args.pattern, args.ignore_case, None)
             assert regex is not None
-            matches, capped = engines.python_grep(ctx.repo, start, regex, args.glob, cap)
+            matches, capped = engines.python_grep(ctx.repo, start, regex, selection, cap)
         return _grep_result(matches, capped, args.max_results, ctx.result_limit, engine)
 
 
@@ -176,11 +182,12 @@ class ListFiles(_EngineTool):
 
     def run(self, args: ListFilesArgs, ctx: ToolContext) -> ToolResult:
         start = _start(ctx, args.path)
+        selection = _selection(ctx, args.glob)
         rg = self._rg()
         if rg is not None and not (ctx.repo / start).is_file():
-            paths, engine = engines.rg_list(rg, ctx.repo, start, args.glob), "rg"
+            paths, engine = engines.rg_list(rg, ctx.repo, start, selection), "rg"
         else:
-            paths, engine = engines.python_list(ctx.repo, start, args.glob), "python"
+            paths, engine = engines.python_list(ctx.repo, start, selection), "python"
         if not paths:
             return ToolResult(True, "No files.", {"files": 0, "shown": 0, "engine": engine})
         rows: list[str] = []

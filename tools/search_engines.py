@@ -31,6 +31,19 @@ _SIMPLE_NAME_GLOB = re.compile(r"^[\w.*?\[\]-]+$")
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which files a search wants, beyond the ignore rules both engines share."""
+
+    glob: str | None = None
+    hidden: tuple[str, ...] = ()  # repository-relative paths masked as secrets
+
+    def accepts(self, rel_path: str) -> bool:
+        if any(h in (".", rel_path) or rel_path.startswith(h + "/") for h in self.hidden):
+            return False
+        return not self.glob or glob_matches(rel_path, self.glob)
+
+
+@dataclass(frozen=True)
 class Match:
     path: str  # relative to the repository, with '/'
     line: int
@@ -68,8 +81,8 @@ def _rg_target(rel_start: str) -> list[str]:
     return ["--", rel_start] if rel_start else []
 
 
-def rg_list(rg: str, repo: Path, rel_start: str, glob: str | None) -> list[str]:
-    cmd = [rg, "--files", *_rg_common(repo, glob), *_rg_target(rel_start)]
+def rg_list(rg: str, repo: Path, rel_start: str, selection: Selection) -> list[str]:
+    cmd = [rg, "--files", *_rg_common(repo, selection.glob), *_rg_target(rel_start)]
     try:
         proc = subprocess.run(cmd, cwd=repo, capture_output=True, timeout=RG_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -77,18 +90,24 @@ def rg_list(rg: str, repo: Path, rel_start: str, glob: str | None) -> list[str]:
     if proc.returncode not in (0, 1) and not proc.stdout:
         raise ToolError(f"rg failed: {proc.stderr.decode(errors='replace').strip()}")
     paths = [p.removeprefix("./") for p in proc.stdout.decode(errors="replace").splitlines()]
-    return sorted((p for p in paths if not glob or glob_matches(p, glob)), key=path_key)
+    return sorted(filter(selection.accepts, paths), key=path_key)
 
 
 def rg_grep(
-    rg: str, repo: Path, rel_start: str, regex: str, ignore_case: bool, glob: str | None, cap: int
+    rg: str,
+    repo: Path,
+    rel_start: str,
+    regex: str,
+    ignore_case: bool,
+    selection: Selection,
+    cap: int,
 ) -> tuple[list[Match], bool]:
     """Up to `cap` matches in path order, and whether the search stopped at the cap.
 
     Raises ValueError with rg's message when it rejects the pattern.
     """
     cmd = [rg, "--json", "--sort", "path", "--crlf", "--max-filesize", str(MAX_FILE_BYTES)]
-    cmd += [*_rg_common(repo, glob), *(["--ignore-case"] if ignore_case else [])]
+    cmd += [*_rg_common(repo, selection.glob), *(["--ignore-case"] if ignore_case else [])]
     cmd += ["--regexp", regex, *_rg_target(rel_start)]
     matches: list[Match] = []
     capped = False
@@ -109,7 +128,7 @@ def rg_grep(
                     continue
                 data = message["data"]
                 path = _rg_text(data["path"]).removeprefix("./")
-                if glob and not glob_matches(path, glob):
+                if not selection.accepts(path):
                     continue
                 if len(matches) == cap:
                     capped = True
@@ -139,7 +158,7 @@ def _rg_text(field: dict[str, str]) -> str:
 # --- pure Python -----------------------------------------------------------------------
 
 
-def python_list(repo: Path, rel_start: str, glob: str | None) -> list[str]:
+def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
     start = repo / rel_start if rel_start else repo
     if start.is_file():
         paths = [rel_start]
@@ -151,7 +170,7 @@ def python_list(repo: Path, rel_start: str, glob: str | None) -> list[str]:
             paths = list(walk_files(repo, rel_start))
     else:
         paths = list(walk_files(repo, rel_start))
-    return sorted((p for p in paths if not glob or glob_matches(p, glob)), key=path_key)
+    return sorted(filter(selection.accepts, paths), key=path_key)
 
 
 def _git_files(repo: Path, rel_start: str) -> list[str]:
@@ -203,10 +222,10 @@ def _git_ls(repo: Path, args: list[str]) -> list[str]:
 
 
 def python_grep(
-    repo: Path, rel_start: str, pattern: re.Pattern[str], glob: str | None, cap: int
+    repo: Path, rel_start: str, pattern: re.Pattern[str], selection: Selection, cap: int
 ) -> tuple[list[Match], bool]:
     matches: list[Match] = []
-    for rel in python_list(repo, rel_start, glob):
+    for rel in python_list(repo, rel_start, selection):
         for match in _search_file(repo / rel, rel, pattern):
             if len(matches) == cap:
                 return matches, True

@@ -12,6 +12,7 @@ import pytest
 from tools import files
 from tools.base import ToolContext, ToolResult
 from tools.files import EditFile, ReadFile, WriteFile
+from tools.sandbox.policy import SandboxMode, SandboxPolicy
 
 
 @pytest.fixture
@@ -119,6 +120,33 @@ def test_writes_into_dot_git_are_refused(repo: Path, ctx: ToolContext, target: s
 
 def test_reading_dot_git_is_allowed(ctx: ToolContext) -> None:
     assert read(ctx, path=".git/config").ok
+
+
+def test_secret_masked_by_the_sandbox_policy_is_refused(repo: Path) -> None:
+    (repo / ".env").write_text("TOKEN=abc\n")
+    (repo / "vault").mkdir()
+    (repo / "vault" / "key.txt").write_text("k\n")
+    policy = SandboxPolicy(extra_masked_paths=(str(repo / ".env"), str(repo / "vault")))
+    ctx = ToolContext(repo=repo, sandbox=policy, syntax_guard="off")
+    for result in (
+        read(ctx, path=".env"),
+        read(ctx, path="vault/key.txt"),
+        write(ctx, path="vault/new.txt", content="x"),
+        edit(ctx, path=".env", old_string="abc", new_string="x"),
+    ):
+        assert not result.ok and "secret path" in result.text
+    assert (repo / ".env").read_text() == "TOKEN=abc\n"
+    assert not (repo / "vault" / "new.txt").exists()
+
+
+def test_read_only_sandbox_refuses_writes_but_not_reads(repo: Path) -> None:
+    (repo / "f.txt").write_text("a\n")
+    policy = SandboxPolicy(mode=SandboxMode.READ_ONLY)
+    ctx = ToolContext(repo=repo, sandbox=policy, syntax_guard="off")
+    assert read(ctx, path="f.txt").ok
+    assert "read-only" in write(ctx, path="f.txt", content="b\n").text
+    assert "read-only" in edit(ctx, path="f.txt", old_string="a", new_string="b").text
+    assert (repo / "f.txt").read_text() == "a\n"
 
 
 # --- atomicity, modes ----------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from tools import search
 from tools.base import ToolContext, ToolResult
+from tools.sandbox.policy import SandboxPolicy
 from tools.search import Grep, ListFiles
 
 HAS_RG = shutil.which("rg") is not None
@@ -270,3 +271,16 @@ def test_explicitly_named_ignored_directory_is_searched(ctx: ToolContext, engine
 def test_explicitly_named_binary_file_is_reported_as_binary(ctx: ToolContext, engine: str) -> None:
     result = Grep(engine).invoke({"pattern": "hello", "path": "data.bin"}, ctx)  # type: ignore[arg-type]
     assert result.ok and result.text == "data.bin is a binary file; grep searches text files only."
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_secrets_masked_by_policy_are_not_searched_or_listed(repo: Path, engine: str) -> None:
+    policy = SandboxPolicy(extra_masked_paths=(str(repo / "src"), str(repo / "keep.log")))
+    ctx = ToolContext(repo=repo, sandbox=policy, result_limit=1_000_000)
+    files = listed(ListFiles(engine).invoke({}, ctx))  # type: ignore[arg-type]
+    assert files == [p for p in VISIBLE if not p.startswith("src/") and p != "keep.log"]
+    found = Grep(engine).invoke({"pattern": "hello", "ignore_case": True}, ctx)  # type: ignore[arg-type]
+    assert "src/" not in found.text and "keep.log" not in found.text
+    assert found.data["matches"] == 6
+    refused = Grep(engine).invoke({"pattern": "hello", "path": "src/util.py"}, ctx)  # type: ignore[arg-type]
+    assert not refused.ok and "secret path" in refused.text
