@@ -1,6 +1,6 @@
 """The file tools: read_file, write_file and edit_file.
 
-Every path goes through `resolve_in_repo`; every write is atomic and keeps the file's
+Every path goes through `confine` (tools/paths.py); every write is atomic and keeps the file's
 mode, encoding and line endings; every change is shown to the syntax guard before it
 is written, and edits return a unified diff for front ends.
 """

@@ -1,10 +1,10 @@
 """Confining a path the model gave to the repository.
 
 Every file tool resolves its path argument here, so there is one place where `../`,
-absolute paths, symlinks that point out of the repository and writes into `.git/` are
-refused. The returned path is fully resolved: a symlink inside the repository that
-points at another file inside it is followed, so the target is edited and the link
-survives.
+absolute paths, symlinks that point out of the repository, and writes into `.git/` or
+`.tessera/` (the project settings) are refused. The returned path is fully resolved: a
+symlink inside the repository that points at another file inside it is followed, so
+the target is edited and the link survives.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ from tools.base import ToolContext, ToolError
 from tools.sandbox.bwrap import masked_paths
 from tools.sandbox.policy import DEFAULT_SECRET_PATHS, SandboxMode
 
-# Writing here corrupts the repository or plants hooks that run outside the sandbox.
-PROTECTED_DIR = ".git"
+# Writing into git metadata (at any depth: submodules have their own) corrupts the
+# repository or plants hooks that run outside the sandbox.
+GIT_DIR = ".git"
+# Tessera's project settings: a change there could loosen the next session's sandbox.
+# The command sandbox binds it read-only too (tools/sandbox/bwrap.py).
+SETTINGS_DIR = ".tessera"
 
 
 def confine(ctx: ToolContext, raw: str, *, for_write: bool = False) -> Path:
@@ -72,11 +76,19 @@ def resolve_in_repo(repo: Path, raw: str, *, for_write: bool = False) -> Path:
         )
     if resolved.is_symlink():  # still a link after realpath: a symlink loop
         raise ToolError(f"{raw} is a symlink loop")
-    if for_write and _in_protected_dir(resolved.relative_to(repo)):
-        raise ToolError(
-            f"{raw} is inside {PROTECTED_DIR}/; writing there is refused "
-            "(use git commands for repository changes)"
-        )
+    if for_write:
+        rel = resolved.relative_to(repo)
+        # casefold: on case-insensitive file systems `.GIT/hooks` is the same directory.
+        if any(part.casefold() == GIT_DIR for part in rel.parts):
+            raise ToolError(
+                f"{raw} is inside {GIT_DIR}/; writing there is refused "
+                "(use git commands for repository changes)"
+            )
+        if rel.parts and rel.parts[0].casefold() == SETTINGS_DIR:
+            raise ToolError(
+                f"{raw} is inside {SETTINGS_DIR}/, Tessera's project settings; only a person "
+                "may change them"
+            )
     return resolved
 
 
@@ -87,11 +99,6 @@ def display_path(repo: Path, path: Path) -> str:
     except ValueError:
         return str(path)
     return rel.as_posix() if rel.parts else "."
-
-
-def _in_protected_dir(rel: Path) -> bool:
-    # casefold: on case-insensitive file systems `.GIT/hooks` is the same directory.
-    return any(part.casefold() == PROTECTED_DIR for part in rel.parts)
 
 
 def _first_symlink(repo: Path, candidate: Path) -> str | None:

@@ -118,6 +118,16 @@ def test_writes_into_dot_git_are_refused(repo: Path, ctx: ToolContext, target: s
     assert not (repo / ".git" / "hooks").exists()
 
 
+def test_writes_into_project_settings_are_refused(repo: Path, ctx: ToolContext) -> None:
+    (repo / ".tessera").mkdir()
+    (repo / ".tessera" / "config.toml").write_text('[sandbox]\nmode = "read-only"\n')
+    result = write(ctx, path=".tessera/config.toml", content='[sandbox]\nmode = "full-access"\n')
+    assert not result.ok and "project settings" in result.text
+    assert not edit(ctx, path=".tessera/config.toml", old_string="read-only", new_string="x").ok
+    assert '"read-only"' in (repo / ".tessera" / "config.toml").read_text()
+    assert read(ctx, path=".tessera/config.toml").ok
+
+
 def test_reading_dot_git_is_allowed(ctx: ToolContext) -> None:
     assert read(ctx, path=".git/config").ok
 
