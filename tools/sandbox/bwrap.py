@@ -10,6 +10,7 @@ allow-list. The order of the mount arguments matters: later mounts cover earlier
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,10 @@ from pathlib import Path
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
 
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Host secrets outside any home: only readable (and so only masked) when running as root,
+# where uid 0 inside the sandbox still owns them.
+SYSTEM_SECRET_GLOBS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+                       "/etc/ssh/ssh_host_*_key")  # fmt: skip
 
 
 def sandbox_env(policy: SandboxPolicy, host_env: Mapping[str, str]) -> dict[str, str]:
@@ -105,6 +110,11 @@ def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, 
         resolved = Path(os.path.realpath(path))
         if resolved.exists() and resolved not in out:
             out.append(resolved)
+    for pattern in SYSTEM_SECRET_GLOBS:
+        for match in sorted(glob.glob(pattern)):
+            resolved = Path(os.path.realpath(match))
+            if os.access(resolved, os.R_OK) and resolved.is_file() and resolved not in out:
+                out.append(resolved)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import platform
 import shutil
 
 import pytest
@@ -28,9 +29,11 @@ numbers = {
                 "userfaultfd": 282, "unshare": 97, "setns": 268, "mount": 40},
 }[platform.machine()]
 numbers.update(io_uring_setup=425, clone3=435)
+if platform.machine() == "x86_64":
+    numbers["x32_getpid"] = 0x40000000 | 39
 args = {"keyctl": (0, 0), "ptrace": (16, 1), "bpf": (0, 0, 0), "perf_event_open": (0, 0, -1, -1, 0),
         "userfaultfd": (0,), "unshare": (0x10000000,), "setns": (-1, 0), "mount": (0, 0, 0, 0, 0),
-        "io_uring_setup": (1, 0), "clone3": (0, 0)}
+        "io_uring_setup": (1, 0), "clone3": (0, 0), "x32_getpid": ()}
 out = {}
 for name, nr in numbers.items():
     ctypes.set_errno(0)
@@ -65,6 +68,12 @@ def test_dangerous_syscall_denied_with_eperm(syscall_results, name: str) -> None
 @requires_seccomp
 def test_clone3_answers_enosys_so_libc_falls_back(syscall_results) -> None:
     assert syscall_results["clone3"] == [-1, errno.ENOSYS]
+
+
+@requires_seccomp
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x32 exists only on x86_64")
+def test_x32_syscalls_are_rejected(syscall_results) -> None:
+    assert syscall_results["x32_getpid"] == [-1, errno.EPERM]
 
 
 def test_threads_and_subprocesses_still_work(run) -> None:

@@ -181,3 +181,13 @@ def test_command_that_closes_its_output_is_still_waited_for(run) -> None:
     assert result.exit_code == 5
     assert result.output == "before\n"
     assert time.monotonic() - started >= 0.9
+
+
+def test_concurrent_commands_do_not_mix(run) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: run(f"echo job-{i}; exit {i}"), range(6)))
+    for i, result in enumerate(results):
+        assert result.output == f"job-{i}\n"
+        assert result.exit_code == i

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -70,3 +71,10 @@ def test_host_pid_is_invisible_and_cannot_be_killed(run) -> None:
     finally:
         host.kill()
         host.wait()
+
+
+@pytest.mark.skipif(not os.access("/etc/shadow", os.R_OK), reason="needs a readable /etc/shadow")
+def test_system_secrets_are_masked_when_readable(run) -> None:
+    first_line = Path("/etc/shadow").read_text().splitlines()[0]
+    result = run("cat /etc/shadow")
+    assert first_line not in result.output
