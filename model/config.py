@@ -96,6 +96,9 @@ class VisionConfig:
     num_channels: int = 3
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    # The RMSNorm before the projector: vLLM's Pixtral uses 1e-5, transformers' Mistral3 reuses
+    # the text model's eps (1e-6). Each format is read the way its own engine reads it.
+    projector_norm_eps: float = 1e-5
     spatial_merge_size: int = 2
     image_token_id: int = 10
     image_break_token_id: int = 12
@@ -318,6 +321,7 @@ def parse_hf_config(data: dict[str, Any]) -> ParsedConfig:
         vision_fields,
         spatial_merge=int(top.get("spatial_merge_size", 2)),
         image_token_id=int(top.get("image_token_id", top.get("image_token_index", 10))),
+        projector_norm_eps=text.norm_eps,
     )
     unknown = top.unknown() + unknown + vision_fields.unknown()
     quant = top.get("quantization_config")
@@ -392,7 +396,8 @@ def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _hf_vision(v: _Fields, spatial_merge: int, image_token_id: int) -> VisionConfig:
+def _hf_vision(v: _Fields, spatial_merge: int, image_token_id: int,
+               projector_norm_eps: float) -> VisionConfig:
     _require(v.get("hidden_act", "silu") in ("silu", "gelu"), f"{v.where}.hidden_act",
              "Pixtral's gated FFN uses silu")
     hidden, heads = int(v.need("hidden_size")), int(v.need("num_attention_heads"))
@@ -412,6 +417,7 @@ def _hf_vision(v: _Fields, spatial_merge: int, image_token_id: int) -> VisionCon
         rope_theta=theta,
         spatial_merge_size=spatial_merge,
         image_token_id=image_token_id,
+        projector_norm_eps=projector_norm_eps,
     )
 
 
