@@ -162,8 +162,8 @@ def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
     start = repo / rel_start if rel_start else repo
     if start.is_file():
         paths = [rel_start]
-    elif is_git_repo(repo):
-        paths = _git_files(repo, rel_start)
+    elif is_git_repo(repo) and (listed := _git_files(repo, rel_start)) is not None:
+        paths = listed
         if not paths and rel_start and _git_ignores(repo, rel_start):
             # ripgrep searches inside a directory it is pointed at even when the directory
             # itself is ignored; git lists nothing there, so walk it by .gitignore instead.
@@ -173,11 +173,15 @@ def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
     return sorted(filter(selection.accepts, paths), key=path_key)
 
 
-def _git_files(repo: Path, rel_start: str) -> list[str]:
+def _git_files(repo: Path, rel_start: str) -> list[str] | None:
+    """Files git lists as not ignored; None when git refuses (e.g. dubious ownership)."""
     spec = ["--", f":(literal){rel_start}"] if rel_start else []
     listed = _git_ls(repo, ["--cached", "--others", "--exclude-standard", *spec])
     # Tracked files that match an ignore pattern: ripgrep skips them, so we do too.
-    ignored = set(_git_ls(repo, ["--cached", "--ignored", "--exclude-standard", *spec]))
+    ignored_list = _git_ls(repo, ["--cached", "--ignored", "--exclude-standard", *spec])
+    if listed is None or ignored_list is None:
+        return None
+    ignored = set(ignored_list)
     files = []
     for rel in dict.fromkeys(listed):  # a conflicted file is listed once per stage
         if rel in ignored or SKIPPED_NAMES.intersection(rel.split("/")):
@@ -208,16 +212,19 @@ def is_binary_file(path: Path) -> bool:
         return False
 
 
-def _git_ls(repo: Path, args: list[str]) -> list[str]:
-    proc = subprocess.run(
-        ["git", "ls-files", "-z", *args],
-        cwd=repo,
-        capture_output=True,
-        check=False,
-        timeout=RG_TIMEOUT_S,
-    )
+def _git_ls(repo: Path, args: list[str]) -> list[str] | None:
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", *args],
+            cwd=repo,
+            capture_output=True,
+            check=False,
+            timeout=RG_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if proc.returncode != 0:
-        raise ToolError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
+        return None
     return [p for p in proc.stdout.decode(errors="replace").split("\0") if p]
 
 

@@ -284,3 +284,10 @@ def test_secrets_masked_by_policy_are_not_searched_or_listed(repo: Path, engine:
     assert found.data["matches"] == 6
     refused = Grep(engine).invoke({"pattern": "hello", "path": "src/util.py"}, ctx)  # type: ignore[arg-type]
     assert not refused.ok and "secret path" in refused.text
+
+
+def test_python_engine_walks_the_tree_when_git_refuses(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_DIR", "/nonexistent/.git")  # every git command now fails
+    assert listed(ListFiles("python").invoke({}, ctx)) == VISIBLE
