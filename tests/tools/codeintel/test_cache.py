@@ -1,0 +1,79 @@
+"""The tag cache: persistent, refreshed incrementally, parallel when cold."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.codeintel import repo_map as repo_map_module
+from tools.codeintel.cache import TagCache
+from tools.codeintel.discover import list_files
+from tools.codeintel.repo_map import repo_map
+
+
+def _cache(repo: Path, cache_dir: Path) -> TagCache:
+    return TagCache(repo, cache_dir)
+
+
+def test_warm_run_reuses_every_entry_from_disk(project: Path, tmp_path: Path) -> None:
+    cold = repo_map(project, 500, cache_dir=tmp_path / "cache")
+    assert cold.stats["parsed"] == 8 and cold.stats["reused"] == 0
+    repo_map_module._caches.clear()  # as a new process would
+    warm = repo_map(project, 500, cache_dir=tmp_path / "cache")
+    assert warm.stats["parsed"] == 0 and warm.stats["reused"] == 8
+    assert warm.stats["tokenizer_misses"] == 0  # counts of the map's lines were kept too
+    assert warm.text == cold.text
+
+
+def test_only_the_changed_file_is_parsed_again(project: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    first = _cache(project, cache_dir)
+    first.refresh(list_files(project))
+    first.save()
+
+    (project / "leaf_3.py").write_text("def changed():\n    return 3\n")
+    second = _cache(project, cache_dir)
+    tags = second.refresh(list_files(project))
+    assert (second.stats.parsed, second.stats.reused) == (1, 7)
+    assert [d[0] for d in tags["leaf_3.py"].definitions] == ["changed"]
+    second.save()
+
+    # A touch changes the mtime but not the content: hashed, not parsed.
+    stat = (project / "core.py").stat()
+    os.utime(project / "core.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    third = _cache(project, cache_dir)
+    third.refresh(list_files(project))
+    assert (third.stats.parsed, third.stats.hashed, third.stats.reused) == (0, 1, 7)
+    third.save()
+
+    (project / "lonely.py").unlink()
+    fourth = _cache(project, cache_dir)
+    tags = fourth.refresh(list_files(project))
+    assert fourth.stats.removed == 1 and "lonely.py" not in tags
+
+
+def test_worker_pool_gives_the_same_tags_as_one_process(tmp_path: Path) -> None:
+    repo = tmp_path / "many"
+    repo.mkdir()
+    for i in range(80):
+        source = f"class C{i}:\n    def m(self):\n        return f{i - 1}()\n"
+        (repo / f"m{i}.py").write_text(source)
+    serial = TagCache(repo, None, workers=1)
+    pooled = TagCache(repo, None, workers=2)
+    files = list_files(repo)
+    started: list[bool] = []
+    pooled_tags = pooled.refresh(files, while_parsing=lambda: started.append(True))
+    assert serial.refresh(files) == pooled_tags
+    assert started == [True]  # the pool ran (80 files is over the threshold)
+    assert pooled.stats.parsed == 80
+
+
+def test_damaged_cache_file_is_rebuilt(project: Path, tmp_path: Path) -> None:
+    cache = _cache(project, tmp_path / "cache")
+    cache.refresh(list_files(project))
+    cache.save()
+    assert cache.file is not None
+    cache.file.write_bytes(b"not a pickle")
+    again = _cache(project, tmp_path / "cache")
+    again.refresh(list_files(project))
+    assert again.stats.parsed == 8 and not again.stats.loaded_from_disk

@@ -1,0 +1,88 @@
+"""The ranked repository map: ranking, focus, token budget, and the tools around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools.base import ToolContext
+from tools.codeintel.repo_map import find_symbol, repo_map
+from tools.codeintel.tokens import count_tokens
+from tools.codeintel.tools import FindSymbol, RepoMapTool
+
+
+def _first_file(text: str) -> str:
+    return text.splitlines()[0].rstrip(":")
+
+
+def test_most_referenced_file_comes_first(project: Path, tmp_path: Path) -> None:
+    result = repo_map(project, 4096, cache_dir=tmp_path / "cache")
+    assert _first_file(result.text) == "core.py"
+    assert "     1  class Registry:" in result.text
+    assert "     2    def register(self, item):" in result.text
+    # Files without definitions are still listed, by name.
+    assert "README.md" in result.text.splitlines()
+
+
+def test_focus_changes_the_top_file(project: Path, tmp_path: Path) -> None:
+    result = repo_map(project, 4096, focus=["lonely.py"], cache_dir=tmp_path / "cache")
+    assert _first_file(result.text) == "lonely.py"
+    by_identifier = repo_map(project, 4096, focus=["lonely_helper"], cache_dir=tmp_path / "c2")
+    assert _first_file(by_identifier.text) == "lonely.py"
+
+
+@pytest.mark.parametrize("budget", [20, 60, 150, 400])
+def test_budget_is_respected_and_counted_exactly(
+    project: Path, tmp_path: Path, budget: int
+) -> None:
+    result = repo_map(project, budget, cache_dir=tmp_path / "cache")
+    actual = count_tokens(result.text)
+    assert actual <= budget
+    # The map's own count (a sum over lines) is the tokenizer's count of the whole text.
+    assert result.tokens == actual
+    bigger = repo_map(project, budget * 4, cache_dir=tmp_path / "cache")
+    assert bigger.definitions >= result.definitions
+
+
+def test_a_budget_too_small_for_anything_gives_an_empty_map(project: Path) -> None:
+    result = repo_map(project, 1)
+    assert result.text == "" and result.tokens == 0
+
+
+def test_find_symbol_gives_definitions_and_references(project: Path) -> None:
+    found = find_symbol(project, "lookup_entry")
+    assert [(path, d.line, d.kind) for path, d in found.definitions] == [("core.py", 6, "function")]
+    assert ("leaf_0.py", 1) in found.references  # the import
+    assert ("leaf_0.py", 5) in found.references  # the call
+    narrowed = find_symbol(project, "Registry.register")
+    assert [(p, d.parent) for p, d in narrowed.definitions] == [("core.py", "Registry")]
+    assert find_symbol(project, "Other.register").definitions == []
+
+
+def test_tools_follow_the_protocol(project: Path, tmp_path: Path) -> None:
+    ctx = ToolContext(repo=project, data_dir=tmp_path / "data")
+    mapped = RepoMapTool().invoke({"max_tokens": 200, "focus": ["lonely.py"]}, ctx)
+    assert mapped.ok and mapped.text.startswith("lonely.py:")
+    assert mapped.data["tokens"] <= 200
+    assert (tmp_path / "data" / "cache" / "tags").is_dir()
+    found = FindSymbol().invoke({"name": "Registry"}, ctx)
+    assert found.ok and "core.py:1-3 class: class Registry:" in found.text
+    missing = FindSymbol().invoke({"name": "nothing_here"}, ctx)
+    assert missing.ok and "no definition or reference" in missing.text
+    outside = RepoMapTool().invoke({"focus": ["../elsewhere/x.py"]}, ctx)
+    assert not outside.ok and "outside the repository" in outside.text
+    assert not RepoMapTool().invoke({"max_tokens": 5}, ctx).ok  # below the schema's minimum
+
+
+def test_cli_prints_the_map(project: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from agent.cli import main
+
+    monkeypatch.setenv("TESSERA_HOME", str(tmp_path / "home"))
+    code = main(["map", "--repo", str(project), "--tokens", "300", "--stats",
+                 "--focus", "lonely.py"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0
+    assert out.out.startswith("lonely.py:")
+    assert "parsed: 8" in out.err and "total_s:" in out.err
+    assert (tmp_path / "home" / "cache" / "tags").is_dir()
