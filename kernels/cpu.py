@@ -1,0 +1,113 @@
+"""The CPU path: per-expert batched matmuls in torch (oneDNN/MKL underneath).
+
+Why this shape: on a CPU the cost is streaming each touched expert's weights once through a
+GEMM. So tokens are grouped by expert and each touched expert does one ``[n_e, H] × [H, 2I]``
+and one ``[n_e, I] × [I, H]`` matmul on its weight *views* (no gather copies of weights).
+Tiny batches (decode) group on the host from a plain list; larger ones use one stable argsort.
+The routing weight is applied to the down projection's rows and the rows are summed into the
+token's output with ``index_add_`` in expert order, which is deterministic on CPU.
+
+FP8 weights are dequantised per touched expert and computed in float32 (the CPU has no FP8
+GEMM); with static activation scales the GEMM inputs are quantised to FP8 first, exactly as the
+GPU kernels do.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kernels.fp8 import SCALE_BLOCK, ScaleLayout, quantize_activation
+from kernels.validate import MoeProblem
+
+# Above this many (token, slot) pairs, grouping by argsort beats a Python loop over the ids.
+_HOST_GROUPING_MAX_PAIRS = 64
+# torch's bf16/fp16 GEMM on CPUs without native bf16 units is several times slower than fp32
+# once an expert has a few rows; from this many rows, upcasting its weights pays for itself.
+_UPCAST_MIN_ROWS = 4
+
+
+def _groups_small(ids: torch.Tensor, top_k: int) -> list[tuple[int, torch.Tensor]]:
+    by_expert: dict[int, list[int]] = {}
+    for pair, expert in enumerate(ids.reshape(-1).tolist()):
+        by_expert.setdefault(expert, []).append(pair)
+    return [(e, torch.tensor(pairs, device=ids.device)) for e, pairs in sorted(by_expert.items())]
+
+
+def _groups_sorted(ids: torch.Tensor, num_experts: int) -> list[tuple[int, torch.Tensor]]:
+    flat = ids.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    counts = torch.bincount(flat, minlength=num_experts).tolist()
+    groups, start = [], 0
+    for expert, count in enumerate(counts):
+        if count:
+            groups.append((expert, order[start : start + count]))
+            start += count
+    return groups
+
+
+def _dequantized(w: torch.Tensor, scale: torch.Tensor, layout: ScaleLayout, e: int):
+    wf = w[e].float()
+    if layout is ScaleLayout.TENSOR:
+        return wf * scale.reshape(()).float()
+    if layout is ScaleLayout.EXPERT:
+        return wf * scale[e].float()
+    if layout is ScaleLayout.SHARD:
+        half = wf.shape[0] // 2
+        return wf * scale[e].float().repeat_interleave(half)[:, None]
+    n, k = wf.shape
+    full = scale[e].float().repeat_interleave(SCALE_BLOCK, 0).repeat_interleave(SCALE_BLOCK, 1)
+    return wf * full[:n, :k]
+
+
+def _gemm_input(act: torch.Tensor, scale: torch.Tensor | None, e: int) -> torch.Tensor:
+    if scale is None:
+        return act
+    s = scale.reshape(-1)[e if scale.numel() > 1 else 0].float()
+    return quantize_activation(act, s).float() * s
+
+
+def moe_cpu(
+    x: torch.Tensor,
+    w13: torch.Tensor,
+    w2: torch.Tensor,
+    weights: torch.Tensor,
+    ids: torch.Tensor,
+    problem: MoeProblem,
+    *,
+    w13_scale: torch.Tensor | None = None,
+    w2_scale: torch.Tensor | None = None,
+    a13_scale: torch.Tensor | None = None,
+    a2_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Arguments as `kernels.moe` (already checked into ``problem``)."""
+    tokens, top_k, inter = problem.tokens, problem.top_k, problem.intermediate
+    if tokens == 0:
+        return torch.zeros(0, problem.hidden, dtype=x.dtype, device=x.device)
+    if tokens * top_k <= _HOST_GROUPING_MAX_PAIRS:
+        groups = _groups_small(ids, top_k)
+    else:
+        groups = _groups_sorted(ids, problem.experts)
+    # One row per (token, slot) pair, summed over the slots at the end in a fixed order: no
+    # scatter-add (slow on CPU) and the same bits on every run.
+    pair_out = torch.empty(tokens * top_k, problem.hidden, dtype=torch.float32, device=x.device)
+    flat_weights = weights.reshape(-1)
+    for expert, pairs in groups:
+        xe = x.index_select(0, pairs // top_k if top_k > 1 else pairs)
+        if problem.fp8:
+            w13e = _dequantized(w13, w13_scale, problem.w13_layout, expert)
+            w2e = _dequantized(w2, w2_scale, problem.w2_layout, expert)
+            xe = _gemm_input(xe.float(), a13_scale, expert)
+        elif x.dtype != torch.float32 and len(pairs) >= _UPCAST_MIN_ROWS:
+            w13e, w2e, xe = w13[expert].float(), w2[expert].float(), xe.float()
+        else:
+            w13e, w2e = w13[expert], w2[expert]
+        gate_up = F.linear(xe, w13e)
+        hidden_act = F.silu(gate_up[:, :inter]) * gate_up[:, inter:]
+        if problem.fp8:
+            hidden_act = _gemm_input(hidden_act, a2_scale, expert)
+        down = F.linear(hidden_act, w2e).float()
+        down *= flat_weights.index_select(0, pairs).float()[:, None]
+        pair_out.index_copy_(0, pairs, down)
+    # Every pair belongs to exactly one group, so every row of pair_out was written.
+    return pair_out.view(tokens, top_k, problem.hidden).sum(dim=1).to(x.dtype)
