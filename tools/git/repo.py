@@ -84,6 +84,13 @@ class GitRepo:
     common_dir: Path  # the shared one (objects, refs)
     handle: gitpython.Repo
 
+    def argv(self, *args: str, config: Sequence[str] = ()) -> list[str]:
+        """The full git command line, with the safety settings."""
+        cmd = ["git"]
+        for setting in (*SAFE_CONFIG, *config):
+            cmd += ["-c", setting]
+        return [*cmd, "-C", str(self.root), *args]
+
     def run(
         self,
         *args: str,
@@ -93,16 +100,26 @@ class GitRepo:
         config: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[bytes]:
         """Run `git` in the work tree with the safety settings; bytes in, bytes out."""
-        cmd = ["git"]
-        for setting in (*SAFE_CONFIG, *config):
-            cmd += ["-c", setting]
-        cmd += ["-C", str(self.root), *args]
         proc = subprocess.run(
-            cmd, input=input, capture_output=True, env=host_git_env(env), check=False
+            self.argv(*args, config=config),
+            input=input,
+            capture_output=True,
+            env=host_git_env(env),
+            check=False,
         )
         if check and proc.returncode != 0:
             raise GitError(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        """A long-running git with pipes (e.g. `cat-file --batch`), same safety settings."""
+        return subprocess.Popen(
+            self.argv(*args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=host_git_env(),
+        )
 
     def out(self, *args: str, **kwargs: object) -> str:
         """Run git and return stdout as text with the trailing newline removed."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +80,36 @@ def _is_ignore_file(path: str) -> bool:
     return path == ".gitignore" or path.endswith("/.gitignore")
 
 
+class BlobReader:
+    """Blob contents one at a time from a single `git cat-file --batch` process."""
+
+    def __init__(self, repo: GitRepo) -> None:
+        self.repo = repo
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait()
+
+    def read(self, sha: str) -> bytes:
+        if self.proc is None:
+            self.proc = self.repo.popen("cat-file", "--batch")
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(sha.encode() + b"\n")
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline().split()
+        if len(header) != 3:
+            raise RestoreConflict(f"object {sha} is missing from the repository")
+        data = self.proc.stdout.read(int(header[2]))
+        self.proc.stdout.read(1)  # the newline after the contents
+        return data
+
+
 class _Restorer:
     def __init__(self, repo: GitRepo, changes: list[TreeChange]) -> None:
         self.repo = repo
@@ -120,6 +150,7 @@ class _Restorer:
                         f"{change.path}: is a folder holding files not in any checkpoint "
                         f"(e.g. ignored {blocking[0]})"
                     )
+        self._check_objects()
         if problems:
             raise RestoreConflict(
                 "cannot restore without touching ignored files: " + "; ".join(problems)
@@ -142,10 +173,17 @@ class _Restorer:
     # -- doing it -------------------------------------------------------------------
     def apply(self, tracked_now: set[str]) -> RestoreOutcome:
         ignore_writes = [c for c in self.writes if _is_ignore_file(c.path)]
+        with BlobReader(self.repo) as blobs:
+            self._apply(blobs, ignore_writes, tracked_now)
+        self.outcome.restored = sorted(c.path for c in self.writes)
+        return self.outcome
+
+    def _apply(
+        self, blobs: BlobReader, ignore_writes: list[TreeChange], tracked_now: set[str]
+    ) -> None:
         rules_change = bool(ignore_writes) or any(_is_ignore_file(p) for p in self.removals)
-        blobs = self._read_blobs(c.new_sha for c in self.writes)
         for change in ignore_writes:
-            self._write(change, blobs[change.new_sha])
+            self._write(change, blobs.read(change.new_sha))
         removals = self.removals
         if rules_change:
             # A file that the checkpoint's rules ignore may have existed, ignored, when
@@ -157,9 +195,7 @@ class _Restorer:
             self._remove(path)
         for change in self.writes:
             if not _is_ignore_file(change.path):
-                self._write(change, blobs[change.new_sha])
-        self.outcome.restored = sorted(c.path for c in self.writes)
-        return self.outcome
+                self._write(change, blobs.read(change.new_sha))
 
     def _ignored(self, paths: list[str]) -> set[str]:
         if not paths:
@@ -174,24 +210,16 @@ class _Restorer:
         )
         return {decode_path(p) for p in proc.stdout.split(b"\0") if p}
 
-    def _read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
-        wanted = sorted(set(shas))
+    def _check_objects(self) -> None:
+        wanted = sorted({c.new_sha for c in self.writes})
         if not wanted:
-            return {}
+            return
         out = self.repo.run(
-            "cat-file", "--batch", input="".join(s + "\n" for s in wanted).encode()
-        ).stdout
-        blobs: dict[str, bytes] = {}
-        pos = 0
-        for sha in wanted:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].split(b" ")
-            if len(header) != 3:
-                raise RestoreConflict(f"object {sha} is missing from the repository")
-            size = int(header[2])
-            blobs[sha] = out[end + 1 : end + 1 + size]
-            pos = end + 1 + size + 1
-        return blobs
+            "cat-file", "--batch-check", input="".join(s + "\n" for s in wanted).encode()
+        ).stdout.decode()
+        missing = [line.split()[0] for line in out.splitlines() if line.endswith(" missing")]
+        if missing:
+            raise RestoreConflict(f"objects missing from the repository: {', '.join(missing[:5])}")
 
     def _remove(self, rel: str) -> None:
         target = self.root / rel
@@ -278,7 +306,8 @@ def install_index(repo: GitRepo, state: IndexState) -> None:
             )
             repo.run("update-index", "-z", "--index-info", env=env, input=info)
         repo.run("update-index", "-q", "--refresh", env=env, check=False)
-        new_index = Path(env["GIT_INDEX_FILE"]).read_bytes()
+        built = Path(env["GIT_INDEX_FILE"])
+        new_index, built_stat = built.read_bytes(), built.stat()
     lock = repo.index_path.with_name("index.lock")
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -289,6 +318,8 @@ def install_index(repo: GitRepo, state: IndexState) -> None:
             handle.write(new_index)
             handle.flush()
             os.fsync(handle.fileno())
+        # Keep the mtime git wrote it with: racy-clean detection is relative to it.
+        os.utime(lock, ns=(built_stat.st_atime_ns, built_stat.st_mtime_ns))
         os.replace(lock, repo.index_path)
     except BaseException:
         lock.unlink(missing_ok=True)

@@ -63,7 +63,9 @@ def temp_index(repo: GitRepo, *, seed: bool = True) -> Iterator[dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="tessera-index-") as tmp:
         path = Path(tmp) / "index"
         if seed and repo.index_path.exists():
-            shutil.copyfile(repo.index_path, path)
+            # copy2 keeps the index file's mtime: git's racy-clean check compares file
+            # mtimes with it, and a fresh mtime would make it trust stale stat data.
+            shutil.copy2(repo.index_path, path)
         yield {"GIT_INDEX_FILE": str(path)}
 
 

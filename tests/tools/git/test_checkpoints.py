@@ -441,3 +441,22 @@ def test_restore_after_head_moved_keeps_head_and_reports_it(repo_dir: Path) -> N
     assert git(repo_dir, "ls-files", "-s") == ls_files_before
     assert git(repo_dir, "rev-parse", "HEAD").strip() == new_head  # HEAD never moves
     assert result.head_moved == (checkpoint.head, new_head)
+
+
+def test_same_size_rewrite_right_after_git_add_is_captured(repo_dir: Path) -> None:
+    """Git's racy-clean rule: a file changed in the same second the index was written
+    must be re-read, so the snapshot's copy of the index has to keep the real index's
+    mtime (a fresh mtime would make git trust the stale stat data)."""
+    import time
+
+    index = repo_dir / ".git" / "index"
+    for round_ in range(5):
+        write(repo_dir, "same.bin", bytes([round_]) * 64)
+        git(repo_dir, "add", "same.bin")
+        write(repo_dir, "same.bin", bytes([round_ + 100]) * 64)  # same size
+        if int(os.stat(repo_dir / "same.bin").st_mtime) == int(index.stat().st_mtime):
+            break
+    time.sleep(1.1)  # the checkpoint happens in a later second than the index write
+    checkpoint = create_checkpoint(open_repo(repo_dir), "racy")
+    stored = git(repo_dir, "cat-file", "blob", f"{checkpoint.commit_sha}:same.bin")
+    assert stored.encode("utf-8", "surrogateescape") == bytes([round_ + 100]) * 64
