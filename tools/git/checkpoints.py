@@ -70,6 +70,7 @@ class Checkpoint:
     tree: str = ""  # the work tree
     index_tree: str = ""  # the index's merged entries
     conflicts_tree: str | None = None  # the index's conflict stages, if any
+    intent_to_add: tuple[str, ...] = ()  # paths staged with `git add -N`
     head: str | None = None
     branch: str | None = None
     kind: str = KIND_CHECKPOINT
@@ -77,11 +78,8 @@ class Checkpoint:
     warnings: tuple[str, ...] = ()
 
     def same_state(self, other: Checkpoint) -> bool:
-        return (self.tree, self.index_tree, self.conflicts_tree) == (
-            other.tree,
-            other.index_tree,
-            other.conflicts_tree,
-        )
+        mine = (self.tree, self.index_tree, self.conflicts_tree, self.intent_to_add)
+        return mine == (other.tree, other.index_tree, other.conflicts_tree, other.intent_to_add)
 
 
 @dataclass
@@ -161,6 +159,7 @@ def create_checkpoint(
         "tree": snapshot.tree,
         "index_tree": index.tree,
         "conflicts_tree": conflicts_tree,
+        "intent_to_add": list(index.intent_to_add),
         "head": head,
         "branch": branch,
         "warnings": list(snapshot.warnings),
@@ -187,6 +186,7 @@ def _from_meta(checkpoint_id: str, ref: str, sha: str, meta: dict) -> Checkpoint
         tree=meta["tree"],
         index_tree=meta["index_tree"],
         conflicts_tree=meta.get("conflicts_tree"),
+        intent_to_add=tuple(meta.get("intent_to_add", ())),
         head=meta.get("head"),
         branch=meta.get("branch"),
         kind=meta.get("kind", KIND_CHECKPOINT),
@@ -290,7 +290,10 @@ def restore_checkpoint(
         raise RestoreConflict(
             f"{exc}. Nothing was changed; the current state is also saved as {safety.id}."
         ) from exc
-    install_index(repo, IndexState(tree=target.index_tree, unmerged=unmerged))
+    install_index(
+        repo,
+        IndexState(target.index_tree, unmerged=unmerged, intent_to_add=target.intent_to_add),
+    )
     if keep is not None:
         prune_checkpoints(repo, keep)
     head_now = repo.head_sha()

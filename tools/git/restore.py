@@ -305,6 +305,8 @@ def install_index(repo: GitRepo, state: IndexState) -> None:
                 for e in state.unmerged
             )
             repo.run("update-index", "-z", "--index-info", env=env, input=info)
+        if state.intent_to_add:
+            repo.run("add", "-N", "-f", "--", *state.intent_to_add, env=env)
         repo.run("update-index", "-q", "--refresh", env=env, check=False)
         built = Path(env["GIT_INDEX_FILE"])
         new_index, built_stat = built.read_bytes(), built.stat()

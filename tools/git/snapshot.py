@@ -23,6 +23,7 @@ from pathlib import Path
 from tools.git.repo import GitError, GitRepo
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _CONVERTING_ATTRS = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
 _NO_COMMIT_RE = re.compile(r"error: '(.+)' does not have a commit checked out")
 
@@ -49,6 +50,7 @@ class IndexState:
 
     tree: str
     unmerged: tuple[IndexEntry, ...] = ()
+    intent_to_add: tuple[str, ...] = ()  # `git add -N` entries, which trees cannot hold
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,12 @@ def index_state(repo: GitRepo) -> IndexState:
                 input=b"".join(encode_path(p) + b"\0" for p in paths),
             )
         tree = repo.out("write-tree", env=env)
-    return IndexState(tree=tree, unmerged=unmerged)
+    # write-tree leaves out intent-to-add entries; they show as the empty blob.
+    maybe_ita = {e.path for e in entries if e.stage == 0 and e.sha == EMPTY_BLOB}
+    if maybe_ita:
+        listed = repo.run("ls-tree", "-r", "-z", "--name-only", tree).stdout.split(b"\0")
+        maybe_ita -= {decode_path(p) for p in listed}
+    return IndexState(tree=tree, unmerged=unmerged, intent_to_add=tuple(sorted(maybe_ita)))
 
 
 def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:

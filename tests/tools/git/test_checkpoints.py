@@ -460,3 +460,21 @@ def test_same_size_rewrite_right_after_git_add_is_captured(repo_dir: Path) -> No
     checkpoint = create_checkpoint(open_repo(repo_dir), "racy")
     stored = git(repo_dir, "cat-file", "blob", f"{checkpoint.commit_sha}:same.bin")
     assert stored.encode("utf-8", "surrogateescape") == bytes([round_ + 100]) * 64
+
+
+def test_intent_to_add_and_empty_files_in_the_index(repo_dir: Path) -> None:
+    write(repo_dir, "a.txt", "a\n")
+    write(repo_dir, "pkg/__init__.py", "")  # a real empty blob, staged
+    git(repo_dir, "add", "-A")
+    git(repo_dir, "commit", "-q", "-m", "base")
+    write(repo_dir, "planned.py", "later\n")
+    git(repo_dir, "add", "-N", "planned.py")
+    before = _snapshot_everything(repo_dir)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "ita")
+    assert checkpoint.intent_to_add == ("planned.py",)
+    git(repo_dir, "add", "planned.py")
+    write(repo_dir, "planned.py", "changed\n")
+    restore_checkpoint(repo, checkpoint.id)
+    assert _snapshot_everything(repo_dir) == before
+    assert git(repo_dir, "status", "--porcelain") == " A planned.py\n"
