@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
     "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
     "map": ("map_cmd", "print the repository map the model sees"),
+    "model": ("model_cmd", "make, inspect and check model checkpoints"),
 }
 
 
