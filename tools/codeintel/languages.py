@@ -9,6 +9,7 @@ downloaded; it is never asked to download.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -82,7 +83,8 @@ EXTENSIONS: dict[str, str] = {
 
 def language_for_path(path: str | Path) -> str | None:
     """The language name for a file, by extension; None when we have no entry."""
-    return EXTENSIONS.get(Path(path).suffix.lower())
+    # os.path, not Path: this runs for every file in the repository on every map.
+    return EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
 
 
 @cache

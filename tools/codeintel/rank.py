@@ -42,13 +42,20 @@ FOCUS_SCORE = 1.0
 class Graph:
     n_files: int
     names: list[str]
-    src: np.ndarray  # edge arrays: referencing file, defining file, weight, name id
-    dst: np.ndarray
+    # Edges: referencing file, weight, and slot: the (defining file, name) pair they
+    # point at. Stored narrow: the graph is loaded from the cache on every warm map.
+    src: np.ndarray
     weight: np.ndarray
-    edge_name: np.ndarray
+    edge_slot: np.ndarray
+    slot_file: np.ndarray  # per slot: the defining file and the name id
+    slot_name: np.ndarray
     def_file: np.ndarray  # definitions, flattened: file index, position in file, name id
     def_position: np.ndarray
     def_name: np.ndarray
+    # Each definition's slot (-1: nothing references it), and how many definitions share
+    # it (overloads, properties), who split what it receives.
+    def_slot: np.ndarray
+    def_share: np.ndarray
 
 
 @dataclass
@@ -91,16 +98,32 @@ def build_graph(tags: Sequence[FileTags]) -> Graph:
                     dst.append(target)
                     weight.append(w)
                     edge_name.append(name_id)
+    n_names = max(1, len(name_ids))
+    dst_a = np.asarray(dst, dtype=np.int64)
+    edge_name_a = np.asarray(edge_name, dtype=np.int64)
+    def_file_a = np.asarray(def_file, dtype=np.int64)
+    def_name_a = np.asarray([name_ids[n] for n in def_names], dtype=np.int64)
+    slot_keys, edge_slot = np.unique(dst_a * n_names + edge_name_a, return_inverse=True)
+    def_keys = def_file_a * n_names + def_name_a
+    def_slot = np.full(def_keys.size, -1, dtype=np.int64)
+    if slot_keys.size:
+        found = np.clip(np.searchsorted(slot_keys, def_keys), 0, slot_keys.size - 1)
+        hit = slot_keys[found] == def_keys
+        def_slot[hit] = found[hit]
+    _, def_inverse, same_key = np.unique(def_keys, return_inverse=True, return_counts=True)
     return Graph(
         n_files=len(tags),
         names=list(definers),
-        src=np.asarray(src, dtype=np.int64),
-        dst=np.asarray(dst, dtype=np.int64),
-        weight=np.asarray(weight, dtype=np.float64),
-        edge_name=np.asarray(edge_name, dtype=np.int64),
-        def_file=np.asarray(def_file, dtype=np.int64),
-        def_position=np.asarray(def_position, dtype=np.int64),
-        def_name=np.asarray([name_ids[n] for n in def_names], dtype=np.int64),
+        src=np.asarray(src, dtype=np.int32),
+        weight=np.asarray(weight, dtype=np.float32),
+        edge_slot=edge_slot.reshape(-1).astype(np.int32),
+        slot_file=(slot_keys // n_names).astype(np.int32),
+        slot_name=(slot_keys % n_names).astype(np.int32),
+        def_file=def_file_a.astype(np.int32),
+        def_position=np.asarray(def_position, dtype=np.int32),
+        def_name=def_name_a.astype(np.int32),
+        def_slot=def_slot.astype(np.int32),
+        def_share=same_key[def_inverse.reshape(-1)].astype(np.float32),
     )
 
 
@@ -122,9 +145,12 @@ def rank_definitions(graph: Graph, focus_files: set[int], focus_names: set[str])
     focus_ids = np.asarray(
         [i for i, name in enumerate(graph.names) if name in focus_names], dtype=np.int64
     )
-    weight = graph.weight
+    weight = graph.weight.astype(np.float64)
     if focus_ids.size:
-        weight = weight * np.where(np.isin(graph.edge_name, focus_ids), FOCUS_NAME_BOOST, 1.0)
+        boosted = np.isin(graph.slot_name, focus_ids)[graph.edge_slot]
+        weight *= np.where(boosted, FOCUS_NAME_BOOST, 1.0)
+    src = graph.src.astype(np.int64)
+    dst = graph.slot_file[graph.edge_slot].astype(np.int64)
 
     personal = np.zeros(n)
     seeds = np.zeros(n, dtype=bool)
@@ -135,27 +161,18 @@ def rank_definitions(graph: Graph, focus_files: set[int], focus_names: set[str])
     personal[seeds if seeds.any() else slice(None)] = 1.0
     if n:
         personal /= personal.sum()
-    file_rank = pagerank(n, graph.src, graph.dst, weight, personal)
+    file_rank = pagerank(n, src, dst, weight, personal)
 
     # Rank flowing along each edge lands on the (target file, name) definitions.
-    n_names = max(1, len(graph.names))
-    out_weight = np.bincount(graph.src, weights=weight, minlength=n)
-    denominator = out_weight[graph.src]
+    out_weight = np.bincount(src, weights=weight, minlength=n)
+    denominator = out_weight[src]
     flow = np.divide(
-        file_rank[graph.src] * weight, denominator, out=np.zeros_like(weight), where=denominator > 0
+        file_rank[src] * weight, denominator, out=np.zeros_like(weight), where=denominator > 0
     )
-    edge_keys = graph.dst * n_names + graph.edge_name
-    unique_keys, inverse = np.unique(edge_keys, return_inverse=True)
-    received_by_key = np.bincount(inverse, weights=flow, minlength=unique_keys.size)
-    def_keys = graph.def_file * n_names + graph.def_name
-    slot = np.clip(np.searchsorted(unique_keys, def_keys), 0, max(0, unique_keys.size - 1))
-    received = np.zeros(def_keys.size)
-    if unique_keys.size:
-        hit = unique_keys[slot] == def_keys
-        received[hit] = received_by_key[slot[hit]]
-        # Several definitions of one name in a file (overloads, properties) share it.
-        _, def_inverse, same_name = np.unique(def_keys, return_inverse=True, return_counts=True)
-        received /= same_name[def_inverse]
+    by_slot = np.bincount(graph.edge_slot, weights=flow, minlength=graph.slot_file.size)
+    received = np.zeros(graph.def_slot.size)
+    referenced = graph.def_slot >= 0
+    received[referenced] = by_slot[graph.def_slot[referenced]] / graph.def_share[referenced]
 
     scores = received + OWN_RANK_WEIGHT * file_rank[graph.def_file]
     if focus_files:
@@ -176,7 +193,7 @@ def pagerank(
     weight: np.ndarray,
     personal: np.ndarray,
     damping: float = DAMPING,
-    tolerance: float = 1e-9,
+    tolerance: float = 1e-7,
     max_iterations: int = 100,
 ) -> np.ndarray:
     """Weighted personalised PageRank by power iteration; dangling rank goes to `personal`."""

@@ -104,7 +104,7 @@ def repo_map(
     counter = LineTokenCounter(memo)
     # Files without definitions are listed by name after all definitions, best first.
     name_only = [
-        rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].definitions
+        rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].has_definitions
     ]
     rank_of = {rel: float(ranking.file_rank[i]) for rel, i in index_of.items()}
     name_only.sort(key=lambda rel: -rank_of.get(rel, 0.0))

@@ -7,6 +7,7 @@ cache and loaded on every map, and tuples load several times faster than instanc
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,11 +25,90 @@ RawDefinition = tuple[str, str, int, int, str, str]
 RawReferences = dict[str, list[int]]
 
 
-@dataclass(frozen=True)
 class FileTags:
-    language: str | None  # None: a language we cannot parse (listed by name only)
-    definitions: tuple[RawDefinition, ...]
-    references: RawReferences
+    """One file's tags, kept packed (a few strings and one int array) and unpacked on
+    first use: a warm map loads every file's tags but reads only the few it shows."""
+
+    __slots__ = (
+        "_definitions", "_packed_definitions", "_packed_lines", "_packed_names", "_references",
+        "language",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        language: str | None,  # None: a language we cannot parse (listed by name only)
+        definitions: tuple[RawDefinition, ...] = (),
+        references: RawReferences | None = None,
+    ) -> None:
+        self.language = language
+        self._packed_definitions = _RECORD.join(
+            _FIELD.join((name, kind, str(line), str(end), signature, parent))
+            for name, kind, line, end, signature, parent in definitions
+        )
+        self._definitions: tuple[RawDefinition, ...] | None = tuple(definitions)
+        references = references or {}
+        self._packed_names = "\n".join(references)
+        packed = array("I")
+        for lines in references.values():
+            packed.append(len(lines))
+            packed.extend(lines)
+        self._packed_lines = packed.tobytes()
+        self._references: RawReferences | None = None
+
+    @classmethod
+    def _unpickle(
+        cls, language: str | None, definitions: str, names: str, lines: bytes
+    ) -> FileTags:
+        tags = cls.__new__(cls)
+        tags.language, tags._packed_definitions = language, definitions
+        tags._packed_names, tags._packed_lines = names, lines
+        tags._definitions = tags._references = None
+        return tags
+
+    def __reduce__(self) -> tuple:
+        fields = (self.language, self._packed_definitions, self._packed_names, self._packed_lines)
+        return (FileTags._unpickle, fields)
+
+    @property
+    def has_definitions(self) -> bool:
+        return bool(self._packed_definitions)
+
+    @property
+    def definitions(self) -> tuple[RawDefinition, ...]:
+        if self._definitions is None:
+            records = self._packed_definitions.split(_RECORD) if self._packed_definitions else ()
+            unpacked = []
+            for record in records:
+                name, kind, line, end, signature, parent = record.split(_FIELD)
+                unpacked.append((name, kind, int(line), int(end), signature, parent))
+            self._definitions = tuple(unpacked)
+        return self._definitions
+
+    @property
+    def references(self) -> RawReferences:
+        """name → the lines it is referenced on."""
+        if self._references is None:
+            values = array("I")
+            values.frombytes(self._packed_lines)
+            unpacked: RawReferences = {}
+            position = 0
+            for name in self._packed_names.split("\n") if self._packed_names else ():
+                count = values[position]
+                unpacked[name] = values[position + 1 : position + 1 + count].tolist()
+                position += 1 + count
+            self._references = unpacked
+        return self._references
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileTags):
+            return NotImplemented
+        return self.__reduce__()[1] == other.__reduce__()[1]
+
+    def __hash__(self) -> int:
+        return hash(self.__reduce__()[1])
+
+    def __repr__(self) -> str:
+        return f"FileTags({self.language!r}, {len(self.definitions)} definitions)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +129,8 @@ class Definition:
 # Kinds whose functions are methods.
 CONTAINER_KINDS = frozenset({"class", "struct", "interface", "trait", "impl", "enum"})
 SIGNATURE_MAX_CHARS = 200
+# Separators of the packed definitions; stripped from signatures, never in names.
+_RECORD, _FIELD = "\x1e", "\x1f"
 MINIFIED_MIN_BYTES = 8 * 1024
 MINIFIED_MEAN_LINE = 300
 _SPACE_AFTER_OPEN = re.compile(r"([(\[]) ")
@@ -82,7 +164,8 @@ def _compiled(language: str) -> _Compiled | None:
 
 
 def has_tag_support(language: str | None) -> bool:
-    return language is not None and _compiled(language) is not None
+    """Whether tags can be extracted (cheap: compiles no query)."""
+    return language in QUERIES and get_language(language) is not None
 
 
 def extract_tags(path: str | Path, source: bytes) -> FileTags:
@@ -168,6 +251,7 @@ def _signature(node: Node, source: bytes) -> str:
         end = source.find(b"\n", node.start_byte)
         end = node.end_byte if end == -1 or end > node.end_byte else end
     text = source[start:end].decode("utf-8", errors="replace")
+    text = text.replace(_RECORD, " ").replace(_FIELD, " ")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     head = " ".join(lines)
     head = _SPACE_BEFORE_CLOSE.sub(r"\1", _SPACE_AFTER_OPEN.sub(r"\1", head))
