@@ -72,7 +72,7 @@ def _undo(repo: GitRepo, checkpoint_id: str | None) -> int:
     if result.kept_ignored:
         print(_paths("kept (ignored)", result.kept_ignored))
     if result.skipped:
-        print(_paths("left alone (submodules)", result.skipped))
+        print(_paths("left alone (submodules, or not saved in the checkpoint)", result.skipped))
     if not (result.restored or result.removed):
         print("  the files were already as in the checkpoint; the index was restored")
     if result.head_moved:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from tools.git.repo import GitRepo
 from tools.git.restore import RestoreConflict, install_index, restore_files
 from tools.git.snapshot import (
+    MAX_UNTRACKED_BYTES,
     IndexEntry,
     IndexState,
     decode_path,
@@ -76,6 +77,8 @@ class Checkpoint:
     kind: str = KIND_CHECKPOINT
     worktree: str = ""
     warnings: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # on disk but not saved (too large, nested repo)
+    max_untracked_bytes: int | None = MAX_UNTRACKED_BYTES
 
     def same_state(self, other: Checkpoint) -> bool:
         mine = (self.tree, self.index_tree, self.conflicts_tree, self.intent_to_add)
@@ -131,14 +134,20 @@ def _count_files(repo: GitRepo, tree: str) -> int:
 
 
 def create_checkpoint(
-    repo: GitRepo, label: str, *, keep: int | None = DEFAULT_KEEP, kind: str = KIND_CHECKPOINT
+    repo: GitRepo,
+    label: str,
+    *,
+    keep: int | None = DEFAULT_KEEP,
+    kind: str = KIND_CHECKPOINT,
+    max_untracked_bytes: int | None = MAX_UNTRACKED_BYTES,
 ) -> Checkpoint:
     """Save the work tree and the index; touches neither, nor HEAD, branches or stash.
 
     `keep` prunes this work tree's checkpoints to the newest `keep` (None: no pruning).
+    Untracked files over `max_untracked_bytes` are left out (listed in `warnings`).
     """
     created = datetime.now(UTC)
-    snapshot = worktree_snapshot(repo, raw=True)
+    snapshot = worktree_snapshot(repo, raw=True, max_untracked_bytes=max_untracked_bytes)
     index = index_state(repo)
     head = repo.head_sha()
     branch = repo.head_branch()
@@ -163,6 +172,8 @@ def create_checkpoint(
         "head": head,
         "branch": branch,
         "warnings": list(snapshot.warnings),
+        "left_out": list(snapshot.left_out),
+        "max_untracked_bytes": max_untracked_bytes,
     }
     subject = " ".join(label.split()) or "(no label)"
     message = f"tessera {kind}: {subject}\n\n{META_KEY} {json.dumps(meta, ensure_ascii=True)}\n"
@@ -192,6 +203,8 @@ def _from_meta(checkpoint_id: str, ref: str, sha: str, meta: dict) -> Checkpoint
         kind=meta.get("kind", KIND_CHECKPOINT),
         worktree=meta.get("worktree", ""),
         warnings=tuple(meta.get("warnings", ())),
+        left_out=tuple(meta.get("left_out", ())),
+        max_untracked_bytes=meta.get("max_untracked_bytes", MAX_UNTRACKED_BYTES),
     )
 
 
@@ -269,7 +282,12 @@ def restore_checkpoint(
     """
     target = get_checkpoint(repo, checkpoint_id) if checkpoint_id else None
     safety = create_checkpoint(
-        repo, f"before undo to {checkpoint_id or 'newest'}", keep=None, kind=KIND_SAFETY
+        repo,
+        f"before undo to {checkpoint_id or 'newest'}",
+        keep=None,
+        kind=KIND_SAFETY,
+        # The same size rule as the target, so both snapshots leave out the same files.
+        max_untracked_bytes=target.max_untracked_bytes if target else MAX_UNTRACKED_BYTES,
     )
     if target is None:
         target = next(
@@ -285,7 +303,7 @@ def restore_checkpoint(
             raise NothingToUndo("no checkpoint differs from the current state: nothing to undo")
     unmerged = _load_conflicts(repo, target.conflicts_tree) if target.conflicts_tree else ()
     try:
-        outcome = restore_files(repo, safety.tree, target.tree)
+        outcome = restore_files(repo, safety.tree, target.tree, keep=target.left_out)
     except RestoreConflict as exc:
         raise RestoreConflict(
             f"{exc}. Nothing was changed; the current state is also saved as {safety.id}."

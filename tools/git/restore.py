@@ -111,14 +111,16 @@ class BlobReader:
 
 
 class _Restorer:
-    def __init__(self, repo: GitRepo, changes: list[TreeChange]) -> None:
+    def __init__(self, repo: GitRepo, changes: list[TreeChange], keep: tuple[str, ...]) -> None:
         self.repo = repo
         self.root = repo.root
         self.outcome = RestoreOutcome()
         self.writes = [c for c in changes if c.status != "D" and c.new_mode != GITLINK]
-        self.removals = [c.path for c in changes if c.status == "D" and c.old_mode != GITLINK]
+        removals = [c.path for c in changes if c.status == "D" and c.old_mode != GITLINK]
+        kept = {p for p in removals if any(p == k or p.startswith(k + "/") for k in keep)}
+        self.removals = [p for p in removals if p not in kept]
         self.outcome.skipped = sorted(
-            c.path for c in changes if GITLINK in (c.old_mode, c.new_mode)
+            [c.path for c in changes if GITLINK in (c.old_mode, c.new_mode)] + list(kept)
         )
         self.umask = _umask()
 
@@ -285,9 +287,14 @@ class _Restorer:
         return perms & ~0o111
 
 
-def restore_files(repo: GitRepo, current_tree: str, target_tree: str) -> RestoreOutcome:
-    """Make the work tree match `target_tree`, given a snapshot of how it is now."""
-    restorer = _Restorer(repo, tree_changes(repo, current_tree, target_tree))
+def restore_files(
+    repo: GitRepo, current_tree: str, target_tree: str, keep: tuple[str, ...] = ()
+) -> RestoreOutcome:
+    """Make the work tree match `target_tree`, given a snapshot of how it is now.
+
+    Paths in `keep` (and under them) are never removed: the target left them out
+    deliberately, so their absence from it says nothing."""
+    restorer = _Restorer(repo, tree_changes(repo, current_tree, target_tree), keep)
     restorer.check()
     tracked_now = {e.path for e in read_index_entries(repo)}
     return restorer.apply(tracked_now)

@@ -23,6 +23,7 @@ from pathlib import Path
 from tools.git.repo import GitError, GitRepo
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+MAX_UNTRACKED_BYTES = 50 * 1024 * 1024
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _CONVERTING_ATTRS = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
 _NO_COMMIT_RE = re.compile(r"error: '(.+)' does not have a commit checked out")
@@ -57,6 +58,7 @@ class IndexState:
 class WorktreeSnapshot:
     tree: str
     warnings: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # paths on disk deliberately not in the tree
 
 
 @contextmanager
@@ -139,14 +141,31 @@ def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
     return settings, autocrlf
 
 
-def _add_all(repo: GitRepo, env: dict[str, str], settings: list[str]) -> list[str]:
-    """`git add -A` the whole tree; nested repositories without a commit are left out."""
-    excluded: list[str] = []
+def _large_untracked(repo: GitRepo, env: dict[str, str], limit: int) -> list[str]:
+    out = repo.run("ls-files", "-z", "--others", "--exclude-standard", env=env).stdout
+    large = []
+    for raw in out.split(b"\0"):
+        if raw and not raw.endswith(b"/"):
+            try:
+                info = os.lstat(repo.root / decode_path(raw))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+                large.append(decode_path(raw))
+    return large
+
+
+def _add_all(
+    repo: GitRepo, env: dict[str, str], settings: list[str], too_large: list[str]
+) -> list[str]:
+    """`git add -A` the whole tree but `too_large`; nested repositories without a commit
+    are left out too (git cannot record them). Returns the paths left out."""
+    excluded = list(too_large)
     while True:
         pathspec = [":/"] + [f":(top,exclude,literal){p}" for p in excluded]
         proc = repo.run("add", "-A", "--", *pathspec, env=env, config=settings, check=False)
         if proc.returncode == 0:
-            return [f"left out nested repository without a commit: {p}" for p in excluded]
+            return excluded
         stderr = proc.stderr.decode("utf-8", "surrogateescape")
         new = [m.group(1).rstrip("/") for m in _NO_COMMIT_RE.finditer(stderr)]
         new = [p for p in new if p not in excluded]
@@ -204,18 +223,31 @@ def _rehash_converted(repo: GitRepo, env: dict[str, str], every_file: bool) -> N
     repo.run("update-index", "-z", "--index-info", env=env, input=info)
 
 
-def worktree_snapshot(repo: GitRepo, *, raw: bool = True) -> WorktreeSnapshot:
+def worktree_snapshot(
+    repo: GitRepo, *, raw: bool = True, max_untracked_bytes: int | None = MAX_UNTRACKED_BYTES
+) -> WorktreeSnapshot:
     """A tree of every tracked and untracked-not-ignored file as it is on disk now.
 
     With raw=False git's usual filters apply, which is what a diff against a commit
-    should compare (it matches `git diff`).
+    should compare (it matches `git diff`). Untracked files larger than
+    `max_untracked_bytes` (build outputs, downloads) are left out with a warning: they
+    would be hashed again on every snapshot and stored in .git/objects.
     """
     settings, autocrlf = _raw_settings(repo) if raw else ([], False)
     env_extra = {"GIT_ATTR_NOSYSTEM": "1"} if raw else {}
     with temp_index(repo) as env:
         env.update(env_extra)
-        warnings = _add_all(repo, env, settings)
+        large = []
+        if max_untracked_bytes is not None:
+            large = _large_untracked(repo, env, max_untracked_bytes)
+        left_out = _add_all(repo, env, settings, large)
         if raw:
             _rehash_converted(repo, env, every_file=autocrlf)
         tree = repo.out("write-tree", env=env)
-    return WorktreeSnapshot(tree=tree, warnings=tuple(warnings))
+    warnings = tuple(
+        f"left out untracked file over the size limit: {p}"
+        if p in large
+        else f"left out nested repository without a commit: {p}"
+        for p in left_out
+    )
+    return WorktreeSnapshot(tree=tree, warnings=warnings, left_out=tuple(left_out))

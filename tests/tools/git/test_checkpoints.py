@@ -478,3 +478,24 @@ def test_intent_to_add_and_empty_files_in_the_index(repo_dir: Path) -> None:
     restore_checkpoint(repo, checkpoint.id)
     assert _snapshot_everything(repo_dir) == before
     assert git(repo_dir, "status", "--porcelain") == " A planned.py\n"
+
+
+def test_large_untracked_files_are_left_out_and_left_alone(repo_dir: Path) -> None:
+    write(repo_dir, "small.txt", "small\n")
+    write(repo_dir, "out/model.bin", b"\x01" * 5000)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "big output", max_untracked_bytes=4096)
+    assert checkpoint.warnings == ("left out untracked file over the size limit: out/model.bin",)
+    assert "out/model.bin" not in git(repo_dir, "ls-tree", "-r", "--name-only", checkpoint.tree)
+    write(repo_dir, "out/model.bin", b"\x02" * 6000)
+    write(repo_dir, "small.txt", "changed\n")
+    result = restore_checkpoint(repo, checkpoint.id)
+    assert (repo_dir / "small.txt").read_text() == "small\n"
+    assert (repo_dir / "out/model.bin").read_bytes() == b"\x02" * 6000
+    assert result.removed == []
+    # Shrunk below the limit it is in the current snapshot but still not the target's to
+    # delete: the target left it out on purpose.
+    write(repo_dir, "out/model.bin", b"\x03" * 100)
+    result = restore_checkpoint(repo, checkpoint.id)
+    assert (repo_dir / "out/model.bin").read_bytes() == b"\x03" * 100
+    assert result.skipped == ["out/model.bin"]
