@@ -12,6 +12,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,9 +190,7 @@ def _parse_in_pool(
     by_size = sorted(rels, key=lambda rel: _size(repo, rel), reverse=True)
     n_chunks = workers * 4
     chunks = [by_size[i::n_chunks] for i in range(n_chunks) if by_size[i::n_chunks]]
-    # fork shares the already-compiled grammars and queries with the workers.
-    method = "fork" if sys.platform.startswith("linux") else None
-    context = multiprocessing.get_context(method)
+    context = multiprocessing.get_context(_start_method())
     results: list[tuple[str, Entry]] = []
     with context.Pool(workers) as pool:
         if while_parsing is not None:
@@ -199,6 +198,15 @@ def _parse_in_pool(
         for chunk_result in pool.imap_unordered(_tag_chunk, [(repo, c) for c in chunks]):
             results.extend(chunk_result)
     return results
+
+
+def _start_method() -> str | None:
+    """fork when this process is single-threaded (the `tessera map` case): workers start
+    at once with the grammars loaded. Forking a process that runs other threads (the
+    agent, with its UI and engine) can deadlock a child, so then a fork server."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return "fork" if threading.active_count() == 1 else "forkserver"
 
 
 def _tag_chunk(job: tuple[str, list[str]]) -> list[tuple[str, Entry]]:

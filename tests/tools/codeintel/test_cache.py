@@ -68,6 +68,25 @@ def test_worker_pool_gives_the_same_tags_as_one_process(tmp_path: Path) -> None:
     assert pooled.stats.parsed == 80
 
 
+def test_pool_started_beside_other_threads_gives_the_same_tags(tmp_path: Path) -> None:
+    import threading
+
+    repo = tmp_path / "many"
+    repo.mkdir()
+    for i in range(70):
+        (repo / f"m{i}.py").write_text(f"def f{i}():\n    return f{i + 1}()\n")
+    files = list_files(repo)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)  # as the agent's UI would be
+    other.start()
+    try:
+        pooled = TagCache(repo, None, workers=2).refresh(files)
+    finally:
+        stop.set()
+        other.join()
+    assert pooled == TagCache(repo, None, workers=1).refresh(files)
+
+
 def test_damaged_cache_file_is_rebuilt(project: Path, tmp_path: Path) -> None:
     cache = _cache(project, tmp_path / "cache")
     cache.refresh(list_files(project))
