@@ -1,0 +1,45 @@
+"""vLLM plugin: the routed experts of Mistral Small 4 class models run through `kernels/`.
+
+Registered in pyproject.toml under the ``vllm.general_plugins`` entry point, so every vLLM
+process (API server, engine core, workers, on every node where Tessera is installed) calls
+`register` at start-up. vLLM may call it more than once per process; it acts once.
+
+- BF16/FP16/FP32 checkpoints: `unquantized.TesseraUnquantizedMoEMethod`.
+- FP8 checkpoints: the ``tessera_fp8`` quantization config (`fp8.TesseraFp8Config`).
+- ``TESSERA_MOE_PLUGIN=0`` leaves everything to vLLM (A/B runs).
+- ``TESSERA_MOE_STATS_DIR=DIR``: each process writes its call count to DIR (`counter`).
+
+This module stays import-light: vLLM and torch are imported inside `register`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from model.vllm_plugin.target import PLUGIN_ENV, plugin_enabled
+
+__all__ = ["PLUGIN_ENV", "is_registered", "register"]
+
+logger = logging.getLogger("vllm.tessera_plugin")
+_state = {"registered": False, "attempted": False}
+
+
+def register() -> None:
+    if _state["attempted"]:
+        return
+    _state["attempted"] = True
+    if not plugin_enabled():
+        logger.info("tessera MoE plugin: disabled by %s=0", PLUGIN_ENV)
+        return
+    from model.vllm_plugin.fp8 import register_fp8
+    from model.vllm_plugin.unquantized import register_unquantized
+
+    if register_unquantized():
+        register_fp8()
+        _state["registered"] = True
+        logger.info("tessera MoE plugin: registered (routed experts of MistralLarge3ForCausalLM "
+                    "models run through tessera kernels)")
+
+
+def is_registered() -> bool:
+    return _state["registered"]

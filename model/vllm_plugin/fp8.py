@@ -1,0 +1,113 @@
+"""FP8 checkpoints: a quantization config that is vLLM's FP8 except for the routed experts.
+
+`Fp8MoEMethod` is not a CustomOp, so it cannot be swapped by name; instead this config is
+registered as ``tessera_fp8`` and claims FP8 checkpoints of the target model through
+`override_quantization_method` (or explicitly with ``--quantization tessera_fp8``). Linear
+layers, KV cache and skipped layers get exactly what vLLM's `Fp8Config` gives them; routed
+experts get `TesseraFp8MoEMethod`, which creates the same parameters as vLLM's FP8 MoE method
+and keeps them as loaded: FP8 E4M3 weights, per-expert (w13: per gate/up shard) or 128×128 block
+weight scales and static per-expert activation scales, which `kernels.moe` takes as they are
+(no requantising of w1/w3 to one shared scale, no max over the experts' activation scales).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from vllm.model_executor.layers.fused_moe.fused_moe_method_base import FusedMoEMethodBase
+from vllm.model_executor.layers.fused_moe.routed_experts import RoutedExperts
+from vllm.model_executor.layers.quantization import register_quantization_config
+from vllm.model_executor.layers.quantization.fp8 import Fp8Config, Fp8MoEMethod
+
+from model.vllm_plugin.experts import run_routed_experts
+from model.vllm_plugin.target import hf_config_is_target, unsupported_reason
+from model.vllm_plugin.unquantized import layer_unsupported_reason
+
+QUANTIZATION_NAME = "tessera_fp8"
+logger = logging.getLogger("vllm.tessera_plugin")
+
+
+class TesseraFp8MoEMethod(FusedMoEMethodBase):
+    supports_pre_processed_weights = False
+
+    def __init__(self, quant_config: Fp8Config, layer: RoutedExperts) -> None:
+        super().__init__(layer.moe_config)
+        self.quant_config = quant_config
+        self.weight_block_size = quant_config.weight_block_size
+        self.block_quant = self.weight_block_size is not None
+        self.weight_scale_name = "weight_scale_inv" if self.block_quant else "weight_scale"
+        self.moe_block_shape = self.weight_block_size
+        self.weight_scale_refine = None
+
+    # Same parameters, names and loaders as vLLM's FP8 MoE method, so checkpoints load alike.
+    create_weights = Fp8MoEMethod.create_weights
+
+    @property
+    def is_monolithic(self) -> bool:
+        return False
+
+    @property
+    def supports_eplb(self) -> bool:
+        return True
+
+    def get_fused_moe_quant_config(self, layer: Any) -> Any:
+        from vllm.model_executor.layers.fused_moe.config import FusedMoEQuantConfig
+
+        return FusedMoEQuantConfig.make()
+
+    def process_weights_after_loading(self, layer: Any) -> None:
+        if reason := layer_unsupported_reason(layer):
+            raise RuntimeError(
+                f"tessera MoE plugin cannot run {layer.layer_name} ({reason}); "
+                "serve this model with TESSERA_MOE_PLUGIN=0")
+
+    def apply(
+        self,
+        layer: Any,
+        x: torch.Tensor,
+        topk_weights: torch.Tensor,
+        topk_ids: torch.Tensor,
+        shared_experts: Any,
+        shared_experts_input: torch.Tensor | None,
+    ) -> torch.Tensor:
+        return run_routed_experts(
+            layer, x, topk_weights, topk_ids, precision="fp8",
+            w13_scale=getattr(layer, f"w13_{self.weight_scale_name}"),
+            w2_scale=getattr(layer, f"w2_{self.weight_scale_name}"),
+            a13_scale=layer.w13_input_scale,
+            a2_scale=layer.w2_input_scale,
+        )
+
+
+class TesseraFp8Config(Fp8Config):
+    @classmethod
+    def get_name(cls) -> Any:
+        return QUANTIZATION_NAME
+
+    @classmethod
+    def override_quantization_method(
+        cls, hf_quant_cfg: dict[str, Any], user_quant: str | None, hf_config: Any = None
+    ) -> Any:
+        if user_quant not in (None, "fp8", QUANTIZATION_NAME):
+            return None
+        if hf_quant_cfg.get("quant_method") != "fp8" or not hf_config_is_target(hf_config):
+            return None
+        return QUANTIZATION_NAME
+
+    def get_quant_method(self, layer: Any, prefix: str) -> Any:
+        method = super().get_quant_method(layer, prefix)
+        if isinstance(layer, RoutedExperts) and isinstance(method, Fp8MoEMethod):
+            reason = unsupported_reason(layer.moe_config)
+            if reason is None:
+                return TesseraFp8MoEMethod(self, layer)
+            logger.info("tessera MoE plugin: leaving %s to vLLM (%s)", prefix, reason)
+        return method
+
+
+def register_fp8() -> None:
+    from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+
+    if QUANTIZATION_NAME not in QUANTIZATION_METHODS:
+        register_quantization_config(QUANTIZATION_NAME)(TesseraFp8Config)
