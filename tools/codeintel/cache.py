@@ -21,7 +21,7 @@ from typing import Any
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # Larger files are listed by name only: generated or vendored code, slow to parse.
 MAX_PARSE_BYTES = 1024 * 1024
 # Below this many files to parse, a worker pool costs more than it saves.

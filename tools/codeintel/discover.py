@@ -5,8 +5,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import subprocess
+import time
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
+# Directory mtimes this fresh are not trusted to prove a listing unchanged.
+RACY_WINDOW_NS = 2_000_000_000
 # Directories never worth mapping, whatever .gitignore says.
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
@@ -14,12 +19,39 @@ SKIP_DIRS = frozenset(
 )  # fmt: skip
 
 
-def list_files(repo: Path) -> list[str]:
-    """Repository files as sorted POSIX paths relative to `repo`."""
+def list_files(repo: Path, walk_memo: dict[str, Any] | None = None) -> list[str]:
+    """Repository files as sorted POSIX paths relative to `repo`.
+
+    Outside git, `walk_memo` (kept by the caller between runs) lets an unchanged tree
+    be confirmed by the mtimes of its directories instead of listing them all again.
+    """
     files = _git_files(repo)
-    if not files:  # not a work tree, or a directory its enclosing repository ignores
-        files = _walk(repo)
-    return sorted(files)
+    if files:
+        return sorted(files)
+    # Not a work tree, or a directory its enclosing repository ignores: walk.
+    if walk_memo is not None and _memo_still_valid(repo, walk_memo):
+        return list(walk_memo["files"])
+    stamps: dict[str, int] = {}
+    files = sorted(_walk(repo, stamps))
+    if walk_memo is not None:
+        walk_memo.clear()
+        walk_memo.update(files=files, stamps=stamps)
+    return files
+
+
+def _memo_still_valid(repo: Path, memo: dict[str, Any]) -> bool:
+    """A directory's mtime changes when an entry in it is added, removed or renamed."""
+    stamps = memo.get("stamps")
+    if not stamps or "files" not in memo:
+        return False
+    base = str(repo)
+    for rel, mtime_ns in stamps.items():
+        try:
+            if os.stat(os.path.join(base, rel) if rel else base).st_mtime_ns != mtime_ns:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _git_files(repo: Path) -> list[str] | None:
@@ -40,11 +72,13 @@ def _git_files(repo: Path) -> list[str] | None:
     return [
         name
         for name in names
-        if not SKIP_DIRS.intersection(name.split("/")[:-1]) and (repo / name).is_file()
+        if not SKIP_DIRS.intersection(name.split("/")[:-1])
+        and os.path.isfile(os.path.join(repo, name))
     ]
 
 
-def _walk(repo: Path) -> list[str]:
+def _walk(repo: Path, stamps: dict[str, int] | None = None) -> list[str]:
+    """Files under `repo`; records the mtime of each directory (and .gitignore) read."""
     found: list[str] = []
     # Each level carries the .gitignore patterns in force: (directory, patterns) pairs.
     pending: list[tuple[str, str, list[tuple[str, list[str]]]]] = [(str(repo), "", [])]
@@ -56,10 +90,18 @@ def _walk(repo: Path) -> list[str]:
         except OSError:
             continue
         names = {entry.name for entry in entries}
+        if stamps is not None:
+            with suppress(OSError):
+                stamps[rel_dir] = _stamp(directory)
         if rel_dir and "pyvenv.cfg" in names:
             continue  # a virtual environment
-        if ".gitignore" in names and (patterns := _read_gitignore(Path(directory, ".gitignore"))):
-            ignores = [*ignores, (rel_dir, patterns)]
+        if ".gitignore" in names:
+            if stamps is not None:  # an edited .gitignore changes the listing too
+                with suppress(OSError):
+                    gitignore = os.path.join(rel_dir, ".gitignore")
+                    stamps[gitignore] = _stamp(os.path.join(directory, ".gitignore"))
+            if patterns := _read_gitignore(Path(directory, ".gitignore")):
+                ignores = [*ignores, (rel_dir, patterns)]
         prefix = rel_dir + "/" if rel_dir else ""
         for entry in entries:
             if entry.is_symlink():
@@ -71,6 +113,13 @@ def _walk(repo: Path) -> list[str]:
             elif entry.is_file() and not (ignores and _ignored(path, False, ignores)):
                 found.append(path)
     return found
+
+
+def _stamp(path: str) -> int:
+    """A directory's mtime, or -1 (never valid) when it changed too recently to trust:
+    an entry added within the same clock tick would leave the mtime as it was."""
+    mtime_ns = os.stat(path).st_mtime_ns
+    return -1 if time.time_ns() - mtime_ns < RACY_WINDOW_NS else mtime_ns
 
 
 def _is_within(path: str, directory: str) -> bool:

@@ -49,6 +49,10 @@ class Graph:
     edge_slot: np.ndarray
     slot_file: np.ndarray  # per slot: the defining file and the name id
     slot_name: np.ndarray
+    # PageRank only needs file → file: edges collapsed to distinct (src, dst) pairs.
+    edge_pair: np.ndarray
+    pair_src: np.ndarray
+    pair_dst: np.ndarray
     def_file: np.ndarray  # definitions, flattened: file index, position in file, name id
     def_position: np.ndarray
     def_name: np.ndarray
@@ -111,14 +115,19 @@ def build_graph(tags: Sequence[FileTags]) -> Graph:
         hit = slot_keys[found] == def_keys
         def_slot[hit] = found[hit]
     _, def_inverse, same_key = np.unique(def_keys, return_inverse=True, return_counts=True)
+    src_a = np.asarray(src, dtype=np.int64)
+    pair_keys, edge_pair = np.unique(src_a * max(1, len(tags)) + dst_a, return_inverse=True)
     return Graph(
         n_files=len(tags),
         names=list(definers),
-        src=np.asarray(src, dtype=np.int32),
+        src=src_a.astype(np.int32),
         weight=np.asarray(weight, dtype=np.float32),
         edge_slot=edge_slot.reshape(-1).astype(np.int32),
         slot_file=(slot_keys // n_names).astype(np.int32),
         slot_name=(slot_keys % n_names).astype(np.int32),
+        edge_pair=edge_pair.reshape(-1).astype(np.int32),
+        pair_src=(pair_keys // max(1, len(tags))).astype(np.int32),
+        pair_dst=(pair_keys % max(1, len(tags))).astype(np.int32),
         def_file=def_file_a.astype(np.int32),
         def_position=np.asarray(def_position, dtype=np.int32),
         def_name=def_name_a.astype(np.int32),
@@ -150,7 +159,6 @@ def rank_definitions(graph: Graph, focus_files: set[int], focus_names: set[str])
         boosted = np.isin(graph.slot_name, focus_ids)[graph.edge_slot]
         weight *= np.where(boosted, FOCUS_NAME_BOOST, 1.0)
     src = graph.src.astype(np.int64)
-    dst = graph.slot_file[graph.edge_slot].astype(np.int64)
 
     personal = np.zeros(n)
     seeds = np.zeros(n, dtype=bool)
@@ -161,7 +169,10 @@ def rank_definitions(graph: Graph, focus_files: set[int], focus_names: set[str])
     personal[seeds if seeds.any() else slice(None)] = 1.0
     if n:
         personal /= personal.sum()
-    file_rank = pagerank(n, src, dst, weight, personal)
+    pair_weight = np.bincount(graph.edge_pair, weights=weight, minlength=graph.pair_src.size)
+    file_rank = pagerank(
+        n, graph.pair_src.astype(np.int64), graph.pair_dst.astype(np.int64), pair_weight, personal
+    )
 
     # Rank flowing along each edge lands on the (target file, name) definitions.
     out_weight = np.bincount(src, weights=weight, minlength=n)

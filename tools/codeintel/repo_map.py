@@ -54,9 +54,14 @@ class _Tagged:
 
 def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagged:
     started = time.perf_counter()
-    paths = list_files(repo)
-    listed = time.perf_counter()
     cache = tag_cache(repo, cache_dir)
+    loaded = time.perf_counter()
+    walk_memo = cache.derived.setdefault("walk", {})
+    previous = walk_memo.get("stamps")
+    paths = list_files(repo, walk_memo)
+    if walk_memo.get("stamps") is not previous:
+        cache.mark_dirty()
+    listed = time.perf_counter()
     # A cold cache means a long parse: load the tokenizer meanwhile (threads start after
     # the worker processes fork, inside refresh, so nothing forks mid-load).
     hook = preload_in_background if preload_tokenizer else None
@@ -69,7 +74,8 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
         "rehashed": cache.stats.hashed,
         "reused": cache.stats.reused,
         "removed": cache.stats.removed,
-        "list_s": listed - started,
+        "load_s": loaded - started,
+        "list_s": listed - loaded,
         "refresh_s": refreshed - listed,
     }
     return _Tagged(paths, tagged, cache, stats)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 from tools.codeintel.discover import list_files
@@ -38,3 +40,26 @@ def test_git_listing_includes_untracked_but_not_ignored(tmp_path: Path) -> None:
     assert "src/app.py" in files and "docs/guide.md" in files  # tracked and untracked
     assert "debug.log" not in files and "src/build/out.py" not in files
     assert not any(f.startswith(("node_modules/", ".venv/")) for f in files)
+
+
+def test_walk_memo_reuses_an_unchanged_tree_and_sees_changes(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    old = time.time_ns() - 60 * 10**9  # older than the window in which mtimes are not trusted
+    for directory in [tmp_path, *(p for p in tmp_path.rglob("*") if p.is_dir())]:
+        os.utime(directory, ns=(old, old))
+    os.utime(tmp_path / ".gitignore", ns=(old, old))
+    memo: dict = {}
+    first = list_files(tmp_path, memo)
+    assert memo["files"] == first and "src" in memo["stamps"]
+    memo["files"] = [*first, "only-in-memo.py"]  # proves the next call used the memo
+    assert list_files(tmp_path, memo)[-1] == "only-in-memo.py"
+    (tmp_path / "src" / "new.py").write_text("")  # src/ changes its mtime
+    again = list_files(tmp_path, memo)
+    assert "src/new.py" in again and "only-in-memo.py" not in again
+
+
+def test_freshly_changed_directories_are_not_trusted(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    memo: dict = {}
+    list_files(tmp_path, memo)
+    assert memo["stamps"]["src"] == -1  # just written: the next listing walks again
