@@ -10,11 +10,15 @@ and pins messages to English so errors can be recognised.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Without this GitPython raises at import time on a machine that has no git; we want
+# open_repo to say so clearly instead.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git as gitpython
 
 # `-c` settings given to every host git command. The user's own config still applies;
@@ -46,11 +50,16 @@ _IDENTITY = {
 class NotAGitRepo(Exception):
     """The folder is not inside a git work tree; checkpoints need one."""
 
-    def __init__(self, path: Path, reason: str = "is not inside a git repository") -> None:
+    def __init__(
+        self,
+        path: Path,
+        reason: str = "is not inside a git repository",
+        fix: str = "run `git init` there",
+    ) -> None:
         self.path = path
         super().__init__(
-            f"{path} {reason}. Checkpoints and undo need a git work tree: run `git init` "
-            "there, or continue without checkpoints."
+            f"{path} {reason}. Checkpoints and undo need a git work tree: {fix}, "
+            "or continue without checkpoints."
         )
 
 
@@ -160,6 +169,8 @@ class GitRepo:
 def open_repo(path: str | os.PathLike[str]) -> GitRepo:
     """Open the git work tree containing `path`; NotAGitRepo if there is none."""
     where = Path(path).expanduser().resolve()
+    if shutil.which("git") is None:
+        raise NotAGitRepo(where, "cannot be opened: git is not on PATH", "install git")
     if not where.exists():
         raise NotAGitRepo(where, "does not exist")
     try:

@@ -377,6 +377,14 @@ def test_not_a_git_repo_is_a_clear_error(tmp_path: Path) -> None:
         open_repo(tmp_path / "missing")
 
 
+def test_missing_git_is_a_clear_error(
+    repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(NotAGitRepo, match=r"git is not on PATH.*install git"):
+        open_repo(repo_dir)
+
+
 def test_open_repo_from_a_subfolder(repo_dir: Path) -> None:
     write(repo_dir, "deep/er/file.txt", "x\n")
     assert open_repo(repo_dir / "deep" / "er").root == repo_dir.resolve()
