@@ -123,7 +123,7 @@ def revert_hunk(repo: GitRepo, file_diff: FileDiff, hunk: Hunk) -> Checkpoint:
     checkpoint = create_checkpoint(repo, f"before reverting a hunk in {file_diff.path}")
     try:
         current = os.lstat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         current = None
     if current is not None and not stat.S_ISREG(current.st_mode):
         raise HunkMismatch(f"{file_diff.path} is not a regular file")

@@ -161,7 +161,7 @@ class _Restorer:
     def _lstat_mode(self, rel: str) -> int | None:
         try:
             return os.lstat(self.root / rel).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def _files_under(self, rel: str) -> list[str]:
@@ -227,7 +227,7 @@ class _Restorer:
         target = self.root / rel
         try:
             target.unlink()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         self.outcome.removed.append(rel)
         parent = target.parent
@@ -277,7 +277,7 @@ class _Restorer:
         """Keep a regular file's own permission bits; git only decides the exec bits."""
         try:
             current = os.lstat(target)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             current = None
         if current is None or not stat.S_ISREG(current.st_mode):
             return (0o777 if executable else 0o666) & ~self.umask

@@ -148,7 +148,7 @@ def _large_untracked(repo: GitRepo, env: dict[str, str], limit: int) -> list[str
         if raw and not raw.endswith(b"/"):
             try:
                 info = os.lstat(repo.root / decode_path(raw))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             if stat.S_ISREG(info.st_mode) and info.st_size > limit:
                 large.append(decode_path(raw))
