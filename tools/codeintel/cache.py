@@ -79,11 +79,19 @@ class TagCache:
         `while_parsing` runs once a worker pool has started (never before the fork).
         """
         self.stats = CacheStats(loaded_from_disk=self.stats.loaded_from_disk)
-        wanted = [p for p in paths if has_tag_support(language_for_path(p))]
+        supported: dict[str | None, bool] = {}
+        wanted = []
+        for rel in paths:
+            language = language_for_path(rel)
+            if language not in supported:
+                supported[language] = has_tag_support(language)
+            if supported[language]:
+                wanted.append(rel)
         to_parse: list[str] = []
+        base = str(self.repo)
         for rel in wanted:
             try:
-                st = os.stat(self.repo / rel)
+                st = os.stat(os.path.join(base, rel))
             except OSError:
                 continue
             entry = self.entries.get(rel)

@@ -83,8 +83,12 @@ EXTENSIONS: dict[str, str] = {
 
 def language_for_path(path: str | Path) -> str | None:
     """The language name for a file, by extension; None when we have no entry."""
-    # os.path, not Path: this runs for every file in the repository on every map.
-    return EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+    # Plain string work, not Path: this runs for every file in the repository on every map.
+    text = os.fspath(path)
+    dot = text.rfind(".")
+    if dot <= text.rfind("/") + 1:  # no extension, or a dot file such as .bashrc
+        return None
+    return EXTENSIONS.get(text[dot:].lower())
 
 
 @cache

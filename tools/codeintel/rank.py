@@ -204,7 +204,7 @@ def pagerank(
     weight: np.ndarray,
     personal: np.ndarray,
     damping: float = DAMPING,
-    tolerance: float = 1e-7,
+    tolerance: float = 1e-6,
     max_iterations: int = 100,
 ) -> np.ndarray:
     """Weighted personalised PageRank by power iteration; dangling rank goes to `personal`."""
