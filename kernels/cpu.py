@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from kernels import buffers
 from kernels.fp8 import SCALE_BLOCK, ScaleLayout, quantize_activation
 from kernels.validate import MoeProblem
 
@@ -90,7 +91,8 @@ def moe_cpu(
         groups = _groups_sorted(ids, problem.experts)
     # One row per (token, slot) pair, summed over the slots at the end in a fixed order: no
     # scatter-add (slow on CPU) and the same bits on every run.
-    pair_out = torch.empty(tokens * top_k, problem.hidden, dtype=torch.float32, device=x.device)
+    pair_out = buffers.empty(tokens * top_k, problem.hidden, dtype=torch.float32,
+                             device=x.device)
     flat_weights = weights.reshape(-1)
     for expert, pairs in groups:
         xe = x.index_select(0, pairs // top_k if top_k > 1 else pairs)

@@ -14,8 +14,9 @@ Four kernels, two per path:
 Quantisation is compile-time: ``W_SCALE`` 0 none, 1 per tensor, 2 per expert, 3 gate/up per
 expert, 4 128×128 blocks; ``A_SCALE`` 0 none (W8A16: FP8 weights upcast in the loop), 1 per
 tensor, 2 per expert (W8A8: activations quantised to FP8 with the static scale, FP8 dot).
-``UPCAST`` computes dots in float32: used for float32 activations, and under the interpreter,
-whose bf16 ``tl.dot`` is wrong (triton issue 11584).
+``UPCAST`` computes dots in float32: used for float32 activations, and always under the
+interpreter, whose bf16 ``tl.dot`` is wrong (triton issue 11584) and whose FP8 casts mishandle
+NaN; so the FP8 ``tl.dot`` branch runs only on a GPU (the GPU benchmark checks its results).
 """
 
 from __future__ import annotations
@@ -60,10 +61,21 @@ def _round_mantissa(values, MANTISSA_BITS: tl.constexpr, MIN_EXPONENT: tl.conste
 
 @triton.jit
 def _store_cast(values, ptr):
-    if SOFTWARE_ROUNDING:
+    # Nested on purpose: the outer test is a constexpr, so the GPU build never sees the inner.
+    if SOFTWARE_ROUNDING:  # noqa: SIM102
         if ptr.dtype.element_ty == tl.bfloat16:
             values = _round_mantissa(values, 7, -119)
     return values.to(ptr.dtype.element_ty)
+
+
+@triton.jit
+def _widen(values):
+    # To float32; under the interpreter an FP8 NaN (0x7F/0xFF) would decode as 480.
+    if SOFTWARE_ROUNDING:  # noqa: SIM102
+        if values.dtype == tl.float8e4nv:
+            bits = values.to(tl.uint8, bitcast=True)
+            return tl.where((bits & 0x7F) == 0x7F, float("nan"), values.to(tl.float32))
+    return values.to(tl.float32)
 
 
 @triton.jit
@@ -74,7 +86,11 @@ def _quantize_fp8(values, inv_scale):
     clamped = tl.minimum(tl.maximum(scaled, -FP8_MAX), FP8_MAX)
     clamped = tl.where(finite, clamped, float("nan"))
     if SOFTWARE_ROUNDING:
+        # The interpreter also casts NaN to 384; write the NaN bit pattern (0x7F) itself.
         clamped = _round_mantissa(clamped, 3, -6)
+        bits = clamped.to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+        bits = tl.where(clamped == clamped, bits, 0x7F).to(tl.uint8)
+        return bits.to(tl.float8e4nv, bitcast=True)
     return clamped.to(tl.float8e4nv)
 
 
@@ -123,7 +139,7 @@ def _gate_up_sorted(
         if A_SCALE != 0:
             a = _quantize_fp8(a.to(tl.float32), 1.0 / a_scale)
         if UPCAST:
-            a = a.to(tl.float32)
+            a = _widen(a)
             bg = bg.to(tl.float32)
             bu = bu.to(tl.float32)
         elif WEIGHT_ONLY:
@@ -187,7 +203,7 @@ def _down_sorted(
                     mask=row_ok[:, None] & k_ok[None, :], other=0.0)
         b = tl.load(w_rows + offs_k[:, None], mask=k_ok[:, None] & n_ok[None, :], other=0.0)
         if UPCAST:
-            a = a.to(tl.float32)
+            a = _widen(a)
             b = b.to(tl.float32)
         elif WEIGHT_ONLY:
             b = b.to(a.dtype)
@@ -239,7 +255,7 @@ def _gate_up_direct(
         k_ok = offs_k < hidden
         a = tl.load(x_ptr + token * stride_xt + offs_k, mask=k_ok, other=0.0).to(tl.float32)
         if A_SCALE != 0:
-            a = _quantize_fp8(a, 1.0 / a_scale).to(tl.float32)
+            a = _widen(_quantize_fp8(a, 1.0 / a_scale))
         w_mask = n_ok[:, None] & k_ok[None, :]
         bg = tl.load(w_gate + offs_k[None, :], mask=w_mask, other=0.0).to(tl.float32)
         bu = tl.load(w_up + offs_k[None, :], mask=w_mask, other=0.0).to(tl.float32)
@@ -292,7 +308,7 @@ def _down_direct(
         for k0 in range(0, inter, BLOCK_K):
             offs_k = k0 + tl.arange(0, BLOCK_K)
             k_ok = offs_k < inter
-            a = tl.load(h_ptr + pair * stride_hp + offs_k, mask=k_ok, other=0.0).to(tl.float32)
+            a = _widen(tl.load(h_ptr + pair * stride_hp + offs_k, mask=k_ok, other=0.0))
             b = tl.load(w_rows + offs_k[None, :], mask=n_ok[:, None] & k_ok[None, :],
                         other=0.0).to(tl.float32)
             part = tl.sum(b * a[None, :], axis=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import triton
 
+from kernels import buffers
 from kernels import triton_kernels as tk
 from kernels.configs import (
     LaunchConfig,
@@ -105,11 +106,12 @@ def moe_triton(
     config: dict | None = None,
 ) -> torch.Tensor:
     """Arguments as `kernels.moe` (already checked into ``problem``)."""
-    tokens, hidden, inter, top_k = problem.tokens, problem.hidden, problem.intermediate, problem.top_k
+    tokens, hidden, top_k = problem.tokens, problem.hidden, problem.top_k
+    inter = problem.intermediate
     for name, w in (("w13", w13), ("w2", w2)):
         if w.stride(2) != 1:
             raise ValueError(f"{name} must be contiguous in its last dimension for Triton")
-    out = torch.empty(tokens, hidden, dtype=x.dtype, device=x.device)
+    out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
     if tokens == 0:
         return out
     x = x.contiguous()
@@ -124,9 +126,9 @@ def moe_triton(
     w13_mode, w2_mode = _W_SCALE_MODE[problem.w13_layout], _W_SCALE_MODE[problem.w2_layout]
     blocked = problem.w13_layout is ScaleLayout.BLOCK or problem.w2_layout is ScaleLayout.BLOCK
     w8a8 = problem.quantize_activations
-    h = torch.empty(num_pairs, inter, dtype=FP8_DTYPE if w8a8 else x.dtype, device=x.device)
-    # bf16/fp16 dots are wrong under the interpreter; float32 activations want IEEE fp32 dots.
-    upcast = x.dtype == torch.float32 or (INTERPRETED and not w8a8)
+    h = buffers.empty(num_pairs, inter, dtype=FP8_DTYPE if w8a8 else x.dtype, device=x.device)
+    # float32 activations want IEEE fp32 dots; the interpreter's bf16 and FP8 dots are wrong.
+    upcast = x.dtype == torch.float32 or INTERPRETED
     weight_only = problem.fp8 and not w8a8
     cfg = choose_config(problem, x, config)
 
@@ -161,7 +163,7 @@ def moe_triton(
         UPCAST=upcast, WEIGHT_ONLY=weight_only, **_launch_opts(gu),
     )
     if deterministic:
-        partial = torch.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
+        partial = buffers.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
     else:
         partial = torch.zeros(tokens, hidden, dtype=torch.float32, device=x.device)
     tk._down_sorted[(dn_sorted.max_blocks, triton.cdiv(hidden, dn.block_n))](

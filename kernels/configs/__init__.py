@@ -53,7 +53,8 @@ class LaunchConfig:
 
 
 def config_file_name(experts: int, hidden: int, inter: int, dtype_tag: str, device: str) -> str:
-    return f"E={experts},H={hidden},I={inter},dtype={dtype_tag},device={device.replace(' ', '_')}.json"
+    device_tag = device.replace(" ", "_")
+    return f"E={experts},H={hidden},I={inter},dtype={dtype_tag},device={device_tag}.json"
 
 
 def default_config(tokens: int, top_k: int, fp8: bool) -> LaunchConfig:
