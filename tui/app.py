@@ -1,0 +1,112 @@
+"""The Tessera terminal app: onboarding when no model is set up, else the chat screen.
+
+Screens live in tui/screens, widgets in tui/widgets, styles in tui/styles/*.tcss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from tui.screens.chat import ChatScreen
+from tui.session import ChatOptions, ChatSession, SessionSetupError
+from tui.styles import STYLES
+from tui.widgets.status import Stats
+
+# (isolated, description) of the sandbox as commands will see it.
+SandboxProbe = Callable[[], tuple[bool, str]]
+
+
+def probe_sandbox(full_access: bool = False) -> tuple[bool, str]:
+    from tools.sandbox.probe import probe_layers
+
+    if full_access:
+        return False, "SANDBOX OFF: full-access mode; commands run unconfined"
+    layers = probe_layers()
+    if layers.isolated:
+        return True, "sandbox: bubblewrap" + (" + seccomp" if layers.seccomp.available else "")
+    return False, "SANDBOX OFF: commands are not isolated (see `tessera doctor`)"
+
+
+class TesseraApp(App):
+    TITLE = "Tessera"
+    CSS_PATH = STYLES / "app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        options: ChatOptions,
+        *,
+        onboarding: bool = False,
+        sandbox_probe: SandboxProbe | None = None,
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.onboarding = onboarding
+        self.sandbox_probe = sandbox_probe or probe_sandbox
+        self.stats = Stats(backend=options.backend or "local")
+        self.session: ChatSession | None = None
+        self.chat: ChatScreen | None = None
+
+    def on_mount(self) -> None:
+        self._probe()
+        if self.onboarding:
+            from tui.screens.onboarding import OnboardingScreen
+
+            self.push_screen(OnboardingScreen(on_done=self.start_chat))
+        else:
+            self.start_chat()
+
+    @work(thread=True, exclusive=True, group="probe")
+    def _probe(self) -> None:
+        isolated, text = self.sandbox_probe()
+        self.call_from_thread(self._sandbox_known, isolated, text)
+
+    def _sandbox_known(self, isolated: bool, text: str) -> None:
+        self.stats.sandbox, self.stats.sandbox_isolated = text, isolated
+        if self.chat is not None:
+            self.chat.status_bar.refresh_stats()
+            if not isolated:
+                self.chat.note(f"⚠ {text}. Every command asks for approval.", "error")
+
+    def start_chat(self) -> None:
+        self._describe_backend()
+        session = ChatSession(self.options)
+        chat = ChatScreen(session, self.stats)
+        session.listener = chat
+        self.session, self.chat = session, chat
+        if self.onboarding:
+            self.switch_screen(chat)
+        else:
+            self.push_screen(chat)
+        try:
+            events = session.load_resumed()
+        except SessionSetupError as exc:
+            chat.note(f"cannot resume: {exc}", "error")
+            return
+        if events:
+            chat.show_history(events)
+            chat.note(f"resumed session {session.session_id}; send a message to continue")
+            self.stats.backend = session.backend_spec or self.stats.backend
+        if self.stats.sandbox_isolated is False:
+            chat.note(f"⚠ {self.stats.sandbox}. Every command asks for approval.", "error")
+
+    def _describe_backend(self) -> None:
+        from agent.config import ConfigError, load_config
+
+        try:
+            config = load_config(self.options.repo, {"backend.spec": self.options.backend})
+        except ConfigError:
+            return
+        self.stats.backend = config.backend
+        if config.model_dir:
+            self.stats.model = Path(config.model_dir).name
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()

@@ -1,0 +1,192 @@
+"""Slash commands typed in the message box.
+
+Each command is a small async function over the chat screen. Commands whose feature the
+agent does not offer yet say so plainly in the transcript instead of pretending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.screens.chat import ChatScreen
+
+
+@dataclass
+class CommandContext:
+    screen: ChatScreen
+
+
+Handler = Callable[[CommandContext, list[str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    handler: Handler
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, help_text: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(name, usage, help_text, handler)
+        return handler
+
+    return register
+
+
+async def run_command(ctx: CommandContext, line: str) -> None:
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    name, args = words[0][1:].lower(), words[1:]
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        ctx.screen.note(f"unknown command /{name}; /help lists the commands", "error")
+        return
+    await cmd.handler(ctx, args)
+
+
+def not_available(what: str, why: str) -> str:
+    return f"{what} is not available yet: {why}."
+
+
+@command("help", "/help", "this list, and the keys")
+async def _help(ctx: CommandContext, args: list[str]) -> None:
+    width = max(len(c.usage) for c in COMMANDS.values())
+    lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
+    keys = (
+        "keys: Enter send · ctrl+j new line · ↑/↓ history · Esc stop the model · "
+        "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
+        "unfold it · ctrl+q quit"
+    )
+    ctx.screen.note("\n".join([*lines, "", keys]))
+
+
+@command("effort", "/effort [none|high|auto]", "reasoning effort for the next steps")
+async def _effort(ctx: CommandContext, args: list[str]) -> None:
+    session = ctx.screen.session
+    if not args:
+        mode = session.loop.settings.effort.mode if session.loop else session.options.effort
+        ctx.screen.note(f"effort: {mode or 'auto'} (none, high, or auto: chosen per step)")
+        return
+    try:
+        mode = session.set_effort(args[0])
+    except ValueError as exc:
+        ctx.screen.note(str(exc), "error")
+        return
+    ctx.screen.note(f"effort set to {mode} for the next steps")
+
+
+@command("undo", "/undo", "restore the files to the last checkpoint before agent changes")
+async def _undo(ctx: CommandContext, args: list[str]) -> None:
+    if ctx.screen.session.running:
+        ctx.screen.note("stop the model first (Esc): it may be changing files", "warning")
+        return
+    try:
+        result = await asyncio.to_thread(ctx.screen.session.undo)
+    except Exception as exc:  # NothingToUndo, NotAGitRepo, RestoreConflict: all for the user
+        ctx.screen.note(f"undo: {exc}", "error")
+        return
+    changed = len(result.restored) + len(result.removed)
+    ctx.screen.note(
+        f"restored checkpoint {result.checkpoint.id} ({result.checkpoint.label}): "
+        f"{changed} file(s) changed back. The state before this undo is saved as "
+        f"{result.safety.id}, so `tessera undo {result.safety.id}` brings it back."
+    )
+
+
+@command("checkpoints", "/checkpoints", "the checkpoints taken before agent changes")
+async def _checkpoints(ctx: CommandContext, args: list[str]) -> None:
+    try:
+        found = await asyncio.to_thread(ctx.screen.session.checkpoints)
+    except Exception as exc:
+        ctx.screen.note(f"checkpoints: {exc}", "error")
+        return
+    if not found:
+        ctx.screen.note("no checkpoints yet: one is taken before the agent's first change")
+        return
+    lines = [f"{c.id}  {c.created_at:%Y-%m-%d %H:%M}  {c.kind:<10} {c.label}" for c in found[:20]]
+    ctx.screen.note("\n".join(["checkpoints (newest first):", *lines]))
+
+
+@command("review", "/review", "review the changes hunk by hunk: keep or revert each")
+async def _review(ctx: CommandContext, args: list[str]) -> None:
+    from tui.screens.review import ReviewScreen
+
+    if ctx.screen.session.running:
+        ctx.screen.note("stop the model first (Esc): it may be changing files", "warning")
+        return
+    await ctx.screen.app.push_screen(ReviewScreen(ctx.screen.session.options.repo))
+
+
+@command("sessions", "/sessions", "stored sessions (resume with `tessera chat --resume ID`)")
+async def _sessions(ctx: CommandContext, args: list[str]) -> None:
+    found = ctx.screen.session.sessions()
+    if not found:
+        ctx.screen.note("no stored sessions yet")
+        return
+    lines = []
+    for info in found:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+        task = " ".join(info.task.split())[:50]
+        lines.append(f"{info.id}  {when}  {info.status:<9} {info.steps:>3} steps  {task}")
+    ctx.screen.note(
+        "\n".join(
+            ["sessions (newest first):", *lines, "resume one with `tessera chat --resume ID`"]
+        )
+    )
+
+
+@command("compact", "/compact", "summarise the history to free context")
+async def _compact(ctx: CommandContext, args: list[str]) -> None:
+    ctx.screen.note(not_available("/compact", "the agent has no compaction yet"), "warning")
+
+
+@command("model", "/model", "the backend and model in use")
+async def _model(ctx: CommandContext, args: list[str]) -> None:
+    spec = ctx.screen.session.backend_spec or "(chosen by the config when you send)"
+    ctx.screen.note(f"backend: {spec}")
+    if args:
+        ctx.screen.note(
+            not_available(
+                "switching the model in a session", "restart with `tessera chat --backend SPEC`"
+            ),
+            "warning",
+        )
+
+
+@command("run", "/run TASK", "start an autonomous task and watch it")
+async def _run(ctx: CommandContext, args: list[str]) -> None:
+    ctx.screen.note(
+        not_available(
+            "/run",
+            'autonomous tasks in the TUI come later; run `tessera run "TASK"` in another terminal',
+        ),
+        "warning",
+    )
+
+
+@command("clear", "/clear", "start a fresh conversation (the old one stays stored)")
+async def _clear(ctx: CommandContext, args: list[str]) -> None:
+    if ctx.screen.session.running:
+        ctx.screen.note("stop the model first (Esc)", "warning")
+        return
+    ctx.screen.session.new_conversation()
+    ctx.screen.transcript.clear()
+    ctx.screen.note("new conversation; the previous one stays in /sessions")
+
+
+@command("quit", "/quit", "leave Tessera (the session is stored)")
+async def _quit(ctx: CommandContext, args: list[str]) -> None:
+    ctx.screen.app.exit()

@@ -1,0 +1,252 @@
+"""What the transcript shows, as plain records, and how events and live deltas make them.
+
+`TranscriptBuilder` is the one mapping from the agent's event stream (and the backend's
+live deltas) to transcript records. The chat screen feeds it live; a resumed session is
+fed through it from the store; the benchmark feeds it synthetic sessions. No Textual
+import here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from agent import events as ev
+from agent.backend import Delta, TextDelta, ThinkingDelta, ToolCallDelta
+from tui.previews import diff_from_result, preview_change
+
+
+@dataclass(eq=False)
+class Record:
+    kind: ClassVar[str] = "record"
+
+
+@dataclass(eq=False)
+class UserRecord(Record):
+    kind: ClassVar[str] = "user"
+    text: str
+
+
+@dataclass(eq=False)
+class NoteRecord(Record):
+    kind: ClassVar[str] = "note"
+    text: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass(eq=False)
+class StepRecord(Record):
+    """The effort of a step, and why."""
+
+    kind: ClassVar[str] = "step"
+    step: int
+    effort: str
+    reason: str
+    switched: bool = False
+    reread_tokens: int = 0
+
+
+@dataclass(eq=False)
+class ThinkingRecord(Record):
+    kind: ClassVar[str] = "thinking"
+    step: int
+    text: str = ""
+    live: bool = True
+    expanded: bool = False
+
+
+@dataclass(eq=False)
+class TextRecord(Record):
+    kind: ClassVar[str] = "text"
+    step: int
+    text: str = ""
+    live: bool = True
+    stopped: bool = False
+
+
+@dataclass(eq=False)
+class ToolRecord(Record):
+    kind: ClassVar[str] = "tool"
+    call_id: str
+    name: str
+    arguments: dict[str, Any] | str
+    status: str = "running"  # pending | asking | running | ok | failed | denied
+    output: str = ""
+    diff: str | None = None
+    approval_note: str = ""
+    expanded: bool = False
+
+
+FINISH_NOTES = {
+    "budget": ("warning", "stopped: {summary}"),
+    "stuck": ("warning", "stopped, the model was stuck: {summary}"),
+    "error": ("error", "the session failed: {summary}"),
+    "cancelled": (
+        "warning",
+        "stopped by you; everything shown is kept — send a message to continue",
+    ),
+}
+
+
+class TranscriptBuilder:
+    """Turns events and deltas into records. `add` receives each finished record, `touch`
+    each added record whose content changed later (a tool card's status).
+
+    Streaming text and thinking are not transcript records while they stream: they live in
+    `live_thinking`/`live_text` (the screen shows them in a fixed-height live area, so a
+    fast stream repaints a few lines instead of re-laying out the transcript) and join
+    the transcript when the step's final `thinking`/`text` event arrives, or on a stop.
+    `on_live` is called whenever the live pair changes."""
+
+    def __init__(
+        self,
+        repo: Path,
+        add: Callable[[Record], None],
+        touch: Callable[[Record], None],
+        on_live: Callable[[], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self._add = add
+        self._touch = touch
+        self._on_live = on_live or (lambda: None)
+        self.step = 0
+        self.live_thinking: ThinkingRecord | None = None
+        self.live_text: TextRecord | None = None
+        self.tools: dict[str, ToolRecord] = {}
+        self.user_echoed = False  # the screen showed the user's message when it was sent
+
+    # -- live deltas -----------------------------------------------------------------
+
+    def delta(self, delta: Delta) -> None:
+        match delta:
+            case ThinkingDelta(text=text) if text:
+                if self.live_thinking is None:
+                    self.live_thinking = ThinkingRecord(self.step)
+                self.live_thinking.text += text
+                self._on_live()
+            case TextDelta(text=text) if text:
+                if self.live_text is None:
+                    self.live_text = TextRecord(self.step)
+                if self.live_thinking is not None:
+                    self.live_thinking.live = False  # folds once the answer starts
+                self.live_text.text += text
+                self._on_live()
+            case ToolCallDelta():
+                if self.live_thinking is not None and self.live_thinking.live:
+                    self.live_thinking.live = False
+                    self._on_live()
+            case _:
+                pass
+
+    def _settle_live(self, stopped: bool = False) -> None:
+        """Move whatever is still live into the transcript."""
+        if self.live_thinking is not None:
+            self.live_thinking.live = False
+            self._add(self.live_thinking)
+        if self.live_text is not None:
+            self.live_text.live = False
+            self.live_text.stopped = stopped
+            self._add(self.live_text)
+        if self.live_thinking is not None or self.live_text is not None:
+            self.live_thinking = self.live_text = None
+            self._on_live()
+
+    def stop(self) -> None:
+        """The user stopped the generation: what streamed so far stays, marked."""
+        self._settle_live(stopped=True)
+        for record in self.tools.values():
+            if record.status == "asking":
+                record.status = "denied"
+                self._touch(record)
+
+    # -- events ----------------------------------------------------------------------
+
+    def event(self, event: ev.Event) -> None:
+        match event:
+            case ev.SessionStart(task=task):
+                if not self.user_echoed:
+                    self._add(UserRecord(task))
+                self.user_echoed = False
+            case ev.UserMessage(text=text, origin=origin):
+                if origin == "agent":
+                    self._add(NoteRecord(f"note to the model: {text}", "warning"))
+                elif not self.user_echoed:
+                    self._add(UserRecord(text))
+                self.user_echoed = False
+            case ev.Effort(
+                step=step, value=value, reason=reason, switched=switched, reread_tokens=reread
+            ):
+                self._settle_live()
+                self.step = step
+                self._add(StepRecord(step, value, reason, switched, reread))
+            case ev.Thinking(step=step, text=text):
+                record = self.live_thinking or ThinkingRecord(step)
+                record.text, record.live = text, False
+                self.live_thinking = None
+                self._add(record)
+                self._on_live()
+            case ev.Text(step=step, text=text):
+                if self.live_thinking is not None:  # a text event closes the thinking too
+                    self.live_thinking.live = False
+                    self._add(self.live_thinking)
+                    self.live_thinking = None
+                record = self.live_text or TextRecord(step)
+                record.text, record.live = text, False
+                self.live_text = None
+                self._add(record)
+                self._on_live()
+            case ev.ToolCall(id=call_id, name=name, arguments=arguments):
+                self._settle_live()
+                record = ToolRecord(call_id, name, arguments, status="pending")
+                record.diff = self._preview(name, arguments)
+                self.tools[call_id] = record
+                self._add(record)
+            case ev.Approval(call_id=call_id, decision=decision, reason=reason):
+                self._approval(call_id, decision, reason)
+            case ev.Checkpoint(ref=ref, label=label):
+                self._add(NoteRecord(f"checkpoint {ref} taken {label} — /undo restores it", "dim"))
+            case ev.ToolResult(call_id=call_id, name=name, ok=ok, output=output):
+                self._result(call_id, name, ok, output)
+            case ev.Error(message=message, fatal=fatal):
+                self._add(NoteRecord(("error: " if fatal else "problem: ") + message, "error"))
+            case ev.Finish(status=status, summary=summary):
+                self._settle_live(stopped=status == "cancelled")
+                if status in FINISH_NOTES:
+                    level, template = FINISH_NOTES[status]
+                    self._add(NoteRecord(template.format(summary=summary), level))
+                    if status == "cancelled":
+                        self.stop()
+            case _:
+                pass
+
+    def _preview(self, name: str, arguments: dict[str, Any] | str) -> str | None:
+        preview = preview_change(self.repo, name, arguments)
+        return preview if preview and preview.startswith("---") else None
+
+    def _approval(self, call_id: str, decision: str, reason: str) -> None:
+        record = self.tools.get(call_id)
+        if record is None:
+            return
+        if decision == "requested":
+            record.status, record.approval_note = "asking", f"asks: {reason}"
+        elif decision == "granted":
+            record.status = "running"
+            record.approval_note = reason if "user" in reason else ""
+        else:
+            record.status, record.approval_note = "denied", reason
+        self._touch(record)
+
+    def _result(self, call_id: str, name: str, ok: bool, output: str) -> None:
+        record = self.tools.get(call_id)
+        if record is None:
+            record = ToolRecord(call_id, name, "", status="pending")
+            self.tools[call_id] = record
+            self._add(record)
+        if record.status != "denied":
+            record.status = "ok" if ok else "failed"
+            if ok:
+                record.diff = diff_from_result(name, output) or record.diff
+        record.output = output
+        self._touch(record)

@@ -1,0 +1,205 @@
+"""The chat screen: transcript, inline approvals, the message box and the status line.
+
+It listens to the session (events, live deltas, approval requests) and sends intents
+back (messages, answers, stop). Live deltas only mark records dirty; a 20 Hz refresh,
+running only while the model generates, re-renders what changed, so a fast stream never
+starves typing and an idle screen has no timers at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from agent import events as ev
+from agent.approval import CallFacts
+from agent.backend import Delta, TextDelta, ThinkingDelta
+from tui.commands import CommandContext, run_command
+from tui.previews import preview_change
+from tui.records import NoteRecord, Record, TranscriptBuilder, UserRecord
+from tui.session import ChatSession, SessionSetupError
+from tui.styles import STYLES
+from tui.widgets.approval import ApprovalPanel
+from tui.widgets.live import LiveArea
+from tui.widgets.prompt import PromptInput
+from tui.widgets.status import Stats, StatusBar
+from tui.widgets.transcript import Transcript
+
+REFRESH_HZ = 20
+
+
+class ChatScreen(Screen):
+    CSS_PATH = STYLES / "chat.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", priority=True),
+        Binding("ctrl+r", "review", "Review"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, session: ChatSession, stats: Stats, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.stats = stats
+        self.transcript = Transcript(id="transcript")
+        self.prompt = PromptInput(id="prompt")
+        self.status_bar = StatusBar(stats, id="status")
+        self.live = LiveArea(id="live")
+        self.builder = TranscriptBuilder(
+            session.options.repo, self._add_record, self._touch, self._live_changed
+        )
+        self._dirty: dict[int, Record] = {}
+        self._live_dirty = False
+        self._ticker: Timer | None = None
+        self._worker: Worker | None = None
+        self._approval: ApprovalPanel | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self.transcript
+        yield self.live
+        yield self.prompt
+        yield self.status_bar
+
+    def on_mount(self) -> None:
+        self._ticker = self.set_interval(1 / REFRESH_HZ, self._flush, pause=True)
+        self.prompt.focus()
+
+    # -- records -----------------------------------------------------------------------
+
+    def _add_record(self, record: Record) -> None:
+        self.transcript.add(record)
+
+    def _touch(self, record: Record) -> None:
+        if self.session.running:
+            self._dirty[id(record)] = record  # re-rendered on the next tick
+        else:
+            self.transcript.update_record(record)
+
+    def _live_changed(self) -> None:
+        if self.session.running and (self.builder.live_text or self.builder.live_thinking):
+            self._live_dirty = True  # painted on the next tick
+        else:
+            self.live.show_live(self.builder.live_thinking, self.builder.live_text)
+
+    def _flush(self) -> None:
+        if self._live_dirty:
+            self._live_dirty = False
+            self.live.show_live(self.builder.live_thinking, self.builder.live_text)
+        if self._dirty:
+            dirty, self._dirty = self._dirty, {}
+            for record in dirty.values():
+                self.transcript.update_record(record)
+        self.status_bar.refresh_stats()
+
+    def note(self, text: str, level: str = "info") -> None:
+        self._add_record(NoteRecord(text, level))
+
+    def show_history(self, events: list[ev.Event]) -> None:
+        """A resumed session's stored events, rendered in one batch."""
+        records: list[Record] = []
+        builder = TranscriptBuilder(self.session.options.repo, records.append, lambda r: None)
+        for event in events:
+            builder.event(event)
+            if isinstance(event, ev.Usage):
+                self.stats.usage(
+                    event.prompt_tokens, event.cached_prompt_tokens, event.completion_tokens
+                )
+        self.transcript.add_many(records)
+        self.builder.step = builder.step
+        self.status_bar.refresh_stats()
+
+    # -- the session's listener ----------------------------------------------------------
+
+    def session_event(self, event: ev.Event) -> None:
+        self.builder.event(event)
+        if isinstance(event, ev.Usage):
+            self.stats.usage(
+                event.prompt_tokens, event.cached_prompt_tokens, event.completion_tokens
+            )
+            self.stats.stream_started()
+        elif isinstance(event, ev.Effort):
+            self.stats.stream_started()
+        elif isinstance(event, ev.ToolCall | ev.ToolResult | ev.Checkpoint | ev.Finish):
+            self._flush()
+
+    def session_delta(self, delta: Delta) -> None:
+        if isinstance(delta, TextDelta | ThinkingDelta):
+            self.stats.stream_progress(len(delta.text))
+        self.builder.delta(delta)
+
+    async def request_approval(self, facts: CallFacts, call: ev.ToolCall) -> str:
+        self._flush()
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        record = self.builder.tools.get(call.id)
+        reason = record.approval_note if record else ""
+        preview = preview_change(self.session.options.repo, call.name, call.arguments)
+        panel = ApprovalPanel(call.name, call.arguments, reason, preview, answer, id="approval")
+        self._approval = panel
+        await self.mount(panel, before=self.prompt)
+        self._set_state("waiting for you")
+        try:
+            return await answer
+        finally:
+            self._approval = None
+            if panel.is_mounted:
+                await panel.remove()
+            self.prompt.focus()
+            self._set_state("working")
+
+    # -- intents ---------------------------------------------------------------------------
+
+    async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
+        text = message.text
+        if text.startswith("/"):
+            await run_command(CommandContext(self), text)
+            return
+        self.send(text)
+
+    def send(self, text: str) -> None:
+        if self.session.running:
+            self.note("the model is still working; wait, or press Esc to stop it first", "warning")
+            return
+        self._add_record(UserRecord(text))
+        self.builder.user_echoed = True
+        self._set_state("working")
+        self._worker = self._run_turn(text)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def _run_turn(self, text: str) -> None:
+        assert self._ticker is not None
+        self._ticker.resume()
+        try:
+            await self.session.send(text)
+        except SessionSetupError as exc:
+            self.builder.user_echoed = False
+            self.note(f"cannot start: {exc}", "error")
+        finally:
+            self._ticker.pause()
+            self._flush()
+            self._set_state("idle")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.group == "turn":
+            self.note(f"internal error: {event.worker.error!r}", "error")
+
+    def action_stop(self) -> None:
+        """Esc: stop the generation. What streamed stays on screen; the session is kept."""
+        if self._approval is not None and not self._approval.answer.done():
+            self._approval.answer.set_result("deny")
+        if self._worker is not None and self._worker.is_running:
+            self._worker.cancel()
+            self.builder.stop()
+            self._flush()
+
+    async def action_review(self) -> None:
+        await run_command(CommandContext(self), "/review")
+
+    def _set_state(self, state: str) -> None:
+        self.stats.state = state
+        self.status_bar.refresh_stats()

@@ -1,0 +1,251 @@
+"""The review screen: changed files on the left, their hunks on the right; keep or revert
+each hunk. A revert takes a checkpoint first (tools.git.diffs.revert_hunk), so `u` (or
+`tessera undo`) brings it back. Keyboard first: n/p move between hunks, y keeps, r
+reverts, u undoes the last revert, s switches unified/side by side, Esc goes back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, ListItem, ListView, Static
+
+from tools.git.patch import FileDiff, Hunk
+from tui.styles import STYLES
+from tui.widgets.diff import render_hunk_lines, side_by_side
+
+STATUS_LETTER = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
+
+
+def hunk_key(file_diff: FileDiff, hunk: Hunk) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Identifies a hunk across reloads (its line numbers move when others are reverted)."""
+    return file_diff.path, tuple(hunk.lines)
+
+
+class HunkView(Static):
+    def __init__(self, file_diff: FileDiff, hunk: Hunk, verdict: str | None, side: bool) -> None:
+        super().__init__(classes="hunk")
+        self.file_diff = file_diff
+        self.hunk = hunk
+        self.verdict = verdict
+        self.side = side
+        self.sync()
+
+    def sync(self) -> None:
+        mark = {"kept": ("✓ kept", "green"), "reverted": ("↺ reverted", "yellow")}.get(
+            self.verdict or "", ("", "")
+        )
+        header = Text.assemble((self.hunk.header, "cyan"), "  ", (mark[0], f"bold {mark[1]}"))
+        body = (
+            side_by_side(self.hunk.lines, self.file_diff.path)
+            if self.side
+            else render_hunk_lines(self.hunk.lines, self.file_diff.path)
+        )
+        self.update(Group(header, body))
+
+
+class FileItem(ListItem):
+    def __init__(self, file_diff: FileDiff) -> None:
+        self.file_diff = file_diff
+        letter = STATUS_LETTER.get(file_diff.status, "?")
+        label = Text.assemble(
+            (f"{letter} ", "bold"),
+            file_diff.path,
+            " ",
+            (f"+{file_diff.added_lines}", "green"),
+            " ",
+            (f"-{file_diff.removed_lines}", "red"),
+        )
+        super().__init__(Static(label))
+
+
+class ReviewScreen(Screen):
+    CSS_PATH = STYLES / "review.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n,j", "move(1)", "Next hunk"),
+        Binding("p,k", "move(-1)", "Previous hunk"),
+        Binding("y", "keep", "Keep"),
+        Binding("r", "revert", "Revert"),
+        Binding("u", "undo", "Undo revert"),
+        Binding("s", "toggle_side", "Side by side"),
+        Binding("escape,q", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, repo: Path, base: str = "HEAD") -> None:
+        super().__init__()
+        self.repo_path = repo
+        self.base = base
+        self.files: list[FileDiff] = []
+        self.verdicts: dict[tuple, str] = {}
+        self.current_file = 0
+        self.current_hunk = 0
+        self.side = False
+        self.undo_stack: list[str] = []  # checkpoint ids taken before each revert
+        self.message = Static("loading the diff…", id="review-message")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield ListView(id="files")
+            yield VerticalScroll(id="hunks")
+        yield self.message
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self.reload()
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _diff(self) -> list[FileDiff]:
+        from tools.git.diffs import diff_worktree_vs_base
+        from tools.git.repo import open_repo
+
+        return diff_worktree_vs_base(open_repo(self.repo_path), self.base)
+
+    async def reload(self) -> None:
+        try:
+            self.files = await asyncio.to_thread(self._diff)
+        except Exception as exc:  # not a git repository, git failures: show, do not crash
+            self.files = []
+            self.say(f"cannot diff: {exc}", error=True)
+            return
+        files = self.query_one("#files", ListView)
+        await files.clear()
+        await files.extend([FileItem(f) for f in self.files])
+        if not self.files:
+            await self.query_one("#hunks", VerticalScroll).remove_children()
+            self.say(f"no changes against {self.base}")
+            return
+        self.current_file = min(self.current_file, len(self.files) - 1)
+        files.index = self.current_file
+        await self.show_file(self.current_file)
+        kept = sum(1 for v in self.verdicts.values() if v == "kept")
+        self.say(
+            f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept. "
+            "y keep · r revert · u undo revert · n/p move · s side by side · Esc back"
+        )
+
+    async def show_file(self, index: int) -> None:
+        self.current_file = index
+        file_diff = self.files[index]
+        pane = self.query_one("#hunks", VerticalScroll)
+        await pane.remove_children()
+        views = [
+            HunkView(file_diff, h, self.verdicts.get(hunk_key(file_diff, h)), self.side)
+            for h in file_diff.hunks
+        ]
+        if not views:
+            note = "binary file" if file_diff.binary else f"{file_diff.status}, no text hunks"
+            await pane.mount(Static(Text(note, style="dim")))
+        await pane.mount_all(views)
+        self.current_hunk = min(self.current_hunk, max(0, len(views) - 1))
+        self._highlight()
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.message.update(Text(text, style="bold red" if error else ""))
+
+    # -- moving -------------------------------------------------------------------------
+
+    def _views(self) -> list[HunkView]:
+        return list(self.query(HunkView))
+
+    def _highlight(self) -> None:
+        views = self._views()
+        for i, view in enumerate(views):
+            view.set_class(i == self.current_hunk, "-current")
+        if views:
+            views[self.current_hunk].scroll_visible(animate=False)
+
+    async def on_list_view_selected(self, event: ListView.Selected) -> None:
+        if event.list_view.index is not None and event.list_view.index != self.current_file:
+            self.current_hunk = 0
+            await self.show_file(event.list_view.index)
+
+    async def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
+        index = event.list_view.index
+        if index is not None and index != self.current_file and index < len(self.files):
+            self.current_hunk = 0
+            await self.show_file(index)
+
+    async def action_move(self, step: int) -> None:
+        views = self._views()
+        target = self.current_hunk + step
+        if 0 <= target < len(views):
+            self.current_hunk = target
+            self._highlight()
+            return
+        next_file = self.current_file + (1 if step > 0 else -1)
+        if 0 <= next_file < len(self.files):
+            self.current_hunk = 0 if step > 0 else 10**6
+            self.query_one("#files", ListView).index = next_file
+            await self.show_file(next_file)
+
+    def _current(self) -> tuple[FileDiff, Hunk] | None:
+        if not self.files:
+            return None
+        file_diff = self.files[self.current_file]
+        if not file_diff.hunks:
+            return None
+        return file_diff, file_diff.hunks[self.current_hunk]
+
+    # -- deciding -----------------------------------------------------------------------
+
+    async def action_keep(self) -> None:
+        current = self._current()
+        if current is None:
+            return
+        self.verdicts[hunk_key(*current)] = "kept"
+        self._views()[self.current_hunk].verdict = "kept"
+        self._views()[self.current_hunk].sync()
+        await self.action_move(1)
+
+    async def action_revert(self) -> None:
+        current = self._current()
+        if current is None:
+            return
+        from tools.git.diffs import revert_hunk
+        from tools.git.repo import open_repo
+
+        file_diff, hunk = current
+        try:
+            checkpoint = await asyncio.to_thread(
+                lambda: revert_hunk(open_repo(self.repo_path), file_diff, hunk)
+            )
+        except Exception as exc:  # HunkMismatch and git errors are for the reader
+            self.say(f"cannot revert: {exc}", error=True)
+            return
+        self.undo_stack.append(checkpoint.id)
+        await self.reload()
+        self.say(
+            f"reverted a hunk of {file_diff.path}; checkpoint {checkpoint.id} was taken "
+            "first — u undoes the revert"
+        )
+
+    async def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.say("no revert to undo in this review")
+            return
+        from tools.git.checkpoints import restore_checkpoint
+        from tools.git.repo import open_repo
+
+        checkpoint_id = self.undo_stack.pop()
+        try:
+            await asyncio.to_thread(
+                lambda: restore_checkpoint(open_repo(self.repo_path), checkpoint_id)
+            )
+        except Exception as exc:
+            self.say(f"cannot undo: {exc}", error=True)
+            return
+        await self.reload()
+        self.say(f"undid the revert: the files are back as they were at {checkpoint_id}")
+
+    async def action_toggle_side(self) -> None:
+        self.side = not self.side
+        if self.files:
+            await self.show_file(self.current_file)

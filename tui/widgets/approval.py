@@ -1,0 +1,78 @@
+"""Inline approval: what the call would do (a diff for edits, the command for shell
+calls), why the policy asks, and three answers: yes, no, always for this session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+from tui.previews import summarize_arguments
+from tui.widgets.diff import render_unified
+
+ANSWERS = {"yes": "once", "always": "always", "no": "deny"}
+
+
+class ApprovalPanel(Widget, can_focus=True):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer('yes')", "Yes"),
+        Binding("n", "answer('no')", "No"),
+        Binding("a", "answer('always')", "Always (session)"),
+    ]
+
+    def __init__(
+        self,
+        tool: str,
+        arguments: dict | str,
+        reason: str,
+        preview: str | None,
+        answer: asyncio.Future[str],
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tool = tool
+        self.arguments = arguments
+        self.reason = reason
+        self.preview = preview
+        self.answer = answer
+
+    def compose(self) -> ComposeResult:
+        title = Text.assemble(
+            ("Allow ", "bold"),
+            (self.tool, "bold yellow"),
+            " ",
+            (summarize_arguments(self.arguments, 70), ""),
+            ("?", "bold"),
+        )
+        yield Static(Group(title, Text(self.reason, style="dim")), classes="approval-title")
+        if self.preview:
+            body = (
+                Text(self.preview, style="bold")
+                if self.preview.startswith("$ ")
+                else render_unified(self.preview)
+            )
+            with VerticalScroll(classes="approval-preview"):
+                yield Static(body)
+        with Horizontal(classes="approval-buttons"):
+            yield Button("Yes [y]", id="yes", variant="success")
+            yield Button("No [n]", id="no", variant="error")
+            yield Button("Always this session [a]", id="always", variant="primary")
+
+    def on_mount(self) -> None:
+        self.focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_answer(event.button.id or "no")
+
+    def action_answer(self, choice: str) -> None:
+        if not self.answer.done():
+            self.answer.set_result(ANSWERS[choice])
+        self.remove()

@@ -1,0 +1,197 @@
+"""Transcript entries: a plain record of what to show, and one light widget that shows it.
+
+Every entry is a single widget that renders Rich renderables (no nested widget trees),
+so a long transcript costs one widget per entry at most, and the transcript can drop a
+widget and rebuild it later from its record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.previews import summarize_arguments
+from tui.records import (
+    NoteRecord,
+    Record,
+    StepRecord,
+    TextRecord,
+    ThinkingRecord,
+    ToolRecord,
+    UserRecord,
+)
+from tui.widgets.diff import render_unified
+
+OUTPUT_PREVIEW_LINES = 12
+DIFF_PREVIEW_LINES = 40
+CODE_THEME = "monokai"
+
+
+# -- widgets -------------------------------------------------------------------------------
+
+
+def _bounded(text: str, lines: int) -> Text:
+    parts = text.rstrip("\n").splitlines()
+    shown = "\n".join(parts[:lines])
+    out = Text(shown)
+    if len(parts) > lines:
+        out.append(f"\n… {len(parts) - lines} more lines", style="dim italic")
+    return out
+
+
+class Entry(Static):
+    """One transcript entry; `render_record` builds what it shows."""
+
+    record: Record
+
+    def __init__(self, record: Record) -> None:
+        super().__init__(classes=f"entry {record.kind}")
+        self.record = record
+        self.sync()
+
+    def sync(self) -> None:
+        self.update(self.render_record())
+
+    def render_record(self) -> RenderableType:
+        raise NotImplementedError
+
+
+class UserEntry(Entry):
+    record: UserRecord
+
+    def render_record(self) -> RenderableType:
+        return Text.assemble(("› ", "bold cyan"), self.record.text)
+
+
+class NoteEntry(Entry):
+    record: NoteRecord
+
+    def __init__(self, record: NoteRecord) -> None:
+        super().__init__(record)
+        self.add_class(f"level-{record.level}")
+
+    def render_record(self) -> RenderableType:
+        return Text(self.record.text)
+
+
+class StepEntry(Entry):
+    record: StepRecord
+
+    def render_record(self) -> RenderableType:
+        r = self.record
+        label = Text.assemble(
+            (f"step {r.step}", "bold"),
+            " · effort ",
+            (r.effort, "bold magenta" if r.effort == "high" else "bold cyan"),
+        )
+        if r.switched:
+            label.append(f" (switched; re-reads {r.reread_tokens} tokens)", style="yellow")
+        label.append(f" — {r.reason}", style="dim")
+        return label
+
+
+class ThinkingEntry(Entry):
+    """Reasoning, shown live while it streams, folded to one line once the step moves on;
+    a click unfolds it."""
+
+    record: ThinkingRecord
+    LIVE_TAIL_LINES: ClassVar[int] = 6
+
+    def render_record(self) -> RenderableType:
+        r = self.record
+        words = len(r.text.split())
+        if r.live:
+            tail = "\n".join(r.text.rstrip().splitlines()[-self.LIVE_TAIL_LINES :])
+            return Group(Text("▼ thinking…", style="italic"), Text(tail, style="dim italic"))
+        if r.expanded:
+            return Group(
+                Text(f"▼ thought ({words} words)", style="italic"),
+                Text(r.text.strip(), style="dim italic"),
+            )
+        return Text(f"▶ thought ({words} words) — click to unfold", style="dim italic")
+
+    def on_click(self) -> None:
+        if not self.record.live:
+            self.record.expanded = not self.record.expanded
+            self.sync()
+
+
+class TextEntry(Entry):
+    """The model's answer as Markdown, with code highlighted; re-rendered as it streams."""
+
+    record: TextRecord
+
+    def render_record(self) -> RenderableType:
+        body = Markdown(self.record.text or " ", code_theme=CODE_THEME)
+        if self.record.stopped:
+            return Group(body, Text("■ stopped", style="yellow italic"))
+        return body
+
+
+STATUS_STYLE = {
+    "pending": ("…", "dim"),
+    "asking": ("?", "bold yellow"),
+    "running": ("⋯", "cyan"),
+    "ok": ("✓", "bold green"),
+    "failed": ("✗", "bold red"),
+    "denied": ("⊘", "bold red"),
+}
+
+
+class ToolEntry(Entry):
+    """A tool call: header with status, then arguments, bounded output and, for edits,
+    the diff. Edits show their diff by default; other calls unfold on click."""
+
+    record: ToolRecord
+
+    def render_record(self) -> RenderableType:
+        r = self.record
+        icon, style = STATUS_STYLE.get(r.status, ("?", ""))
+        header = Text.assemble(
+            (f"{icon} ", style), (r.name, "bold"), " ", (summarize_arguments(r.arguments), "dim")
+        )
+        parts: list[RenderableType] = [header]
+        if r.approval_note:
+            parts.append(Text(r.approval_note, style="yellow" if r.status != "denied" else "red"))
+        if r.expanded:
+            args = (
+                r.arguments
+                if isinstance(r.arguments, str)
+                else json.dumps(r.arguments, indent=2, ensure_ascii=False)
+            )
+            parts.append(Text("arguments:", style="dim"))
+            parts.append(_bounded(args, OUTPUT_PREVIEW_LINES))
+        if r.diff and r.status in ("ok", "running", "asking", "pending"):
+            parts.append(render_unified(r.diff, None if r.expanded else DIFF_PREVIEW_LINES))
+        if r.output and (r.expanded or r.status in ("failed", "denied") or not r.diff):
+            limit = OUTPUT_PREVIEW_LINES * 4 if r.expanded else OUTPUT_PREVIEW_LINES // 2
+            shown = r.output if not r.diff else r.output.split("\n--- a/", 1)[0]
+            parts.append(_bounded(shown, limit))
+        return Group(*parts)
+
+    def sync(self) -> None:
+        super().sync()
+        self.set_class(self.record.status in ("failed", "denied"), "-failed")
+
+    def on_click(self) -> None:
+        self.record.expanded = not self.record.expanded
+        self.sync()
+
+
+ENTRY_TYPES: dict[str, type[Entry]] = {
+    "user": UserEntry,
+    "note": NoteEntry,
+    "step": StepEntry,
+    "thinking": ThinkingEntry,
+    "text": TextEntry,
+    "tool": ToolEntry,
+}
+
+
+def make_entry(record: Record) -> Entry:
+    return ENTRY_TYPES[record.kind](record)

@@ -1,0 +1,102 @@
+"""The status line: backend and model, tokens, cached-prompt share, speed, context used,
+and the sandbox state (a loud warning when commands are not isolated).
+
+Figures change only when an event or a throttled stream tick says so; nothing here polls.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+
+CONTEXT_WINDOW = 262_144  # tokens the engine serves (model.md)
+
+
+def _k(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+@dataclass
+class Stats:
+    backend: str = "no backend"
+    model: str = ""
+    prompt_tokens: int = 0  # summed over steps
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    context_tokens: int = 0  # the last request: prompt + completion
+    tokens_per_s: float | None = None
+    sandbox: str = "probing sandbox…"
+    sandbox_isolated: bool | None = None
+    state: str = "idle"
+    _stream_started: float | None = None
+    _stream_chars: int = 0
+
+    def stream_started(self) -> None:
+        self._stream_started = time.monotonic()
+        self._stream_chars = 0
+
+    def stream_progress(self, chars: int) -> None:
+        self._stream_chars += chars
+        if self._stream_started is not None:
+            elapsed = time.monotonic() - self._stream_started
+            if elapsed > 0.25:
+                # ~4 characters per token until the step's real usage arrives.
+                self.tokens_per_s = self._stream_chars / 4 / elapsed
+
+    def usage(self, prompt: int, cached: int, completion: int) -> None:
+        self.prompt_tokens += prompt
+        self.cached_tokens += cached
+        self.completion_tokens += completion
+        self.context_tokens = prompt + completion
+        if self._stream_started is not None:
+            elapsed = time.monotonic() - self._stream_started
+            if elapsed > 0 and completion:
+                self.tokens_per_s = completion / elapsed
+            self._stream_started = None
+
+
+class StatusBar(Widget):
+    """One line, repainted (never re-laid out) when its text changes."""
+
+    def __init__(self, stats: Stats, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stats = stats
+        self._text = Text()
+
+    def on_mount(self) -> None:
+        self.refresh_stats()
+
+    def render(self) -> Text:
+        return self._text
+
+    def refresh_stats(self) -> None:
+        s = self.stats
+        cached_share = s.cached_tokens / s.prompt_tokens if s.prompt_tokens else 0.0
+        speed = f"{s.tokens_per_s:.0f} tok/s" if s.tokens_per_s else "– tok/s"
+        used = s.context_tokens / CONTEXT_WINDOW
+        text = Text.assemble(
+            (f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim"),
+            " ",
+            (s.backend + (f" · {s.model}" if s.model else ""), "bold"),
+            "  │  ",
+            f"tokens {_k(s.prompt_tokens + s.completion_tokens)}",
+            f" (out {_k(s.completion_tokens)})",
+            "  │  ",
+            f"cached {cached_share:.0%}",
+            "  │  ",
+            speed,
+            "  │  ",
+            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} ({used:.0%})",
+            "  │  ",
+        )
+        if s.sandbox_isolated is False:
+            text.append(f" ⚠ {s.sandbox} ", style="bold white on red")
+        else:
+            text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
+        self.set_class(s.sandbox_isolated is False, "-unsafe")
+        if text.plain != self._text.plain or text.spans != self._text.spans:
+            self._text = text
+            self.refresh()
