@@ -24,6 +24,11 @@ from tools.git.repo import GitError, GitRepo
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 MAX_UNTRACKED_BYTES = 50 * 1024 * 1024
+# Folder names whose untracked contents are dependencies or caches, never user work.
+HEAVY_DIRS = frozenset(
+    {"node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", ".mypy_cache",
+     ".pytest_cache", ".ruff_cache", ".gradle"}
+)  # fmt: skip
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _CONVERTING_ATTRS = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
 _NO_COMMIT_RE = re.compile(r"error: '(.+)' does not have a commit checked out")
@@ -141,26 +146,46 @@ def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
     return settings, autocrlf
 
 
-def _large_untracked(repo: GitRepo, env: dict[str, str], limit: int) -> list[str]:
+def _untracked_to_leave_out(repo: GitRepo, env: dict[str, str], limit: int) -> dict[str, str]:
+    """Untracked things not worth saving, path -> reason: files over `limit` bytes, and
+    dependency/cache folders (an unignored node_modules or .venv would otherwise be
+    hashed on every checkpoint and copied into .git/objects)."""
     out = repo.run("ls-files", "-z", "--others", "--exclude-standard", env=env).stdout
-    large = []
+    leave_out: dict[str, str] = {}
+    heavy: set[str] = set()
     for raw in out.split(b"\0"):
-        if raw and not raw.endswith(b"/"):
-            try:
-                info = os.lstat(repo.root / decode_path(raw))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-                large.append(decode_path(raw))
-    return large
+        if not raw or raw.endswith(b"/"):
+            continue
+        path = decode_path(raw)
+        parts = path.split("/")
+        hit = next((n for n, part in enumerate(parts[:-1]) if part in HEAVY_DIRS), None)
+        if hit is not None:
+            heavy.add("/".join(parts[: hit + 1]))
+            continue
+        try:
+            info = os.lstat(repo.root / path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            leave_out[path] = "untracked file over the size limit"
+    if heavy:
+        tracked_dirs = {
+            "/".join(parts[:n])
+            for e in read_index_entries(repo, env)
+            for parts in [e.path.split("/")]
+            for n in range(1, len(parts))
+        }
+        for folder in sorted(heavy - tracked_dirs):  # a committed vendor folder stays in
+            leave_out[folder] = "untracked dependency/cache folder"
+    return leave_out
 
 
 def _add_all(
-    repo: GitRepo, env: dict[str, str], settings: list[str], too_large: list[str]
+    repo: GitRepo, env: dict[str, str], settings: list[str], leave_out: list[str]
 ) -> list[str]:
-    """`git add -A` the whole tree but `too_large`; nested repositories without a commit
+    """`git add -A` the whole tree but `leave_out`; nested repositories without a commit
     are left out too (git cannot record them). Returns the paths left out."""
-    excluded = list(too_large)
+    excluded = list(leave_out)
     while True:
         pathspec = [":/"] + [f":(top,exclude,literal){p}" for p in excluded]
         proc = repo.run("add", "-A", "--", *pathspec, env=env, config=settings, check=False)
@@ -230,24 +255,22 @@ def worktree_snapshot(
 
     With raw=False git's usual filters apply, which is what a diff against a commit
     should compare (it matches `git diff`). Untracked files larger than
-    `max_untracked_bytes` (build outputs, downloads) are left out with a warning: they
-    would be hashed again on every snapshot and stored in .git/objects.
+    `max_untracked_bytes` (build outputs, downloads) and untracked dependency/cache
+    folders are left out with a warning: they would be hashed again on every snapshot
+    and stored in .git/objects. `max_untracked_bytes=None` saves everything.
     """
     settings, autocrlf = _raw_settings(repo) if raw else ([], False)
     env_extra = {"GIT_ATTR_NOSYSTEM": "1"} if raw else {}
     with temp_index(repo) as env:
         env.update(env_extra)
-        large = []
+        reasons = {}
         if max_untracked_bytes is not None:
-            large = _large_untracked(repo, env, max_untracked_bytes)
-        left_out = _add_all(repo, env, settings, large)
+            reasons = _untracked_to_leave_out(repo, env, max_untracked_bytes)
+        left_out = _add_all(repo, env, settings, list(reasons))
         if raw:
             _rehash_converted(repo, env, every_file=autocrlf)
         tree = repo.out("write-tree", env=env)
     warnings = tuple(
-        f"left out untracked file over the size limit: {p}"
-        if p in large
-        else f"left out nested repository without a commit: {p}"
-        for p in left_out
+        f"left out {reasons.get(p, 'nested repository without a commit')}: {p}" for p in left_out
     )
     return WorktreeSnapshot(tree=tree, warnings=warnings, left_out=tuple(left_out))

@@ -507,3 +507,27 @@ def test_large_untracked_files_are_left_out_and_left_alone(repo_dir: Path) -> No
     result = restore_checkpoint(repo, checkpoint.id)
     assert (repo_dir / "out/model.bin").read_bytes() == b"\x03" * 100
     assert result.skipped == ["out/model.bin"]
+
+
+def test_untracked_dependency_folders_are_left_out_and_left_alone(repo_dir: Path) -> None:
+    write(repo_dir, "venv/tracked.py", "committed on purpose\n")
+    git(repo_dir, "add", "-A")
+    git(repo_dir, "commit", "-q", "-m", "a tracked folder named venv")
+    write(repo_dir, "venv/new.py", "untracked, but its folder is tracked\n")
+    write(repo_dir, "node_modules/pkg/index.js", "module.exports = 1\n")
+    write(repo_dir, "src/__pycache__/m.cpython-311.pyc", b"\x00pyc")
+    write(repo_dir, "src/m.py", "x = 1\n")
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "deps")
+    saved = git(repo_dir, "ls-tree", "-r", "--name-only", checkpoint.tree).split()
+    assert saved == ["src/m.py", "venv/new.py", "venv/tracked.py"]
+    assert checkpoint.left_out == ("node_modules", "src/__pycache__")
+
+    write(repo_dir, "node_modules/pkg/index.js", "module.exports = 2\n")
+    write(repo_dir, "node_modules/other/new.js", "installed later\n")
+    write(repo_dir, "src/m.py", "x = 2\n")
+    result = restore_checkpoint(repo, checkpoint.id)
+    assert (repo_dir / "src/m.py").read_text() == "x = 1\n"
+    assert (repo_dir / "node_modules/pkg/index.js").read_text() == "module.exports = 2\n"
+    assert (repo_dir / "node_modules/other/new.js").exists()
+    assert result.removed == []
