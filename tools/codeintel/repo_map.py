@@ -64,7 +64,7 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
     listed = time.perf_counter()
     # A cold cache means a long parse: load the tokenizer meanwhile (threads start after
     # the worker processes fork, inside refresh, so nothing forks mid-load).
-    hook = preload_in_background if preload_tokenizer else None
+    hook = (lambda: preload_in_background(cache_dir)) if preload_tokenizer else None
     tagged = cache.refresh(paths, while_parsing=hook)
     refreshed = time.perf_counter()
     stats = {
@@ -107,7 +107,7 @@ def repo_map(
     memo = scan.cache.token_counts
     if len(memo) > TOKEN_MEMO_LIMIT:
         memo.clear()
-    counter = LineTokenCounter(memo)
+    counter = LineTokenCounter(memo, scan.cache.cache_dir)
     # Files without definitions are listed by name after all definitions, best first.
     name_only = [
         rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].has_definitions

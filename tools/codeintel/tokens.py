@@ -1,14 +1,19 @@
 """Token counts with the model's tokenizer (tekken, the vocabulary mistral-common ships).
 
-Loading the vocabulary takes a second or two, so it is loaded once per process, can be
-started in the background while files parse, and rendered map lines keep their counts
-in the tag cache: a warm map never loads it.
+Building the tokenizer from its JSON vocabulary costs about 1.5 CPU seconds, so:
+counts of rendered map lines are kept in the tag cache (a warm map never needs the
+tokenizer), and the BPE model inside mistral-common's Tekkenizer is kept pickled
+beside the cache, which loads ten times faster. Both count exactly what
+`Tekkenizer.encode` counts; the tests compare them.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
 
 TEKKEN_VOCAB = "tekken_240911.json"
 _load_lock = threading.Lock()
+_counters: dict[Path | None, Callable[[str], int]] = {}
 
 
 def vocab_path() -> Path:
@@ -34,18 +40,68 @@ def _tokenizer() -> Tekkenizer:
 
 
 def tokenizer() -> Tekkenizer:
-    with _load_lock:  # a background preload and a caller must not load it twice
+    """mistral-common's Tekkenizer on the bundled vocabulary, loaded once per process."""
+    with _load_lock:
         return _tokenizer()
-
-
-def preload_in_background() -> threading.Thread:
-    thread = threading.Thread(target=tokenizer, name="tekken-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 def count_tokens(text: str) -> int:
     return len(tokenizer().encode(text, bos=False, eos=False))
+
+
+def token_counter(cache_dir: Path | None = None) -> Callable[[str], int]:
+    """A function counting tokens of a text, loaded as cheaply as `cache_dir` allows."""
+    with _load_lock:
+        if cache_dir not in _counters:
+            _counters[cache_dir] = _load_counter(cache_dir)
+        return _counters[cache_dir]
+
+
+def _load_counter(cache_dir: Path | None) -> Callable[[str], int]:
+    kept = _kept_model_path(cache_dir)
+    if kept is not None and kept.exists():
+        try:
+            with open(kept, "rb") as handle:
+                model = pickle.load(handle)
+            return lambda text: len(model.encode(text))
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass  # rebuilt below
+    full = _tokenizer()
+    model = getattr(full, "_model", None)
+    if kept is None or model is None or not hasattr(model, "encode"):
+        return lambda text: len(full.encode(text, bos=False, eos=False))
+    _write_atomically(kept, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    return lambda text: len(model.encode(text))
+
+
+def _kept_model_path(cache_dir: Path | None) -> Path | None:
+    """Named after the vocabulary file's size and mtime, so a new wheel is noticed."""
+    if cache_dir is None:
+        return None
+    try:
+        stat = vocab_path().stat()
+    except OSError:
+        return None
+    return Path(cache_dir) / f"tekken-bpe-{stat.st_size}-{stat.st_mtime_ns}.pickle"
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bpe-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except OSError:
+        pass  # only a speed-up: counting works without it
+
+
+def preload_in_background(cache_dir: Path | None = None) -> threading.Thread:
+    thread = threading.Thread(
+        target=token_counter, args=(cache_dir,), name="tekken-preload", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 class LineTokenCounter:
@@ -56,15 +112,16 @@ class LineTokenCounter:
     counts (the tests check this on a real map).
     """
 
-    def __init__(self, memo: dict[str, int]) -> None:
+    def __init__(self, memo: dict[str, int], cache_dir: Path | None = None) -> None:
         self.memo = memo
+        self.cache_dir = cache_dir
         self.misses = 0
 
     def counts(self, lines: Sequence[str]) -> list[int]:
         missing = [line for line in dict.fromkeys(lines) if line not in self.memo]
         if missing:
-            encoder = tokenizer()
+            count = token_counter(self.cache_dir)
             for line in missing:
-                self.memo[line] = len(encoder.encode(line + "\n", bos=False, eos=False))
+                self.memo[line] = count(line + "\n")
             self.misses += len(missing)
         return [self.memo[line] for line in lines]

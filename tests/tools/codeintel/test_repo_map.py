@@ -86,3 +86,16 @@ def test_cli_prints_the_map(project: Path, tmp_path: Path, monkeypatch, capsys) 
     assert out.out.startswith("lonely.py:")
     assert "parsed: 8" in out.err and "total_s:" in out.err
     assert (tmp_path / "home" / "cache" / "tags").is_dir()
+
+
+def test_kept_bpe_model_counts_exactly_like_tekkenizer(tmp_path: Path) -> None:
+    from tools.codeintel import tokens
+
+    texts = ["def f(x):\n", "    class Ünïcode[T]:  # ✓\n", "[INST] not special here\n", "\t\n"]
+    expected = [count_tokens(text) for text in texts]
+    tokens._counters.clear()
+    first = tokens.token_counter(tmp_path)  # builds the model and keeps it on disk
+    assert list(tmp_path.glob("tekken-bpe-*.pickle"))
+    tokens._counters.clear()
+    reloaded = tokens.token_counter(tmp_path)  # loads the kept model
+    assert [first(t) for t in texts] == [reloaded(t) for t in texts] == expected
