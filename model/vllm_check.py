@@ -14,7 +14,12 @@ from pathlib import Path
 
 from model.reference import Generation
 
-ENGINE_ENV = {"VLLM_MLA_DISABLE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+# In-process engine core: no spawned worker re-importing the caller's main module.
+ENGINE_ENV = {
+    "VLLM_MLA_DISABLE": "1",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+}
 
 
 def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tokens: int,
