@@ -64,7 +64,7 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
     listed = time.perf_counter()
     # A cold cache means a long parse: load the tokenizer meanwhile (threads start after
     # the worker processes fork, inside refresh, so nothing forks mid-load).
-    hook = (lambda: preload_in_background(cache_dir)) if preload_tokenizer else None
+    hook = (lambda: preload_in_background(cache.cache_dir)) if preload_tokenizer else None
     tagged = cache.refresh(paths, while_parsing=hook)
     refreshed = time.perf_counter()
     stats = {

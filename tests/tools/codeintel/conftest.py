@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -52,4 +54,12 @@ def project(tmp_path: Path) -> Path:
         (repo / f"leaf_{i}.py").write_text(LEAF_TEMPLATE.format(i=i))
     (repo / "lonely.py").write_text(LONELY)
     (repo / "README.md").write_text("# project\n")
+    age(*repo.iterdir())
     return repo
+
+
+def age(*paths: Path) -> None:
+    """Date files a minute back: mtimes from the last moments are (rightly) not trusted."""
+    old = time.time_ns() - 60 * 10**9
+    for path in paths:
+        os.utime(path, ns=(old, old))

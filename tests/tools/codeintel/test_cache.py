@@ -10,6 +10,8 @@ from tools.codeintel.cache import TagCache
 from tools.codeintel.discover import list_files
 from tools.codeintel.repo_map import repo_map
 
+from .conftest import age
+
 
 def _cache(repo: Path, cache_dir: Path) -> TagCache:
     return TagCache(repo, cache_dir)
@@ -32,6 +34,7 @@ def test_only_the_changed_file_is_parsed_again(project: Path, tmp_path: Path) ->
     first.save()
 
     (project / "leaf_3.py").write_text("def changed():\n    return 3\n")
+    age(project / "leaf_3.py")
     second = _cache(project, cache_dir)
     tags = second.refresh(list_files(project))
     assert (second.stats.parsed, second.stats.reused) == (1, 7)
@@ -85,6 +88,21 @@ def test_pool_started_beside_other_threads_gives_the_same_tags(tmp_path: Path) -
         stop.set()
         other.join()
     assert pooled == TagCache(repo, None, workers=1).refresh(files)
+
+
+def test_a_change_right_after_caching_is_not_missed(tmp_path: Path) -> None:
+    repo = tmp_path / "racy"
+    repo.mkdir()
+    target = repo / "a.py"
+    target.write_text("def first():\n    pass\n")
+    cache = TagCache(repo, None)
+    cache.refresh(["a.py"])
+    stat = target.stat()
+    # Same size, same mtime: what a second edit within one clock tick can look like.
+    target.write_text("def other():\n    pass\n")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    tags = cache.refresh(["a.py"])
+    assert [d[0] for d in tags["a.py"].definitions] == ["other"]
 
 
 def test_damaged_cache_file_is_rebuilt(project: Path, tmp_path: Path) -> None:
