@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
     "map": ("map_cmd", "print the repository map the model sees"),
     "model": ("model_cmd", "make, inspect and check model checkpoints"),
+    "engine": ("engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),
+    "serve": ("engine", "run the vLLM engine in the foreground (for servers)"),
 }
 
 

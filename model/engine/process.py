@@ -1,0 +1,266 @@
+"""Start, find, check and stop the engine process."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.engine.command import (
+    SERVED_MODEL_NAME,
+    EngineSettings,
+    build_command,
+    engine_environment,
+)
+from model.engine.progress import checkpoint_bytes, read_progress
+from model.engine.state import EngineInfo, EnginePaths, ensure_api_key, read_api_key
+
+Progress = Callable[[str], None]
+START_TIMEOUT = 1800.0  # a 119B checkpoint from a slow disk takes a while
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started, reached or stopped; the message says what to do."""
+
+
+@dataclass
+class EngineStatus:
+    running: bool
+    healthy: bool
+    info: EngineInfo | None
+    moe_calls: int = 0
+    moe_by_path: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if not self.running or self.info is None:
+            return "no engine is running"
+        state = "healthy" if self.healthy else "starting (not answering yet)"
+        uptime = time.time() - self.info.started_at
+        return (f"engine pid {self.info.pid} {state} at {self.info.base_url}, model "
+                f"{self.info.model}, up {uptime:.0f} s; MoE calls served by tessera kernels: "
+                f"{self.moe_calls}")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def healthy(info: EngineInfo, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{info.host}:{info.port}/health",
+                                    timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def engine_status(data_dir: str | Path) -> EngineStatus:
+    from model.vllm_plugin.counter import read_counts
+
+    paths = EnginePaths.under(data_dir)
+    info = EngineInfo.read(paths)
+    if info is None or not process_alive(info.pid):
+        return EngineStatus(False, False, info)
+    counts = read_counts(paths.moe_stats)
+    return EngineStatus(True, healthy(info), info, counts.calls, counts.by_path)
+
+
+@contextlib.contextmanager
+def _start_lock(paths: EnginePaths) -> Iterator[None]:
+    """Two clients starting at once get one engine: the second waits and then reuses it."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / "start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def log_tail(paths: EnginePaths, lines: int = 20) -> str:
+    try:
+        with open(paths.log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64_000))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def _prepare_run(settings: EngineSettings, paths: EnginePaths
+                 ) -> tuple[EngineSettings, list[str], dict[str, str]]:
+    resolved = settings.resolved()
+    key = ensure_api_key(paths)
+    shutil.rmtree(paths.moe_stats, ignore_errors=True)  # counts of an earlier engine
+    paths.moe_stats.mkdir(parents=True, exist_ok=True)
+    return resolved, build_command(resolved), engine_environment(paths, key, bool(resolved.cpu))
+
+
+def _rotate_log(paths: EnginePaths) -> None:
+    if paths.log.exists():
+        paths.log.replace(paths.log.with_name("engine.log.1"))
+
+
+def start_engine(settings: EngineSettings, data_dir: str | Path, *,
+                 progress: Progress | None = None, timeout: float = START_TIMEOUT) -> EngineInfo:
+    """Start a detached engine, or reuse the running one; return once it answers /health."""
+    paths = EnginePaths.under(data_dir)
+    with _start_lock(paths):
+        existing = EngineInfo.read(paths)
+        if existing is not None and process_alive(existing.pid):
+            wanted = str(Path(settings.model_dir).expanduser().resolve())
+            if existing.model != wanted:
+                raise EngineError(
+                    f"an engine for {existing.model} is already running (pid {existing.pid}); "
+                    "stop it first with `tessera engine stop`")
+            if progress:
+                progress(f"reusing the running engine (pid {existing.pid})")
+            proc = None
+            info = existing
+        else:
+            paths.info.unlink(missing_ok=True)
+            resolved, command, env = _prepare_run(settings, paths)
+            _rotate_log(paths)
+            with open(paths.log, "ab") as log:
+                proc = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, cwd=paths.root, start_new_session=True)
+            info = EngineInfo(pid=proc.pid, host=resolved.host, port=resolved.port,
+                              model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
+                              started_at=time.time(), command=command)
+            info.write(paths)
+    wait_ready(info, paths, progress=progress, timeout=timeout, proc=proc)
+    return info
+
+
+def wait_ready(info: EngineInfo, paths: EnginePaths, *, progress: Progress | None = None,
+               timeout: float = START_TIMEOUT, proc: subprocess.Popen[bytes] | None = None
+               ) -> None:
+    total = checkpoint_bytes(Path(info.model)) if Path(info.model).is_dir() else 0
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        exited = proc.poll() is not None if proc is not None else not process_alive(info.pid)
+        if exited:
+            code = f" with code {proc.returncode}" if proc is not None else ""
+            paths.info.unlink(missing_ok=True)
+            raise EngineError(f"the engine exited during start-up{code}; log {paths.log}:\n"
+                              + log_tail(paths))
+        if healthy(info):
+            if progress:
+                progress(f"engine ready at {info.base_url} "
+                         f"({time.time() - info.started_at:.0f} s since start)")
+            return
+        if time.monotonic() > deadline:
+            raise EngineError(f"the engine did not answer within {timeout:.0f} s; "
+                              f"see {paths.log} or stop it with `tessera engine stop`")
+        if progress:
+            line = read_progress(log_tail(paths, 200)).describe(total)
+            if line != last:
+                progress(line)
+                last = line
+        time.sleep(0.5)
+
+
+def stop_engine(data_dir: str | Path, timeout: float = 30.0) -> EngineInfo | None:
+    """Stop the engine (its whole process group); None when none was running."""
+    paths = EnginePaths.under(data_dir)
+    info = EngineInfo.read(paths)
+    if info is None or not process_alive(info.pid):
+        paths.info.unlink(missing_ok=True)
+        return None
+    kill: Callable[[int, int], None] = os.kill if info.foreground else os.killpg
+    with contextlib.suppress(ProcessLookupError):
+        kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while process_alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if process_alive(info.pid):
+        with contextlib.suppress(ProcessLookupError):
+            kill(info.pid, signal.SIGKILL)
+    if not info.foreground:  # workers left behind by a killed leader
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info.pid, signal.SIGKILL)
+    paths.info.unlink(missing_ok=True)
+    return info
+
+
+def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
+                     progress: Progress | None = None) -> int:
+    """Run the engine attached to this terminal (logs on stdout) until it exits or ^C.
+
+    It is registered like a detached engine, so local clients on this machine share it.
+    """
+    paths = EnginePaths.under(data_dir)
+    with _start_lock(paths):
+        existing = EngineInfo.read(paths)
+        if existing is not None and process_alive(existing.pid):
+            raise EngineError(f"an engine is already running (pid {existing.pid}); "
+                              "stop it first with `tessera engine stop`")
+        resolved, command, env = _prepare_run(settings, paths)
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)
+        info = EngineInfo(pid=proc.pid, host=resolved.host, port=resolved.port,
+                          model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
+                          started_at=time.time(), command=command, foreground=True)
+        info.write(paths)
+    if progress:
+        progress(f"serving {resolved.model_dir} at {info.base_url} (API key in {paths.api_key})")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+    finally:
+        paths.info.unlink(missing_ok=True)
+
+
+@dataclass
+class Connection:
+    base_url: str
+    api_key: str
+    info: EngineInfo
+
+
+def connect(data_dir: str | Path, model_dir: str | Path | None = None, *,
+            progress: Progress | None = None, timeout: float = START_TIMEOUT) -> Connection:
+    """The running engine, started first (from `model_dir`) when none runs."""
+    paths = EnginePaths.under(data_dir)
+    status = engine_status(data_dir)
+    if status.running and status.info is not None:
+        info = status.info
+        if not status.healthy:
+            wait_ready(info, paths, progress=progress, timeout=timeout)
+    elif model_dir is not None:
+        info = start_engine(EngineSettings(Path(model_dir)), data_dir, progress=progress,
+                            timeout=timeout)
+    else:
+        raise EngineError("no engine is running and no model is configured: run "
+                          "`tessera engine start MODEL_DIR` or set backend.model_dir")
+    key = read_api_key(paths)
+    if key is None:
+        raise EngineError(f"the engine's API key {paths.api_key} is missing or unreadable")
+    return Connection(info.base_url, key, info)
