@@ -50,6 +50,16 @@ class SessionStart(Event):
 
 
 @dataclass
+class UserMessage(Event):
+    """A later user turn; `origin` is "agent" for notes the loop itself sends the model
+    (e.g. that its output could not be parsed)."""
+
+    type: ClassVar[str] = "user_message"
+    text: str
+    origin: str = "user"
+
+
+@dataclass
 class Effort(Event):
     """The reasoning effort chosen for a step, and why."""
 
@@ -165,6 +175,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         SessionStart,
+        UserMessage,
         Effort,
         Thinking,
         Text,

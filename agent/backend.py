@@ -1,0 +1,133 @@
+"""The Backend protocol: a request in, a stream of deltas out.
+
+Implementations: the local engine and OpenAI-compatible servers (engine issue), and
+`replay:FILE` (agent/replay.py), which feeds recorded raw model output through the same
+stream parser as the engine path. The loop only ever sees this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+EFFORT_VALUES = ("none", "high")
+
+
+@dataclass
+class RequestToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, exactly as the model produced it
+
+
+@dataclass
+class Message:
+    """One turn of the conversation, in the shape every chat format can be built from."""
+
+    role: str  # "user", "assistant" or "tool"
+    content: str = ""
+    thinking: str = ""  # assistant only
+    tool_calls: list[RequestToolCall] = field(default_factory=list)  # assistant only
+    tool_call_id: str = ""  # tool only
+    name: str = ""  # tool only
+
+
+@dataclass
+class ChatRequest:
+    system: str
+    messages: list[Message]
+    tools: list[dict[str, Any]]
+    effort: str = "high"
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.effort not in EFFORT_VALUES:
+            raise ValueError(f"effort must be one of {EFFORT_VALUES}, got {self.effort!r}")
+
+
+# --- deltas --------------------------------------------------------------------------------
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ThinkingDelta:
+    text: str
+
+
+@dataclass
+class ToolCallDelta:
+    """A piece of tool call `index`: the name arrives first, then argument fragments."""
+
+    index: int
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass
+class MalformedDelta:
+    """Output the parser could not read as the chat format (e.g. a call with no [ARGS])."""
+
+    message: str
+    raw: str = ""
+
+
+@dataclass
+class UsageDelta:
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class FinishDelta:
+    reason: str  # "stop", "tool_calls", "length", "cancelled"
+    # The complete raw model output of the turn, when the backend knows it (for replay).
+    raw: str | None = None
+
+
+Delta = TextDelta | ThinkingDelta | ToolCallDelta | MalformedDelta | UsageDelta | FinishDelta
+
+
+class BackendError(Exception):
+    """A backend could not produce a turn; the session ends with this message."""
+
+
+class BackendUnavailable(BackendError):
+    """The spec names a backend that does not exist (yet) or is misconfigured."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        """Deltas of one assistant turn; the last is a FinishDelta."""
+        ...
+
+    async def cancel(self) -> None:
+        """Stop the turn in progress; the stream then ends with reason "cancelled"."""
+        ...
+
+
+def make_backend(spec: str) -> Backend:
+    """Build a backend from its spec: `replay:FILE` (now), `local`, `openai:URL` (engine)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "replay":
+        from agent.replay import ReplayBackend
+
+        if not rest:
+            raise BackendUnavailable("replay backend needs a file: --backend replay:FILE")
+        return ReplayBackend.from_file(rest)
+    if kind in ("local", "openai"):
+        raise BackendUnavailable(
+            f"backend {spec!r} is not available yet: the local engine and OpenAI-compatible "
+            "backends come with the engine issue; use --backend replay:FILE"
+        )
+    raise BackendUnavailable(
+        f"unknown backend spec {spec!r}; expected replay:FILE, local or openai:URL"
+    )
