@@ -1,0 +1,222 @@
+"""From the model's tool calls to results: validate, approve, checkpoint, run.
+
+The loop hands over one step's calls; this module turns each into exactly one
+`tool_result` (plus `approval` and `checkpoint` events where they apply), in the order
+the model made them. Independent reads that are allowed run in parallel; writes and
+commands run one at a time, in order, after a checkpoint taken before the step's first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent import events as ev
+from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
+from tools.base import SideEffect, Tool, ToolContext, ToolError
+
+# What an interactive front end answers when asked: "once", "always" or "deny".
+Approver = Callable[[CallFacts, ev.ToolCall], Awaitable[str]]
+Emit = Callable[[ev.Event], None]
+# (repo, label) -> checkpoint ref; raises on failure.
+Checkpointer = Callable[[Path, str], str]
+
+
+@dataclass
+class PreparedCall:
+    event: ev.ToolCall
+    tool: Tool | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # why it cannot run (malformed); None when valid
+
+    @property
+    def side_effect(self) -> SideEffect:
+        return self.tool.side_effect if self.tool else SideEffect.READ
+
+
+def prepare(event: ev.ToolCall, tools: dict[str, Tool]) -> PreparedCall:
+    """Check the name and the arguments; a problem is a precise message for the model."""
+    tool = tools.get(event.name)
+    if tool is None:
+        known = ", ".join(sorted(tools))
+        return PreparedCall(event, problem=f"unknown tool {event.name!r}; the tools are: {known}")
+    try:
+        parsed = tool.parse_args(event.arguments)
+    except ToolError as exc:
+        return PreparedCall(event, tool, problem=f"{exc}. Fix the arguments and call again.")
+    return PreparedCall(event, tool, args=parsed.model_dump(exclude_unset=True))
+
+
+@dataclass
+class StuckDetector:
+    """The same call with the same result, again and again, with nothing changed between.
+
+    At `repeats` identical outcomes the result carries a warning and the call is blocked;
+    a blocked call is not run again (the model is told), and `give_up_after` attempts at
+    blocked calls end the run. A different write or command resets everything, since it
+    may have changed what the repeated call would see.
+    """
+
+    repeats: int = 3
+    give_up_after: int = 2
+    counts: dict[str, int] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)
+    blocked_attempts: int = 0
+
+    @staticmethod
+    def call_key(call: PreparedCall) -> str:
+        args = call.args if call.problem is None else call.event.arguments
+        return json.dumps([call.event.name, args], sort_keys=True, default=str)
+
+    def check_blocked(self, call: PreparedCall) -> str | None:
+        if self.call_key(call) not in self.blocked:
+            return None
+        self.blocked_attempts += 1
+        return (
+            f"not run: this exact {call.event.name} call already returned the same result "
+            f"{self.repeats} times. Repeating it will not help; change approach or finish."
+        )
+
+    def record(self, call: PreparedCall, ok: bool, output: str) -> str | None:
+        """Count an outcome; returns a warning to append when the call is now blocked."""
+        key = self.call_key(call)
+        if call.side_effect is not SideEffect.READ and not any(
+            k.startswith(key) for k in self.counts
+        ):
+            self.counts.clear()
+            self.blocked.clear()
+        outcome = key + json.dumps([ok, output])
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if self.counts[outcome] >= self.repeats:
+            self.blocked.add(key)
+            return (
+                f"\n[tessera: this exact call returned this same result {self.counts[outcome]} "
+                "times; it will not be run again. Change approach or finish.]"
+            )
+        return None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.blocked_attempts >= self.give_up_after
+
+
+@dataclass
+class CallRunner:
+    repo: Path
+    tools: dict[str, Tool]
+    ctx: ToolContext
+    approval: ApprovalPolicy
+    emit: Emit
+    approver: Approver | None = None
+    checkpointer: Checkpointer | None = None
+    stuck: StuckDetector = field(default_factory=StuckDetector)
+
+    async def run_step(self, step: int, calls: Sequence[PreparedCall]) -> list[ev.ToolResult]:
+        """Every call gets exactly one result, in the model's order."""
+        results: list[ev.ToolResult | None] = [None] * len(calls)
+        runnable: list[int] = []
+        for index, call in enumerate(calls):
+            refusal = call.problem or self.stuck.check_blocked(call)
+            if refusal is None:
+                refusal = await self._approve(call)
+            if refusal is not None:
+                results[index] = self._result(step, call, False, refusal, count=False)
+            else:
+                runnable.append(index)
+        checkpointed = False
+        batch: list[int] = []
+        for index in runnable:
+            if calls[index].side_effect is SideEffect.READ:
+                batch.append(index)
+                continue
+            await self._run_batch(step, calls, batch, results)
+            batch = []
+            if not checkpointed:
+                checkpointed = True
+                self._checkpoint(step)
+            results[index] = await self._run_one(step, calls[index])
+        await self._run_batch(step, calls, batch, results)
+        return [r for r in results if r is not None]
+
+    async def _run_batch(
+        self,
+        step: int,
+        calls: Sequence[PreparedCall],
+        batch: list[int],
+        results: list[ev.ToolResult | None],
+    ) -> None:
+        done = await asyncio.gather(*(self._run_one(step, calls[i], emit=False) for i in batch))
+        for index, result in zip(batch, done, strict=True):
+            self.emit(result)
+            results[index] = result
+
+    async def _approve(self, call: PreparedCall) -> str | None:
+        """None when the call may run, else the denial the model will read."""
+        assert call.tool is not None
+        facts = CallFacts.from_call(call.event.name, call.side_effect, call.args, self.repo)
+        decision = self.approval.decide(facts)
+        if decision.verdict is Verdict.ALLOW:
+            if call.side_effect is not SideEffect.READ:
+                self._approval(call, "granted", decision.reason)
+            return None
+        if decision.verdict is Verdict.ASK and self.approver is not None:
+            self._approval(call, "requested", decision.reason)
+            answer = await self.approver(facts, call.event)
+            if answer in ("once", "always"):
+                if answer == "always":
+                    rule = self.approval.allow_for_session(facts)
+                    reason = f"approved by the user for this session ({rule.describe()})"
+                else:
+                    reason = "approved by the user"
+                self._approval(call, "granted", reason)
+                return None
+            self._approval(call, "denied", "denied by the user")
+            return "denied by the user; do not retry this call. Continue without it or finish."
+        if decision.verdict is Verdict.ASK:
+            message = headless_denial(facts, decision, self.approval.mode)
+        else:
+            message = f"denied: {decision.reason}. Do not retry it; continue without it."
+        self._approval(call, "denied", message)
+        return message
+
+    def _approval(self, call: PreparedCall, decision: str, reason: str) -> None:
+        self.emit(ev.Approval(call.event.id, call.event.name, decision, reason))
+
+    def _checkpoint(self, step: int) -> None:
+        if self.checkpointer is None:
+            return
+        label = f"before step {step}"
+        try:
+            ref = self.checkpointer(self.repo, label)
+        except Exception as exc:  # a failed checkpoint must not silently pass for a taken one
+            self.emit(ev.Error(f"no checkpoint before step {step}: {exc}", step=step))
+            return
+        self.emit(ev.Checkpoint(step, ref, label))
+
+    async def _run_one(self, step: int, call: PreparedCall, *, emit: bool = True) -> ev.ToolResult:
+        assert call.tool is not None
+        tool = call.tool
+        try:
+            result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
+            ok, text = result.ok, result.text
+        except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
+            ok = False
+            text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
+        return self._result(step, call, ok, text, emit=emit)
+
+    def _result(
+        self, step: int, call: PreparedCall, ok: bool, text: str, *, count: bool = True,
+        emit: bool = True,
+    ) -> ev.ToolResult:
+        if count:
+            warning = self.stuck.record(call, ok, text)
+            if warning:
+                text += warning
+        result = ev.ToolResult(step, call.event.id, call.event.name, ok, text)
+        if emit:
+            self.emit(result)
+        return result

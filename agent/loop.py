@@ -1,0 +1,266 @@
+"""The step loop: ask the model, run what it calls, append the results, repeat.
+
+In the spirit of mini-swe-agent: one short loop; behaviour lives in the prompt, the
+approval policy, the effort policy and the budgets, not in branches here. A run ends
+when the model answers without a tool call (`done`), a budget runs out (`budget`), the
+model keeps repeating itself (`stuck`) or something fails (`error`). Every happening
+is an event passed to `emit`, which stores it before any front end shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent import events as ev
+from agent.approval import ApprovalPolicy
+from agent.backend import (
+    Backend,
+    BackendError,
+    ChatRequest,
+    Delta,
+    FinishDelta,
+    MalformedDelta,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
+from agent.effort import EffortPolicy, StepSignals
+from agent.history import History
+from tools.base import Tool, ToolContext
+
+
+@dataclass
+class Budgets:
+    max_steps: int = 50
+    # Engine work: prompt tokens not served from the prefix cache, plus generated tokens.
+    max_tokens: int | None = None
+    max_wall_s: float | None = None
+    # Steps in a row whose output or calls were malformed before the run gives up.
+    malformed_retries: int = 3
+    stuck_repeats: int = 3
+
+
+@dataclass
+class LoopSettings:
+    repo: Path
+    tools: list[Tool]
+    tool_context: ToolContext
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    effort: EffortPolicy = field(default_factory=EffortPolicy)
+    budgets: Budgets = field(default_factory=Budgets)
+    approver: Approver | None = None  # None: headless, "ask" becomes "deny"
+    checkpointer: Checkpointer | None = None
+    on_delta: Callable[[Delta], None] | None = None  # live display only; never stored
+
+
+@dataclass
+class StepOutput:
+    thinking: str = ""
+    text: str = ""
+    calls: dict[int, list[str]] = field(default_factory=dict)  # index -> [name, arguments]
+    malformed: list[str] = field(default_factory=list)
+    usage: UsageDelta | None = None
+    finish_reason: str = ""
+    raw: str | None = None
+
+
+class AgentLoop:
+    def __init__(self, backend: Backend, settings: LoopSettings, emit: Callable[[ev.Event], None]):
+        self.backend = backend
+        self.settings = settings
+        self.history = History()
+        self._emit_to = emit
+        self.step = 0
+        self.spent_tokens = 0
+        self.context_tokens = 0
+        self._started = time.monotonic()
+        self._malformed_streak = 0
+        self._failure_streak = 0
+        self._signals = StepSignals(step=1)
+        self.runner = CallRunner(
+            repo=settings.repo,
+            tools={t.name: t for t in settings.tools},
+            ctx=settings.tool_context,
+            approval=settings.approval,
+            emit=self.emit,
+            approver=settings.approver,
+            checkpointer=settings.checkpointer,
+            stuck=StuckDetector(repeats=settings.budgets.stuck_repeats),
+        )
+
+    def emit(self, event: ev.Event) -> None:
+        self.history.apply(event)
+        self._emit_to(event)
+
+    async def run(self, start: ev.SessionStart) -> ev.Finish:
+        self.emit(start)
+        return await self.continue_run()
+
+    async def continue_run(self) -> ev.Finish:
+        """Step until the model is done or something ends the run; emits `finish`."""
+        try:
+            finish = await self._steps()
+        except BackendError as exc:
+            self.emit(ev.Error(str(exc), step=self.step, fatal=True))
+            finish = ev.Finish("error", str(exc), self.step)
+        except asyncio.CancelledError:
+            await self.backend.cancel()
+            finish = ev.Finish("cancelled", "the run was cancelled", self.step)
+        self.emit(finish)
+        return finish
+
+    async def _steps(self) -> ev.Finish:
+        budgets = self.settings.budgets
+        while True:
+            if ended := self._budget_exhausted():
+                return ev.Finish("budget", ended, self.step)
+            self.step += 1
+            self._signals.step = self.step
+            self._signals.context_tokens = self.context_tokens
+            decision = self.settings.effort.decide(self._signals)
+            self.emit(
+                ev.Effort(self.step, decision.value, decision.reason, decision.switched,
+                          decision.reread_tokens)
+            )
+            output = await self._stream(decision.value)
+            calls = self._emit_output(output)
+            if output.finish_reason == "cancelled" and (ended := self._budget_exhausted()):
+                return ev.Finish("budget", ended, self.step)
+            if not calls and not output.malformed:
+                return ev.Finish("done", output.text.strip(), self.step)
+            prepared = [prepare(call, self.runner.tools) for call in calls]
+            malformed = bool(output.malformed) or any(p.problem for p in prepared)
+            self._malformed_streak = self._malformed_streak + 1 if malformed else 0
+            if output.malformed:
+                self.emit(ev.UserMessage(self._malformed_note(output.malformed), origin="agent"))
+            results = await self.runner.run_step(self.step, prepared)
+            if self.runner.stuck.gave_up:
+                return ev.Finish(
+                    "stuck", "the model kept repeating calls that had already returned the "
+                    "same result", self.step)
+            if self._malformed_streak > budgets.malformed_retries:
+                message = (f"the model produced malformed tool calls in "
+                           f"{self._malformed_streak} steps in a row")
+                self.emit(ev.Error(message, step=self.step, fatal=True))
+                return ev.Finish("error", message, self.step)
+            failed = any(not r.ok for r in results) or malformed
+            self._failure_streak = self._failure_streak + 1 if failed else 0
+            self._signals = StepSignals(
+                step=self.step + 1,
+                last_failed=any(not r.ok for r in results),
+                consecutive_failures=self._failure_streak,
+                malformed=malformed,
+                last_thinking_tokens=_estimate_tokens(output.thinking),
+            )
+            self.context_tokens += sum(_estimate_tokens(r.output) for r in results)
+
+    def _budget_exhausted(self) -> str | None:
+        budgets = self.settings.budgets
+        if self.step >= budgets.max_steps:
+            return f"step budget of {budgets.max_steps} reached"
+        if budgets.max_tokens is not None and self.spent_tokens >= budgets.max_tokens:
+            return f"token budget reached: {self.spent_tokens} of {budgets.max_tokens}"
+        elapsed = time.monotonic() - self._started
+        if budgets.max_wall_s is not None and elapsed >= budgets.max_wall_s:
+            return f"wall-time budget of {budgets.max_wall_s:.0f} s reached"
+        return None
+
+    async def _stream(self, effort: str) -> StepOutput:
+        request = ChatRequest(
+            system=self.history.system,
+            messages=list(self.history.messages),
+            tools=[t.schema() for t in self.settings.tools],
+            effort=effort,
+        )
+        output = StepOutput()
+        budgets = self.settings.budgets
+        remaining = None
+        if budgets.max_wall_s is not None:
+            remaining = max(0.0, budgets.max_wall_s - (time.monotonic() - self._started))
+        try:
+            async with asyncio.timeout(remaining):
+                async for delta in self.backend.stream(request):
+                    self._collect(output, delta)
+        except TimeoutError:
+            await self.backend.cancel()
+            output.finish_reason = "cancelled"
+        return output
+
+    def _collect(self, output: StepOutput, delta: Delta) -> None:
+        if self.settings.on_delta is not None:
+            self.settings.on_delta(delta)
+        match delta:
+            case TextDelta(text=text):
+                output.text += text
+            case ThinkingDelta(text=text):
+                output.thinking += text
+            case ToolCallDelta(index=index, name=name, arguments=arguments):
+                piece = output.calls.setdefault(index, ["", ""])
+                piece[0] += name
+                piece[1] += arguments
+            case MalformedDelta(message=message):
+                output.malformed.append(message)
+            case UsageDelta():
+                output.usage = delta
+            case FinishDelta(reason=reason, raw=raw):
+                output.finish_reason, output.raw = reason, raw
+
+    def _emit_output(self, output: StepOutput) -> list[ev.ToolCall]:
+        step = self.step
+        if output.thinking:
+            self.emit(ev.Thinking(step, output.thinking))
+        if output.text:
+            self.emit(ev.Text(step, output.text))
+        calls = []
+        for position, index in enumerate(sorted(output.calls)):
+            name, raw_args = output.calls[index]
+            # Nine alphanumerics: what mistral-common accepts as a call id, unique per session.
+            call_id = f"s{step:05d}c{position:02d}"
+            call = ev.ToolCall(step, call_id, name.strip(), _arguments(raw_args))
+            self.emit(call)
+            calls.append(call)
+        if output.raw is not None:
+            self.emit(ev.RawOutput(step, output.raw))
+        usage = output.usage or UsageDelta(0, 0, 0)
+        self.emit(ev.Usage(step, usage.prompt_tokens, usage.cached_prompt_tokens,
+                           usage.completion_tokens, output.finish_reason))
+        self.spent_tokens += (
+            usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens
+        )
+        self.context_tokens = usage.prompt_tokens + usage.completion_tokens
+        return calls
+
+    @staticmethod
+    def _malformed_note(problems: list[str]) -> str:
+        listed = "\n".join(f"- {p}" for p in problems)
+        return (
+            "Your last reply could not be read as tool calls:\n" + listed + "\n"
+            "Call a tool as [TOOL_CALLS]name[ARGS]{json object of arguments}, or answer in "
+            "plain text without a tool call when you are done."
+        )
+
+
+def _arguments(raw: str) -> dict | str:
+    """The parsed object when the text is a JSON object; else the raw text, kept for the
+    error message and the record."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return value if isinstance(value, dict) else raw
+
+
+def _estimate_tokens(text: str) -> int:
+    # Between the real tokenizer's ~3.5 and ~4.5 characters per token for code and prose;
+    # only the effort policy's rough context signal uses it.
+    return (len(text) + 3) // 4
+
+
+__all__ = ["AgentLoop", "Budgets", "LoopSettings", "PreparedCall"]
