@@ -1,0 +1,63 @@
+"""`tessera run "TASK"`: one task, headless, to the end.
+
+Exit status: 0 when the model finishes, 2 when a budget ends the run (or it got stuck),
+1 on error. `--json` prints one event per line (schema: docs/events.md); otherwise a
+short human transcript. Every event is stored in the session database before it is
+printed, so `--resume` can continue any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXIT_CODES = {"done": 0, "budget": 2, "stuck": 2, "error": 1, "cancelled": 130}
+
+
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("task", nargs="?", help="what to do (with --resume: a follow-up)")
+    parser.add_argument("--repo", type=Path, default=None, help="repository (default: cwd)")
+    parser.add_argument("--backend", help="replay:FILE, local or openai:URL")
+    parser.add_argument("--effort", choices=("auto", "none", "high"), help="reasoning effort")
+    parser.add_argument(
+        "--approval", choices=("read-only", "ask", "auto-edit", "auto"),
+        help="approval policy; headless runs deny what would ask",
+    )
+    parser.add_argument("--allow", action="append", default=[], metavar="RULE",
+                        help="allow rule: tool=NAME,command=PREFIX,path=GLOB (repeatable)")
+    parser.add_argument("--deny", action="append", default=[], metavar="RULE",
+                        help="deny rule, same form; deny rules always win (repeatable)")
+    parser.add_argument("--max-steps", type=int, default=50, help="step budget (default 50)")
+    parser.add_argument("--max-tokens", type=int, help="token budget: uncached prompt + generated")
+    parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
+    parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
+    resume.add_argument("--last", action="store_true", help="continue the latest session")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agent.runner import RunOptions, RunSetupError, run_headless
+
+    options = RunOptions(
+        task=args.task,
+        repo=(args.repo or Path.cwd()),
+        backend=args.backend,
+        effort=args.effort,
+        approval=args.approval,
+        allow=args.allow,
+        deny=args.deny,
+        max_steps=args.max_steps,
+        max_tokens=args.max_tokens,
+        max_wall_s=args.max_time,
+        json=args.json,
+        resume="last" if args.last else args.resume,
+    )
+    try:
+        finish = asyncio.run(run_headless(options))
+    except RunSetupError as exc:
+        print(f"tessera run: {exc}")
+        return 1
+    return EXIT_CODES.get(finish.status, 1)
