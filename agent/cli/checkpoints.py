@@ -88,7 +88,7 @@ def _undo(repo: GitRepo, checkpoint_id: str | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.git.checkpoints import CheckpointNotFound, NothingToUndo, RestoreConflict
+    from tools.git.checkpoints import CheckpointNotFound, NothingToUndo, RestoreError
     from tools.git.repo import GitError, NotAGitRepo, open_repo
 
     try:
@@ -99,6 +99,6 @@ def run(args: argparse.Namespace) -> int:
     except NotAGitRepo as exc:
         print(f"tessera {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (CheckpointNotFound, NothingToUndo, RestoreConflict, GitError) as exc:
+    except (CheckpointNotFound, NothingToUndo, RestoreError, GitError) as exc:
         print(f"tessera {args.command}: {exc}", file=sys.stderr)
         return 1

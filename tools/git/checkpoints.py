@@ -19,8 +19,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tools.git.repo import GitRepo
-from tools.git.restore import RestoreConflict, install_index, restore_files
+from tools.git.repo import GitError, GitRepo
+from tools.git.restore import (
+    RestoreConflict,
+    RestoreError,
+    RestoreFailed,
+    install_index,
+    restore_files,
+)
 from tools.git.snapshot import (
     MAX_UNTRACKED_BYTES,
     IndexEntry,
@@ -43,6 +49,8 @@ __all__ = [
     "CheckpointNotFound",
     "NothingToUndo",
     "RestoreConflict",
+    "RestoreError",
+    "RestoreFailed",
     "RestoreResult",
     "create_checkpoint",
     "get_checkpoint",
@@ -269,6 +277,13 @@ def prune_checkpoints(repo: GitRepo, keep: int) -> list[str]:
 # -- restoring -------------------------------------------------------------------------
 
 
+def _part_way(exc: Exception, safety: Checkpoint) -> str:
+    return (
+        f"restore stopped part-way: {exc}. The state before it is saved as {safety.id}: "
+        f"`tessera undo --to {safety.id}` brings it back"
+    )
+
+
 def restore_checkpoint(
     repo: GitRepo, checkpoint_id: str | None = None, *, keep: int | None = DEFAULT_KEEP
 ) -> RestoreResult:
@@ -308,10 +323,13 @@ def restore_checkpoint(
         raise RestoreConflict(
             f"{exc}. Nothing was changed; the current state is also saved as {safety.id}."
         ) from exc
-    install_index(
-        repo,
-        IndexState(target.index_tree, unmerged=unmerged, intent_to_add=target.intent_to_add),
-    )
+    except RestoreFailed as exc:
+        raise RestoreFailed(_part_way(exc, safety)) from exc
+    index = IndexState(target.index_tree, unmerged=unmerged, intent_to_add=target.intent_to_add)
+    try:
+        install_index(repo, index)
+    except (OSError, RestoreError, GitError) as exc:
+        raise RestoreFailed(_part_way(exc, safety) + " (the files were restored)") from exc
     if keep is not None:
         prune_checkpoints(repo, keep)
     head_now = repo.head_sha()

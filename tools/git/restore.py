@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.git.repo import GitRepo
+from tools.git.repo import GitError, GitRepo
 from tools.git.snapshot import (
     IndexState,
     decode_path,
@@ -30,8 +30,17 @@ SYMLINK = "120000"
 EXECUTABLE = "100755"
 
 
-class RestoreConflict(Exception):
-    """Restoring would have to overwrite or delete something it must not touch."""
+class RestoreError(Exception):
+    pass
+
+
+class RestoreConflict(RestoreError):
+    """Restoring would have to overwrite or delete something it must not touch; raised
+    before anything changed."""
+
+
+class RestoreFailed(RestoreError):
+    """Restoring stopped part-way (a permission, the disk, a lock taken meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -297,7 +306,10 @@ def restore_files(
     restorer = _Restorer(repo, tree_changes(repo, current_tree, target_tree), keep)
     restorer.check()
     tracked_now = {e.path for e in read_index_entries(repo)}
-    return restorer.apply(tracked_now)
+    try:
+        return restorer.apply(tracked_now)
+    except (OSError, RestoreConflict, GitError) as exc:
+        raise RestoreFailed(str(exc)) from exc
 
 
 def install_index(repo: GitRepo, state: IndexState) -> None:

@@ -20,6 +20,7 @@ from tools.git import NotAGitRepo, open_repo
 from tools.git.checkpoints import (
     NothingToUndo,
     RestoreConflict,
+    RestoreFailed,
     create_checkpoint,
     get_checkpoint,
     list_checkpoints,
@@ -531,3 +532,31 @@ def test_untracked_dependency_folders_are_left_out_and_left_alone(repo_dir: Path
     assert (repo_dir / "node_modules/pkg/index.js").read_text() == "module.exports = 2\n"
     assert (repo_dir / "node_modules/other/new.js").exists()
     assert result.removed == []
+
+
+def test_restore_that_fails_part_way_names_the_safety_checkpoint(
+    repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dirty_repo(repo_dir)
+    repo = open_repo(repo_dir)
+    checkpoint = create_checkpoint(repo, "target")
+    subprocess.run(["bash", "-c", "rm -rf pkg && echo step > a.py"], cwd=repo_dir, check=True)
+    after_step = _snapshot_everything(repo_dir)
+    real_replace = os.replace
+    calls = []
+
+    def disk_full_on_third_write(src: str, dst: str) -> None:
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", disk_full_on_third_write)
+    with pytest.raises(RestoreFailed, match="No space left") as info:
+        restore_checkpoint(repo, checkpoint.id)
+    monkeypatch.setattr(os, "replace", real_replace)
+    safety = list_checkpoints(repo)[0]
+    assert safety.kind == "safety" and f"tessera undo --to {safety.id}" in str(info.value)
+    assert not list(repo_dir.rglob("*.tessera-*"))  # no temp files left behind
+    restore_checkpoint(repo, safety.id)
+    assert _snapshot_everything(repo_dir) == after_step
