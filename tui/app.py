@@ -14,7 +14,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from tui.screens.chat import ChatScreen
-from tui.session import ChatOptions, ChatSession, SessionSetupError
+from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
 from tui.widgets.status import Stats
 
@@ -69,7 +69,7 @@ class TesseraApp(App):
 
     def _sandbox_known(self, isolated: bool, text: str) -> None:
         self.stats.sandbox, self.stats.sandbox_isolated = text, isolated
-        if self.chat is not None:
+        if self.chat is not None and self.chat.ready:
             self.chat.status_bar.refresh_stats()
             if not isolated:
                 self.chat.note(f"⚠ {text}. Every command asks for approval.", "error")
@@ -84,17 +84,6 @@ class TesseraApp(App):
             self.switch_screen(chat)
         else:
             self.push_screen(chat)
-        try:
-            events = session.load_resumed()
-        except SessionSetupError as exc:
-            chat.note(f"cannot resume: {exc}", "error")
-            return
-        if events:
-            chat.show_history(events)
-            chat.note(f"resumed session {session.session_id}; send a message to continue")
-            self.stats.backend = session.backend_spec or self.stats.backend
-        if self.stats.sandbox_isolated is False:
-            chat.note(f"⚠ {self.stats.sandbox}. Every command asks for approval.", "error")
 
     def _describe_backend(self) -> None:
         from agent.config import ConfigError, load_config

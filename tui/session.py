@@ -146,7 +146,8 @@ class ChatSession:
                     context.instruction_files,
                 )
                 return await loop.run(start)
-            if self._stored:
+            if self._stored or loop.history.pending_calls():
+                # After a crash or a stop mid-step, every call gets its one result first.
                 from agent.resume import finish_interrupted_calls
 
                 await finish_interrupted_calls(loop)

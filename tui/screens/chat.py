@@ -59,6 +59,7 @@ class ChatScreen(Screen):
         self._ticker: Timer | None = None
         self._worker: Worker | None = None
         self._approval: ApprovalPanel | None = None
+        self.ready = False  # mounted, with any resumed history shown
 
     def compose(self) -> ComposeResult:
         yield self.transcript
@@ -69,6 +70,19 @@ class ChatScreen(Screen):
     def on_mount(self) -> None:
         self._ticker = self.set_interval(1 / REFRESH_HZ, self._flush, pause=True)
         self.prompt.focus()
+        self.ready = True
+        self.status_bar.refresh_stats()
+        if self.stats.sandbox_isolated is False:  # known before this screen existed
+            self.note(f"⚠ {self.stats.sandbox}. Every command asks for approval.", "error")
+        try:
+            events = self.session.load_resumed()
+        except SessionSetupError as exc:
+            self.note(f"cannot resume: {exc}", "error")
+            return
+        if events:
+            self.show_history(events)
+            self.stats.backend = self.session.backend_spec or self.stats.backend
+            self.note(f"resumed session {self.session.session_id}; send a message to continue")
 
     # -- records -----------------------------------------------------------------------
 

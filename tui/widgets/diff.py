@@ -43,7 +43,7 @@ def render_hunk_lines(lines: list[tuple[str, str]], path: str) -> Text:
             kind if kind != " " else " ",
             style="bold green" if kind == "+" else "bold red" if kind == "-" else "dim",
         )
-        line = Text.assemble(marker, " ", code)
+        line = Text.assemble(marker, code)
         if style:
             line.stylize(style)
         out.append_text(line)

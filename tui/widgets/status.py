@@ -77,26 +77,31 @@ class StatusBar(Widget):
         cached_share = s.cached_tokens / s.prompt_tokens if s.prompt_tokens else 0.0
         speed = f"{s.tokens_per_s:.0f} tok/s" if s.tokens_per_s else "– tok/s"
         used = s.context_tokens / CONTEXT_WINDOW
-        text = Text.assemble(
-            (f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim"),
-            " ",
-            (s.backend + (f" · {s.model}" if s.model else ""), "bold"),
-            "  │  ",
-            f"tokens {_k(s.prompt_tokens + s.completion_tokens)}",
-            f" (out {_k(s.completion_tokens)})",
-            "  │  ",
-            f"cached {cached_share:.0%}",
-            "  │  ",
-            speed,
-            "  │  ",
-            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} ({used:.0%})",
-            "  │  ",
-        )
-        if s.sandbox_isolated is False:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim")
+        if s.sandbox_isolated is False:  # first, so a narrow terminal cannot hide it
             text.append(f" ⚠ {s.sandbox} ", style="bold white on red")
-        else:
+        text.append(" ")
+        text.append(short_backend(s.backend) + (f" · {s.model}" if s.model else ""), "bold")
+        for part in (
+            f"tokens {_k(s.prompt_tokens + s.completion_tokens)} (out {_k(s.completion_tokens)})",
+            f"cached {cached_share:.0%}",
+            speed,
+            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} ({used:.0%})",
+        ):
+            text.append("  │  " + part)
+        if s.sandbox_isolated is not False:
+            text.append("  │  ")
             text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
         self.set_class(s.sandbox_isolated is False, "-unsafe")
         if text.plain != self._text.plain or text.spans != self._text.spans:
             self._text = text
             self.refresh()
+
+
+def short_backend(spec: str) -> str:
+    """`replay:/long/path/turns.jsonl` → `replay:turns.jsonl`; others unchanged."""
+    kind, sep, rest = spec.partition(":")
+    if kind == "replay" and sep:
+        return f"replay:{rest.rsplit('/', 1)[-1]}"
+    return spec
