@@ -267,16 +267,15 @@ class _Restorer:
         self._make_room(change.path)
         target = self.root / change.path
         temp = target.with_name(f".{target.name[:100]}.tessera-{secrets.token_hex(4)}")
-        if change.new_mode == SYMLINK:
-            os.symlink(os.fsdecode(data), temp)
-            os.replace(temp, target)
-            return
         perms = self._permissions(target, executable=change.new_mode == EXECUTABLE)
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                os.fchmod(handle.fileno(), perms)
+            if change.new_mode == SYMLINK:
+                os.symlink(os.fsdecode(data), temp)
+            else:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    os.fchmod(handle.fileno(), perms)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
