@@ -88,12 +88,12 @@ def build_graph(tags: Sequence[FileTags]) -> Graph:
     edge_name: list[int] = []
     for index, file_tags in enumerate(tags):
         is_python = file_tags.language == "python"
-        for name, lines in file_tags.references.items():
+        for name, count in file_tags.reference_counts():
             targets = definers.get(name)
             if not targets:
                 continue
             # A name defined in several files is ambiguous: the evidence splits.
-            w = math.sqrt(len(lines)) * _name_multiplier(name, len(targets), is_python)
+            w = math.sqrt(count) * _name_multiplier(name, len(targets), is_python)
             w /= len(targets)
             name_id = name_ids[name]
             for target in targets:

@@ -99,6 +99,22 @@ class FileTags:
             self._references = unpacked
         return self._references
 
+    def reference_counts(self) -> list[tuple[str, int]]:
+        """(name, how many references) without unpacking the lines: what ranking needs."""
+        if self._references is not None:
+            return [(name, len(lines)) for name, lines in self._references.items()]
+        if not self._packed_names:
+            return []
+        values = array("I")
+        values.frombytes(self._packed_lines)
+        counts = []
+        position = 0
+        for name in self._packed_names.split("\n"):
+            count = values[position]
+            counts.append((name, count))
+            position += 1 + count
+        return counts
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FileTags):
             return NotImplemented
