@@ -159,9 +159,23 @@ class Experts(nn.Module):
         self.w2 = nn.Parameter(torch.empty(num_experts, dim, hidden))
 
 
-class MoE(nn.Module):
+def mixture_of_experts(x: torch.Tensor, gate: Gate, experts: Experts,
+                       shared: FeedForward | None, top_k: int, routed_scale: float
+                       ) -> torch.Tensor:
     """Softmax over all router logits, top-k, renormalise, scale; plus an always-on shared
     expert. Routing and the expert GEMMs run through the `kernels` package."""
+    weights, ids = kernels.route(gate(x), top_k, renormalize=True, scaling=routed_scale)
+    out = kernels.moe(x, experts.w13, experts.w2, weights, ids)
+    return out if shared is None else out + shared(x)
+
+
+def _shared_expert(text: TextConfig) -> FeedForward | None:
+    moe = text.moe
+    return FeedForward(text.hidden_size, moe.shared_dim) if moe.num_shared_experts else None
+
+
+class MoE(nn.Module):
+    """The MoE feed-forward on its own (blocks hold the same parts under checkpoint names)."""
 
     def __init__(self, text: TextConfig) -> None:
         super().__init__()
@@ -169,35 +183,40 @@ class MoE(nn.Module):
         self.top_k, self.routed_scale = moe.top_k, moe.routed_scale
         self.gate = Gate(text.hidden_size, moe.num_experts)
         self.experts = Experts(text.hidden_size, moe.expert_dim, moe.num_experts)
-        self.shared_experts = (
-            FeedForward(text.hidden_size, moe.shared_dim) if moe.num_shared_experts else None)
+        self.shared_experts = _shared_expert(text)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights, ids = kernels.route(
-            self.gate(x), self.top_k, renormalize=True, scaling=self.routed_scale)
-        out = kernels.moe(x, self.experts.w13, self.experts.w2, weights, ids)
-        if self.shared_experts is not None:
-            out = out + self.shared_experts(x)
-        return out
+        return mixture_of_experts(x, self.gate, self.experts, self.shared_experts, self.top_k,
+                                  self.routed_scale)
 
 
 class Block(nn.Module):
+    """Pre-norm residual block: attention, then a dense FFN (first_k_dense layers) or the MoE.
+    Attribute names are the checkpoint's: attention_norm, attention, ffn_norm, and
+    feed_forward or gate / experts / shared_experts."""
+
     def __init__(self, text: TextConfig, layer: int, softmax_scale: float) -> None:
         super().__init__()
+        moe = text.moe
         self.attention_norm = RMSNorm(text.hidden_size, text.norm_eps)
         self.attention = Attention(text, softmax_scale)
         self.ffn_norm = RMSNorm(text.hidden_size, text.norm_eps)
-        self.dense = layer < text.moe.first_k_dense
+        self.dense = layer < moe.first_k_dense
+        self.top_k, self.routed_scale = moe.top_k, moe.routed_scale
         if self.dense:
             self.feed_forward = FeedForward(text.hidden_size, text.dense_dim)
         else:
-            moe = MoE(text)
-            # Flat names, as the checkpoint stores them: layers.N.gate / experts / shared_experts.
-            self.gate, self.experts, self.shared_experts = moe.gate, moe.experts, moe.shared_experts
-            self._moe = [moe]  # a list keeps it out of the module tree (no duplicate names)
+            self.gate = Gate(text.hidden_size, moe.num_experts)
+            self.experts = Experts(text.hidden_size, moe.expert_dim, moe.num_experts)
+            self.shared_experts = _shared_expert(text)
+
+    def ffn(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dense:
+            return self.feed_forward(x)
+        return mixture_of_experts(x, self.gate, self.experts, self.shared_experts, self.top_k,
+                                  self.routed_scale)
 
     def forward(self, x: torch.Tensor, angles: torch.Tensor, q_scale: torch.Tensor
                 ) -> torch.Tensor:
         x = x + self.attention(self.attention_norm(x), angles, q_scale)
-        ffn = self.feed_forward if self.dense else self._moe[0]
-        return x + ffn(self.ffn_norm(x))
+        return x + self.ffn(self.ffn_norm(x))
