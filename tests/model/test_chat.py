@@ -12,6 +12,7 @@ from model.stream_parser import (
     EndOfTurn,
     TextDelta,
     ThinkingDelta,
+    TokenStreamParser,
     ToolCallEvent,
     coalesce,
     decode_with_specials,
@@ -72,7 +73,7 @@ def test_invalid_conversation_is_a_chat_error() -> None:
         encode(Conversation((Turn("assistant", "I speak first"),)), tokenizer())
 
 
-words = st.text(alphabet="abcdefghij klmnopqrstuvwxyz.,!?0123456789éü{}\"", min_size=1,
+words = st.text(alphabet="abcdefghij klmnopqrstuvwxyz.,!?0123456789éü€{}\"", min_size=1,
                 max_size=30).map(str.strip).filter(bool)
 arguments = st.dictionaries(st.sampled_from(["path", "pattern", "n", "flags"]),
                             st.integers() | st.text(max_size=10) | st.booleans(), max_size=3)
@@ -93,6 +94,9 @@ def test_encoded_assistant_turn_parses_back(thinking, text, calls) -> None:
     end = tokens.index(special_id(tokenizer(), "</s>"), start) + 1
     events = coalesce(parse([decode_with_specials(tokenizer(), tokens[start:end])],
                             known_tools=["read_file", "ls"]))
+    streamed = TokenStreamParser(tokenizer(), known_tools=["read_file", "ls"])
+    by_token = [e for token in tokens[start:end] for e in streamed.feed([token])]
+    assert coalesce(by_token + streamed.finish()) == events
     expected = []
     if assistant.thinking:
         expected.append(ThinkingDelta(assistant.thinking))
