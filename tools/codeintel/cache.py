@@ -22,7 +22,7 @@ from typing import Any
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # Larger files are listed by name only: generated or vendored code, slow to parse.
 MAX_PARSE_BYTES = 1024 * 1024
 # mtimes this recent are not trusted (see _trusted_mtime).

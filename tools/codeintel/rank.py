@@ -68,7 +68,24 @@ class Ranking:
     order: list[tuple[int, int]]  # (file index, definition position), best first
 
 
-def build_graph(tags: Sequence[FileTags]) -> Graph:
+def is_test_path(path: str) -> bool:
+    """Tests reference the code; code seldom references tests. A reference that lands in
+    a test file is most likely a name clash (a test double's `import_module`)."""
+    parts = path.lower().split("/")
+    name = parts[-1]
+    return (
+        any(part in ("test", "tests", "__tests__", "testing", "spec") for part in parts[:-1])
+        or name.startswith("test_")
+        or bool(_TEST_FILE.search(name))
+    )
+
+
+_TEST_FILE = re.compile(r"(_test\.\w+|\.(test|spec)\.\w+|^tests?\.py)$")
+
+
+def build_graph(tags: Sequence[FileTags], paths: Sequence[str] | None = None) -> Graph:
+    """The reference graph; `paths` (parallel to `tags`) lets edges into tests be damped."""
+    in_tests = [is_test_path(p) for p in paths] if paths is not None else [False] * len(tags)
     definers: dict[str, list[int]] = {}
     def_file: list[int] = []
     def_position: list[int] = []
@@ -100,7 +117,7 @@ def build_graph(tags: Sequence[FileTags]) -> Graph:
                 if target != index:
                     src.append(index)
                     dst.append(target)
-                    weight.append(w)
+                    weight.append(w * WEAK if in_tests[target] else w)
                     edge_name.append(name_id)
     n_names = max(1, len(name_ids))
     dst_a = np.asarray(dst, dtype=np.int64)

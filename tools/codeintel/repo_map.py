@@ -137,7 +137,7 @@ def _graph(cache: TagCache, files: list[str], tags: list[FileTags]) -> Graph:
     kept = cache.derived.get("graph")
     if kept is not None and kept[0] == fingerprint:
         return kept[1]
-    graph = build_graph(tags)
+    graph = build_graph(tags, files)
     cache.derived["graph"] = (fingerprint, graph)
     cache.mark_dirty()
     return graph

@@ -99,3 +99,31 @@ def test_kept_bpe_model_counts_exactly_like_tekkenizer(tmp_path: Path) -> None:
     tokens._counters.clear()
     reloaded = tokens.token_counter(tmp_path)  # loads the kept model
     assert [first(t) for t in texts] == [reloaded(t) for t in texts] == expected
+
+
+def test_test_files_are_recognised() -> None:
+    from tools.codeintel.rank import is_test_path
+
+    for path in ("tests/a.py", "pkg/test_b.py", "app/tests.py", "x_test.go", "a/b.test.ts",
+                 "web/__tests__/c.js"):  # fmt: skip
+        assert is_test_path(path), path
+    for path in ("src/contest.py", "latest.py", "pkg/testing_utils_not.py", "src/spectrum.rs"):
+        assert not is_test_path(path), path
+
+
+def test_references_landing_in_tests_count_less(tmp_path: Path) -> None:
+    # The leaves call `emit_event`, which only a test double defines (the real one comes
+    # from a library): those calls must not lift the test file above the code.
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "core.py").write_text("def lookup_entry(name):\n    return name\n")
+    for i in range(4):
+        (repo / f"leaf_{i}.py").write_text(
+            "from core import lookup_entry\n\n\ndef handle(x):\n"
+            "    emit_event(x)\n    emit_event(x)\n    emit_event(x)\n    emit_event(x)\n"
+            "    return lookup_entry(x)\n"
+        )
+    (repo / "tests" / "fakes.py").write_text("def emit_event(event):\n    return event\n")
+    result = repo_map(repo, 4096)
+    order = [line.rstrip(":") for line in result.text.splitlines() if line.endswith(":")]
+    assert order.index("core.py") < order.index("tests/fakes.py")
