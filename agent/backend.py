@@ -123,11 +123,16 @@ def make_backend(spec: str) -> Backend:
         if not rest:
             raise BackendUnavailable("replay backend needs a file: --backend replay:FILE")
         return ReplayBackend.from_file(rest)
-    if kind in ("local", "openai"):
-        raise BackendUnavailable(
-            f"backend {spec!r} is not available yet: the local engine and OpenAI-compatible "
-            "backends come with the engine issue; use --backend replay:FILE"
-        )
+    if kind == "local":
+        from agent.backends.local import LocalBackend
+
+        return LocalBackend.from_config()
+    if kind == "openai":
+        from agent.backends.openai import OpenAIBackend
+
+        if not rest.startswith(("http://", "https://")):
+            raise BackendUnavailable("openai backend needs a URL: --backend openai:https://HOST/v1")
+        return OpenAIBackend.from_spec(rest)
     raise BackendUnavailable(
         f"unknown backend spec {spec!r}; expected replay:FILE, local or openai:URL"
     )
