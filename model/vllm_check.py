@@ -22,11 +22,41 @@ ENGINE_ENV = {
 }
 
 
+def dequantised_copy(directory: str | Path, out: str | Path) -> Path:
+    """A Mistral-format copy of an FP8 checkpoint with float32 weights (fp8 × scale), for
+    engines without an FP8 path (vLLM on CPU)."""
+    import json
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from model.checkpoint import load_weights, to_mistral_tensors
+    from model.config import to_mistral_params
+
+    weights = load_weights(directory)
+    if weights.format != "mistral":
+        raise ValueError(f"{directory}: vLLM runs this model from the Mistral format only")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "params.json").write_text(json.dumps(to_mistral_params(weights.config), indent=2))
+    save_file(to_mistral_tensors(weights.tensors, weights.config),
+              str(out / "consolidated.safetensors"))
+    shutil.copy(Path(directory) / "tekken.json", out / "tekken.json")
+    return out
+
+
 def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tokens: int,
                 max_model_len: int = 256) -> list[Generation]:
     """One engine, several prompts: greedy continuations with the chosen tokens' logprobs."""
+    import tempfile
+
+    from model.config import load_config
+
     for key, value in ENGINE_ENV.items():
         os.environ.setdefault(key, value)
+    if load_config(directory).quantization:
+        scratch = tempfile.mkdtemp(prefix="tessera-dequantised-")
+        directory = dequantised_copy(directory, scratch)
     from vllm import LLM, SamplingParams
 
     llm = LLM(

@@ -110,3 +110,14 @@ def test_block_scales_cover_partial_blocks_exactly() -> None:
             rows, cols = slice(128 * i, 128 * (i + 1)), slice(128 * j, 128 * (j + 1))
             assert torch.equal(restored[rows, cols], quantised[rows, cols].float() * scale[i, j])
     assert (restored - weight).abs().max() < 0.07 * weight.abs().max()
+
+
+def test_dequantised_copy_for_engines_without_fp8(tiny_dirs, tmp_path) -> None:
+    from model.vllm_check import dequantised_copy
+
+    source = tiny_dirs("mistral", "odd", vision=True, fp8="tensor")
+    copy = dequantised_copy(source, tmp_path / "copy")
+    original, plain = load_weights(source), load_weights(copy)
+    assert plain.parsed.quantization is None and set(plain.source_dtypes) == {"F32"}
+    for name, tensor in original.tensors.items():
+        assert torch.equal(tensor, plain.tensors[name]), name
