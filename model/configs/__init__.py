@@ -1,0 +1,1 @@
+"""Model configs as data (params.json format); a package so wheels ship the JSON."""
