@@ -13,7 +13,6 @@ the cache); a map with a new focus or budget only re-runs the numpy part.
 from __future__ import annotations
 
 import builtins
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,46 +83,66 @@ _TEST_FILE = re.compile(r"(_test\.\w+|\.(test|spec)\.\w+|^tests?\.py)$")
 
 
 def build_graph(tags: Sequence[FileTags], paths: Sequence[str] | None = None) -> Graph:
-    """The reference graph; `paths` (parallel to `tags`) lets edges into tests be damped."""
-    in_tests = [is_test_path(p) for p in paths] if paths is not None else [False] * len(tags)
-    definers: dict[str, list[int]] = {}
-    def_file: list[int] = []
-    def_position: list[int] = []
-    def_names: list[str] = []
-    for index, file_tags in enumerate(tags):
-        for position, definition in enumerate(file_tags.definitions):
-            def_file.append(index)
-            def_position.append(position)
-            def_names.append(definition[0])
-        for name in {d[0] for d in file_tags.definitions}:
-            definers.setdefault(name, []).append(index)
-    name_ids = {name: i for i, name in enumerate(definers)}
+    """The reference graph; `paths` (parallel to `tags`) lets edges into tests be damped.
 
-    src: list[int] = []
-    dst: list[int] = []
-    weight: list[float] = []
-    edge_name: list[int] = []
+    Python touches each definition name and each (file, referenced name) once; the
+    fan-out to every defining file and the weights are numpy work.
+    """
+    n_files = len(tags)
+    name_ids: dict[str, int] = {}
+    def_file: list[int] = []
+    def_name: list[int] = []
     for index, file_tags in enumerate(tags):
-        is_python = file_tags.language == "python"
-        for name, count in file_tags.reference_counts():
-            targets = definers.get(name)
-            if not targets:
-                continue
-            # A name defined in several files is ambiguous: the evidence splits.
-            w = math.sqrt(count) * _name_multiplier(name, len(targets), is_python)
-            w /= len(targets)
-            name_id = name_ids[name]
-            for target in targets:
-                if target != index:
-                    src.append(index)
-                    dst.append(target)
-                    weight.append(w * WEAK if in_tests[target] else w)
-                    edge_name.append(name_id)
+        for name in file_tags.definition_names():
+            def_file.append(index)
+            def_name.append(name_ids.setdefault(name, len(name_ids)))
     n_names = max(1, len(name_ids))
-    dst_a = np.asarray(dst, dtype=np.int64)
-    edge_name_a = np.asarray(edge_name, dtype=np.int64)
     def_file_a = np.asarray(def_file, dtype=np.int64)
-    def_name_a = np.asarray([name_ids[n] for n in def_names], dtype=np.int64)
+    def_name_a = np.asarray(def_name, dtype=np.int64)
+    def_position = _positions_within_file(def_file_a)
+
+    # Definers of each name: distinct (name, file) pairs grouped by name.
+    pair_keys = np.unique(def_name_a * max(1, n_files) + def_file_a)
+    definer_name, definer_file = pair_keys // max(1, n_files), pair_keys % max(1, n_files)
+    n_definers = np.bincount(definer_name, minlength=n_names)
+    first_definer = np.concatenate(([0], np.cumsum(n_definers)[:-1]))
+
+    ref_file: list[int] = []
+    ref_name: list[int] = []
+    ref_count: list[int] = []
+    for index, file_tags in enumerate(tags):
+        for name, count in file_tags.reference_counts():
+            name_id = name_ids.get(name)
+            if name_id is not None:
+                ref_file.append(index)
+                ref_name.append(name_id)
+                ref_count.append(count)
+    ref_file_a = np.asarray(ref_file, dtype=np.int64)
+    ref_name_a = np.asarray(ref_name, dtype=np.int64)
+    ref_count_a = np.asarray(ref_count, dtype=np.float64)
+
+    # Fan each reference out to every file defining its name.
+    fan = n_definers[ref_name_a]
+    total = int(fan.sum())
+    starts = np.repeat(first_definer[ref_name_a] - np.cumsum(fan) + fan, fan)
+    edge_ref = np.repeat(np.arange(ref_file_a.size), fan)
+    dst_a = definer_file[starts + np.arange(total)] if total else np.zeros(0, dtype=np.int64)
+    src_a = ref_file_a[edge_ref]
+    edge_name_a = ref_name_a[edge_ref]
+
+    names = list(name_ids)
+    multiplier, builtin = _name_tables(names, n_definers)
+    is_python = np.asarray([t.language == "python" for t in tags], dtype=bool)
+    in_tests = np.asarray(
+        [is_test_path(p) for p in paths] if paths is not None else [False] * n_files, dtype=bool
+    )
+    # A name defined in several files is ambiguous: the evidence splits among them.
+    weight = np.sqrt(ref_count_a[edge_ref]) * multiplier[edge_name_a] / fan[edge_ref]
+    weight *= np.where(is_python[src_a] & builtin[edge_name_a], WEAK, 1.0)
+    weight *= np.where(in_tests[dst_a], WEAK, 1.0)
+    keep = src_a != dst_a
+    src_a, dst_a, edge_name_a, weight = src_a[keep], dst_a[keep], edge_name_a[keep], weight[keep]
+
     slot_keys, edge_slot = np.unique(dst_a * n_names + edge_name_a, return_inverse=True)
     def_keys = def_file_a * n_names + def_name_a
     def_slot = np.full(def_keys.size, -1, dtype=np.int64)
@@ -132,28 +151,46 @@ def build_graph(tags: Sequence[FileTags], paths: Sequence[str] | None = None) ->
         hit = slot_keys[found] == def_keys
         def_slot[hit] = found[hit]
     _, def_inverse, same_key = np.unique(def_keys, return_inverse=True, return_counts=True)
-    src_a = np.asarray(src, dtype=np.int64)
-    pair_keys, edge_pair = np.unique(src_a * max(1, len(tags)) + dst_a, return_inverse=True)
+    pair_index_keys, edge_pair = np.unique(src_a * max(1, n_files) + dst_a, return_inverse=True)
     return Graph(
-        n_files=len(tags),
-        names=list(definers),
+        n_files=n_files,
+        names=names,
         src=src_a.astype(np.int32),
-        weight=np.asarray(weight, dtype=np.float32),
+        weight=weight.astype(np.float32),
         edge_slot=edge_slot.reshape(-1).astype(np.int32),
         slot_file=(slot_keys // n_names).astype(np.int32),
         slot_name=(slot_keys % n_names).astype(np.int32),
         edge_pair=edge_pair.reshape(-1).astype(np.int32),
-        pair_src=(pair_keys // max(1, len(tags))).astype(np.int32),
-        pair_dst=(pair_keys % max(1, len(tags))).astype(np.int32),
+        pair_src=(pair_index_keys // max(1, n_files)).astype(np.int32),
+        pair_dst=(pair_index_keys % max(1, n_files)).astype(np.int32),
         def_file=def_file_a.astype(np.int32),
-        def_position=np.asarray(def_position, dtype=np.int32),
+        def_position=def_position.astype(np.int32),
         def_name=def_name_a.astype(np.int32),
         def_slot=def_slot.astype(np.int32),
         def_share=same_key[def_inverse.reshape(-1)].astype(np.float32),
     )
 
 
-def _name_multiplier(name: str, n_definers: int, is_python: bool) -> float:
+def _positions_within_file(def_file: np.ndarray) -> np.ndarray:
+    """0, 1, 2... restarting at each file (definitions arrive grouped by file)."""
+    if def_file.size == 0:
+        return def_file
+    starts = np.flatnonzero(np.r_[True, def_file[1:] != def_file[:-1]])
+    run_lengths = np.diff(np.r_[starts, def_file.size])
+    return np.arange(def_file.size) - np.repeat(starts, run_lengths)
+
+
+def _name_tables(names: list[str], n_definers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per name: the weight multiplier, and whether it is a Python builtin."""
+    multiplier = np.asarray(
+        [_name_multiplier(name, n) for name, n in zip(names, n_definers.tolist(), strict=True)],
+        dtype=np.float64,
+    )
+    builtin = np.asarray([name in PYTHON_BUILTINS for name in names], dtype=bool)
+    return multiplier, builtin
+
+
+def _name_multiplier(name: str, n_definers: int) -> float:
     multiplier = 1.0
     if len(name) >= DESCRIPTIVE_MIN_LENGTH and _DESCRIPTIVE.match(name):
         multiplier *= DESCRIPTIVE_BOOST
@@ -161,8 +198,6 @@ def _name_multiplier(name: str, n_definers: int, is_python: bool) -> float:
         multiplier *= WEAK
     if n_definers > GENERIC_DEFINERS:
         multiplier *= WEAK
-    if is_python and name in PYTHON_BUILTINS:
-        multiplier *= WEAK  # `super()` is rarely the project's own `super`
     return multiplier
 
 

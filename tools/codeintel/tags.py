@@ -99,6 +99,14 @@ class FileTags:
             self._references = unpacked
         return self._references
 
+    def definition_names(self) -> list[str]:
+        """Names of the definitions, in order, without unpacking the rest."""
+        if self._definitions is not None:
+            return [d[0] for d in self._definitions]
+        if not self._packed_definitions:
+            return []
+        return [r.split(_FIELD, 1)[0] for r in self._packed_definitions.split(_RECORD)]
+
     def reference_counts(self) -> list[tuple[str, int]]:
         """(name, how many references) without unpacking the lines: what ranking needs."""
         if self._references is not None:
