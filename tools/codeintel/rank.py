@@ -104,7 +104,7 @@ def build_graph(tags: Sequence[FileTags], paths: Sequence[str] | None = None) ->
     # Definers of each name: distinct (name, file) pairs grouped by name.
     pair_keys = np.unique(def_name_a * max(1, n_files) + def_file_a)
     definer_name, definer_file = pair_keys // max(1, n_files), pair_keys % max(1, n_files)
-    n_definers = np.bincount(definer_name, minlength=n_names)
+    n_definers = np.bincount(definer_name, minlength=len(name_ids))
     first_definer = np.concatenate(([0], np.cumsum(n_definers)[:-1]))
 
     ref_file: list[int] = []
@@ -233,6 +233,7 @@ def rank_definitions(graph: Graph, focus_files: set[int], focus_names: set[str])
         file_rank[src] * weight, denominator, out=np.zeros_like(weight), where=denominator > 0
     )
     by_slot = np.bincount(graph.edge_slot, weights=flow, minlength=graph.slot_file.size)
+    by_slot = by_slot.astype(np.float64)
     received = np.zeros(graph.def_slot.size)
     referenced = graph.def_slot >= 0
     received[referenced] = by_slot[graph.def_slot[referenced]] / graph.def_share[referenced]
@@ -262,7 +263,8 @@ def pagerank(
     """Weighted personalised PageRank by power iteration; dangling rank goes to `personal`."""
     if n == 0:
         return np.zeros(0)
-    out_weight = np.bincount(src, weights=weight, minlength=n)
+    weight = np.asarray(weight, dtype=np.float64)  # bincount of nothing comes back as ints
+    out_weight = np.bincount(src, weights=weight, minlength=n).astype(np.float64)
     dangling = out_weight == 0
     denominator = out_weight[src]
     share = np.divide(weight, denominator, out=np.zeros_like(weight), where=denominator > 0)

@@ -127,3 +127,16 @@ def test_references_landing_in_tests_count_less(tmp_path: Path) -> None:
     result = repo_map(repo, 4096)
     order = [line.rstrip(":") for line in result.text.splitlines() if line.endswith(":")]
     assert order.index("core.py") < order.index("tests/fakes.py")
+
+
+def test_empty_and_tiny_repositories(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    assert repo_map(repo, 100).text == ""
+    (repo / "notes.txt").write_text("x")
+    assert repo_map(repo, 100).text == "notes.txt\n"
+    (repo / "empty.py").write_text("")
+    (repo / "one.py").write_text("def only():\n    pass\n")
+    text = repo_map(repo, 100, focus=["only", "not_a_name"]).text
+    assert text.startswith("one.py:\n     1  def only():\n")
+    assert find_symbol(repo, "only").references == []
