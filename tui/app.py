@@ -44,12 +44,14 @@ class TesseraApp(App):
         *,
         onboarding: bool = False,
         sandbox_probe: SandboxProbe | None = None,
+        stats: Stats | None = None,
     ) -> None:
         super().__init__()
         self.options = options
         self.onboarding = onboarding
         self.sandbox_probe = sandbox_probe or probe_sandbox
-        self.stats = Stats(backend=options.backend or "local")
+        self.stats = stats or Stats()
+        self.stats.backend = options.backend or "local"
         self.session: ChatSession | None = None
         self.chat: ChatScreen | None = None
 

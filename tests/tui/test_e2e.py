@@ -37,7 +37,7 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "tessera")
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             shown = self.screen()
@@ -75,7 +75,10 @@ def terminal(repo: Path, isolated_home: Path) -> Iterator[Terminal]:
 
 def test_type_a_message_and_read_the_answer(terminal: Terminal) -> None:
     terminal.wait_for("Message Tessera")
+    terminal.wait_for("sandbox")  # the status line is complete: the app is up
+    time.sleep(1.0)  # startup terminal queries are answered; a person is not faster
     terminal.type("hello tessera")
+    terminal.wait_for("│ hello tessera")  # typed into the box
     terminal.key("Enter")
     screen = terminal.wait_for("Hello from replay!")
     assert "› hello tessera" in screen

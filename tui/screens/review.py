@@ -126,10 +126,7 @@ class ReviewScreen(Screen):
         files.index = self.current_file
         await self.show_file(self.current_file)
         kept = sum(1 for v in self.verdicts.values() if v == "kept")
-        self.say(
-            f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept. "
-            "y keep · r revert · u undo revert · n/p move · s side by side · Esc back"
-        )
+        self.say(f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept")
 
     async def show_file(self, index: int) -> None:
         self.current_file = index
@@ -140,6 +137,13 @@ class ReviewScreen(Screen):
             HunkView(file_diff, h, self.verdicts.get(hunk_key(file_diff, h)), self.side)
             for h in file_diff.hunks
         ]
+        title = Text.assemble(
+            (file_diff.path, "bold"),
+            f"  {file_diff.status}",
+            (f"  (from {file_diff.old_path})" if file_diff.old_path else "", "dim"),
+            (f"  {len(views)} hunk(s)", "dim"),
+        )
+        await pane.mount(Static(title, classes="file-title"))
         if not views:
             note = "binary file" if file_diff.binary else f"{file_diff.status}, no text hunks"
             await pane.mount(Static(Text(note, style="dim")))

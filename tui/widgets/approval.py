@@ -61,9 +61,9 @@ class ApprovalPanel(Widget, can_focus=True):
             with VerticalScroll(classes="approval-preview"):
                 yield Static(body)
         with Horizontal(classes="approval-buttons"):
-            yield Button("Yes [y]", id="yes", variant="success")
-            yield Button("No [n]", id="no", variant="error")
-            yield Button("Always this session [a]", id="always", variant="primary")
+            yield Button("Yes (y)", id="yes", variant="success")
+            yield Button("No (n)", id="no", variant="error")
+            yield Button("Always this session (a)", id="always", variant="primary")
 
     def on_mount(self) -> None:
         self.focus()

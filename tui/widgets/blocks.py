@@ -166,7 +166,8 @@ class ToolEntry(Entry):
             )
             parts.append(Text("arguments:", style="dim"))
             parts.append(_bounded(args, OUTPUT_PREVIEW_LINES))
-        if r.diff and r.status in ("ok", "running", "asking", "pending"):
+        # While asking, the approval panel shows the diff; the card does not repeat it.
+        if r.diff and r.status in ("ok", "running", "pending"):
             parts.append(render_unified(r.diff, None if r.expanded else DIFF_PREVIEW_LINES))
         if r.output and (r.expanded or r.status in ("failed", "denied") or not r.diff):
             limit = OUTPUT_PREVIEW_LINES * 4 if r.expanded else OUTPUT_PREVIEW_LINES // 2

@@ -7,7 +7,8 @@ Figures change only when an event or a throttled stream tick says so; nothing he
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.widget import Widget
@@ -31,17 +32,18 @@ class Stats:
     sandbox: str = "probing sandbox…"
     sandbox_isolated: bool | None = None
     state: str = "idle"
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _stream_started: float | None = None
     _stream_chars: int = 0
 
     def stream_started(self) -> None:
-        self._stream_started = time.monotonic()
+        self._stream_started = self.clock()
         self._stream_chars = 0
 
     def stream_progress(self, chars: int) -> None:
         self._stream_chars += chars
         if self._stream_started is not None:
-            elapsed = time.monotonic() - self._stream_started
+            elapsed = self.clock() - self._stream_started
             if elapsed > 0.25:
                 # ~4 characters per token until the step's real usage arrives.
                 self.tokens_per_s = self._stream_chars / 4 / elapsed
@@ -52,7 +54,7 @@ class Stats:
         self.completion_tokens += completion
         self.context_tokens = prompt + completion
         if self._stream_started is not None:
-            elapsed = time.monotonic() - self._stream_started
+            elapsed = self.clock() - self._stream_started
             if elapsed > 0 and completion:
                 self.tokens_per_s = completion / elapsed
             self._stream_started = None
@@ -79,20 +81,21 @@ class StatusBar(Widget):
         used = s.context_tokens / CONTEXT_WINDOW
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim")
+        text.append(" ")
         if s.sandbox_isolated is False:  # first, so a narrow terminal cannot hide it
             text.append(f" ⚠ {s.sandbox} ", style="bold white on red")
-        text.append(" ")
+            text.append(" ")
         text.append(short_backend(s.backend) + (f" · {s.model}" if s.model else ""), "bold")
+        if s.sandbox_isolated is not False:
+            text.append(" │ ")
+            text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
         for part in (
+            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} {used:.0%}",
             f"tokens {_k(s.prompt_tokens + s.completion_tokens)} (out {_k(s.completion_tokens)})",
             f"cached {cached_share:.0%}",
             speed,
-            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} ({used:.0%})",
         ):
-            text.append("  │  " + part)
-        if s.sandbox_isolated is not False:
-            text.append("  │  ")
-            text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
+            text.append(" │ " + part)
         self.set_class(s.sandbox_isolated is False, "-unsafe")
         if text.plain != self._text.plain or text.spans != self._text.spans:
             self._text = text

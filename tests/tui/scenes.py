@@ -1,0 +1,174 @@
+"""The main screens in fixed, reproducible states: used by the SVG snapshot tests and to
+write the screenshots under docs/screenshots (`python -m tests.tui.scenes DIR`).
+
+Everything shown is deterministic: a stored session with fixed events is resumed (so its
+token counts are the stored ones), the replay backend plays the new turn, the stream
+clock is frozen (no tokens/s figure) and the sandbox answer is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from agent import events as ev
+from agent.sessions import SessionStore
+from tui.app import TesseraApp
+from tui.screens.review import ReviewScreen
+from tui.session import ChatOptions
+from tui.widgets.status import Stats
+
+SIZE = (110, 40)
+CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+FIXED = CALC.replace("a - b", "a + b")
+EDIT_OUTPUT = (
+    "Edited calc.py: replaced 1 occurrence at line 2.\n--- a/calc.py\n+++ b/calc.py\n"
+    "@@ -1,5 +1,5 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n \n \n"
+    " def mul(a, b):\n"
+)
+ANSWER = (
+    "Fixed `add`: it subtracted instead of adding.\n\n"
+    "```python\ndef add(a, b):\n    return a + b\n```\n\nThe check passes now."
+)
+
+
+def stored_session(repo: Path) -> list[ev.Event]:
+    edit = {"path": "calc.py", "old_string": "a - b", "new_string": "a + b"}
+    return [
+        ev.SessionStart(
+            "20260101-120000-abcdef",
+            "fix add in calc.py",
+            str(repo),
+            "replay:turns.jsonl",
+            "auto",
+            "ask",
+            "You are Tessera.",
+        ),
+        ev.Effort(1, "high", "first step of the task: plan before acting"),
+        ev.Thinking(1, "The task names calc.py. Read it before changing anything."),
+        ev.ToolCall(1, "call_1_0", "read_file", {"path": "calc.py"}),
+        ev.Usage(1, 1800, 0, 40, "tool_calls"),
+        ev.ToolResult(1, "call_1_0", "read_file", True, CALC),
+        ev.Effort(
+            2,
+            "none",
+            "routine step after a successful result; stays none",
+            switched=True,
+            reread_tokens=1900,
+        ),
+        ev.ToolCall(2, "call_2_0", "edit_file", edit),
+        ev.Usage(2, 1950, 0, 30, "tool_calls"),
+        ev.Approval("call_2_0", "edit_file", "granted", "approved by the user"),
+        ev.Checkpoint(2, "20260101-120005-1a2b3c4d", "before step 2"),
+        ev.ToolResult(2, "call_2_0", "edit_file", True, EDIT_OUTPUT),
+        ev.Effort(3, "none", "routine step after a successful result; stays none"),
+        ev.Text(3, ANSWER),
+        ev.Usage(3, 2100, 1980, 60, "stop"),
+        ev.Finish("done", "Fixed add.", 3),
+    ]
+
+
+def make_repo(root: Path) -> Path:
+    repo = root / "project"
+    repo.mkdir(parents=True)
+    (repo / "calc.py").write_text(CALC)
+    run = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run([*run, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*run, "add", "-A"], check=True)
+    subprocess.run([*run, "commit", "-qm", "start"], check=True)
+    (repo / "calc.py").write_text(FIXED)
+    (repo / "check.py").write_text("from calc import add\nassert add(2, 3) == 5\n")
+    return repo
+
+
+def store_session(repo: Path) -> None:
+    store = SessionStore()
+    session = stored_session(repo)
+    for event in session:
+        store.append("20260101-120000-abcdef", event)
+    store.close()
+
+
+def app_for(repo: Path, turns: list[str], resume: bool = True) -> TesseraApp:
+    replay = repo.parent / "turns.jsonl"
+    replay.write_text("".join(json.dumps({"raw": raw}) + "\n" for raw in turns))
+    options = ChatOptions(repo=repo, backend=f"replay:{replay}", resume="last" if resume else None)
+    return TesseraApp(
+        options,
+        sandbox_probe=lambda: (True, "sandbox: bubblewrap + seccomp"),
+        stats=Stats(clock=lambda: 0.0),
+    )
+
+
+MUL_EDIT = (
+    '[TOOL_CALLS]edit_file[ARGS]{"path": "calc.py", "old_string": "return a * b", '
+    '"new_string": "return int(a) * int(b)"}'
+)
+
+Scene = tuple[Callable[[Path], TesseraApp], Callable[..., Awaitable[None]]]
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause(0.3)
+
+
+async def _ask_for_approval(pilot) -> None:
+    app = pilot.app
+    await pilot.pause(0.2)
+    await pilot.press(*"also make mul convert its inputs", "enter")
+    for _ in range(200):
+        if app.chat is not None and app.chat._approval is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+async def _review(pilot) -> None:
+    await pilot.pause(0.2)
+    await pilot.app.push_screen(ReviewScreen(pilot.app.options.repo))
+    await pilot.pause(0.5)
+
+
+SCENES: dict[str, Scene] = {
+    "chat": (lambda repo: app_for(repo, []), _settle),
+    "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
+    "review": (lambda repo: app_for(repo, [], resume=False), _review),
+}
+
+
+def prepare(root: Path, setenv: Callable[[str, str], None] = os.environ.__setitem__) -> Path:
+    """A repository and a stored session under `root`, with the config and data dirs
+    pointed there (tests pass monkeypatch.setenv)."""
+    setenv("XDG_CONFIG_HOME", str(root / "config"))
+    setenv("TESSERA_HOME", str(root / "data"))
+    repo = make_repo(root)
+    store_session(repo)
+    return repo
+
+
+async def _shoot(name: str, repo: Path, out: Path) -> Path:
+    make, before = SCENES[name]
+    app = make(repo)
+    async with app.run_test(size=SIZE) as pilot:
+        await before(pilot)
+        return Path(app.save_screenshot(f"{name}.svg", path=str(out)))
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0] if argv else "docs/screenshots").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SCENES:
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = prepare(Path(tmp))
+            print(asyncio.run(_shoot(name, repo, out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
