@@ -10,6 +10,7 @@ from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolR
 from tools.paths import display_path, resolve_in_repo
 
 MAX_REFERENCES_SHOWN = 200
+MAX_DEFINITIONS_SHOWN = 100
 
 
 def cache_dir_for(ctx: ToolContext) -> Path | None:
@@ -119,9 +120,12 @@ class FindSymbol(Tool):
                 ok=True, text=f"no definition or reference of {args.name!r} found", data={}
             )
         lines = [f"definitions of {args.name} ({len(found.definitions)}):"]
-        for rel, d in found.definitions:
+        for rel, d in found.definitions[:MAX_DEFINITIONS_SHOWN]:
             owner = f" in {d.parent}" if d.parent else ""
             lines.append(f"  {rel}:{d.line}-{d.end_line} {d.kind}{owner}: {d.signature}")
+        if len(found.definitions) > MAX_DEFINITIONS_SHOWN:
+            hidden = len(found.definitions) - MAX_DEFINITIONS_SHOWN
+            lines.append(f"  ... {hidden} more (narrow with Parent.{args.name})")
         lines.append(f"references ({len(found.references)}):")
         for rel, line in found.references[:MAX_REFERENCES_SHOWN]:
             lines.append(f"  {rel}:{line}")
