@@ -15,13 +15,29 @@ from typing import Any
 from agent import paths
 from agent.config import SETTINGS, Config
 
-API_KEY_ENV = "TESSERA_API_KEY"
+API_KEY_ENV = "TESSERA_OPENAI_API_KEY"  # or MISTRAL_API_KEY (agent/backends/openai.py)
 MODEL_FILES = ("params.json", "config.json")
 
 
-def needs_onboarding(config: Config, backend_flag: str | None) -> bool:
-    """The default `local` backend with no weights directory means nothing is set up."""
-    return backend_flag is None and config.backend == "local" and not config.model_dir
+def needs_onboarding(config: Config, backend_flag: str | None, engine_running: bool) -> bool:
+    """The default `local` backend with no weights directory and no engine running means
+    nothing is set up."""
+    return (
+        backend_flag is None
+        and config.backend == "local"
+        and not config.model_dir
+        and not engine_running
+    )
+
+
+def engine_running() -> bool:
+    """Whether a local engine (`tessera engine start`) is running for this data dir."""
+    try:
+        from model.engine import engine_status
+
+        return engine_status(paths.data_dir()).running
+    except Exception:  # an unreadable engine state means no usable engine, not a crash
+        return False
 
 
 def _toml_value(value: Any) -> str:

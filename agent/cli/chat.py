@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from agent.config import ConfigError, load_config
-    from tui.onboarding import needs_onboarding
+    from tui.onboarding import engine_running, needs_onboarding
     from tui.session import ChatOptions
 
     repo = (args.repo or Path.cwd()).resolve()
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from tui.app import TesseraApp
 
-    app = TesseraApp(options, onboarding=not resume and needs_onboarding(config, args.backend))
+    onboarding = not resume and needs_onboarding(config, args.backend, engine_running())
+    app = TesseraApp(options, onboarding=onboarding)
     app.run()
     return 0

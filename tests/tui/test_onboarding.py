@@ -17,7 +17,13 @@ from agent import paths
 from agent.config import Config, load_config
 from tests.tui.conftest import isolated_sandbox
 from tui.app import TesseraApp
-from tui.onboarding import check_engine, check_model_dir, needs_onboarding, write_user_settings
+from tui.onboarding import (
+    check_engine,
+    check_model_dir,
+    engine_running,
+    needs_onboarding,
+    write_user_settings,
+)
 from tui.screens.chat import ChatScreen
 from tui.screens.onboarding import OnboardingScreen
 from tui.session import ChatOptions
@@ -52,10 +58,12 @@ def engine_url() -> Iterator[str]:
 
 
 def test_needs_onboarding_only_without_any_model() -> None:
-    assert needs_onboarding(Config(), None)
-    assert not needs_onboarding(Config(), "replay:x")
-    assert not needs_onboarding(Config(model_dir="/m"), None)
-    assert not needs_onboarding(Config(backend="openai:http://h/v1"), None)
+    assert needs_onboarding(Config(), None, engine_running=False)
+    assert not needs_onboarding(Config(), None, engine_running=True)
+    assert not needs_onboarding(Config(), "replay:x", engine_running=False)
+    assert not needs_onboarding(Config(model_dir="/m"), None, engine_running=False)
+    assert not needs_onboarding(Config(backend="openai:http://h/v1"), None, False)
+    assert not engine_running()  # a fresh data dir has no engine
 
 
 def test_write_user_settings_merges_and_loads_back(isolated_home: Path) -> None:
