@@ -120,14 +120,16 @@ async def _checkpoints(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.note("\n".join(["checkpoints (newest first):", *lines]))
 
 
-@command("review", "/review", "review the changes hunk by hunk: keep or revert each")
+@command("review", "/review [BASE]", "review changes against HEAD (or BASE) hunk by hunk")
 async def _review(ctx: CommandContext, args: list[str]) -> None:
     from tui.screens.review import ReviewScreen
 
     if ctx.screen.session.running:
         ctx.screen.note("stop the model first (Esc): it may be changing files", "warning")
         return
-    await ctx.screen.app.push_screen(ReviewScreen(ctx.screen.session.options.repo))
+    base = args[0] if args else "HEAD"
+    screen = ReviewScreen(ctx.screen.session.options.repo, base, ask_model=ctx.screen.send)
+    await ctx.screen.app.push_screen(screen)
 
 
 @command("sessions", "/sessions", "stored sessions (resume with `tessera chat --resume ID`)")

@@ -119,3 +119,43 @@ def test_a_clean_tree_and_a_folder_without_git_say_so(repo: Path, tmp_path: Path
 
     asyncio.run(scenario(repo, "no changes against HEAD"))
     asyncio.run(scenario(plain, "cannot diff"))
+
+
+def test_ask_the_model_to_fix_a_hunk(repo: Path) -> None:
+    _dirty(repo)
+    asked: list[str] = []
+
+    class ChatLike(App):
+        def on_mount(self) -> None:
+            self.push_screen(ReviewScreen(repo, ask_model=asked.append))
+
+    async def scenario() -> None:
+        app = ChatLike()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("n", "f")
+            await pilot.pause()
+            assert not isinstance(app.screen, ReviewScreen)  # back to the chat
+
+    asyncio.run(scenario())
+    assert len(asked) == 1
+    assert "calc.py" in asked[0] and "+    return b - a" in asked[0]
+    assert asked[0].count("```") == 2
+
+
+def test_standalone_review_quits_on_escape_and_cannot_ask(repo: Path) -> None:
+    from tui.review_app import ReviewApp as StandaloneReview
+
+    _dirty(repo)
+
+    async def scenario() -> None:
+        app = StandaloneReview(repo)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("f")
+            assert "needs a chat" in str(app.screen.message.render())
+            await pilot.press("escape")
+            await pilot.pause()
+        assert app.return_code == 0
+
+    asyncio.run(scenario())

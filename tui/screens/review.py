@@ -6,6 +6,7 @@ reverts, u undoes the last revert, s switches unified/side by side, Esc goes bac
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,6 +28,15 @@ STATUS_LETTER = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
 def hunk_key(file_diff: FileDiff, hunk: Hunk) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Identifies a hunk across reloads (its line numbers move when others are reverted)."""
     return file_diff.path, tuple(hunk.lines)
+
+
+def fix_request(file_diff: FileDiff, hunk: Hunk) -> str:
+    """The chat message for "ask the model to fix this hunk"."""
+    lines = "\n".join(f"{kind}{text}" for kind, text in hunk.lines)
+    return (
+        f"Review this change in {file_diff.path} and fix what is wrong with it "
+        f"(keep the rest of the file as it is):\n\n```diff\n{hunk.header}\n{lines}\n```"
+    )
 
 
 class HunkView(Static):
@@ -75,13 +85,17 @@ class ReviewScreen(Screen):
         Binding("r", "revert", "Revert"),
         Binding("u", "undo", "Undo revert"),
         Binding("s", "toggle_side", "Side by side"),
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("f", "ask_fix", "Ask the model to fix"),
+        Binding("escape,q", "close", "Back"),
     ]
 
-    def __init__(self, repo: Path, base: str = "HEAD") -> None:
+    def __init__(
+        self, repo: Path, base: str = "HEAD", ask_model: Callable[[str], object] | None = None
+    ) -> None:
         super().__init__()
         self.repo_path = repo
         self.base = base
+        self.ask_model = ask_model  # sends a message to the chat; None outside a chat
         self.files: list[FileDiff] = []
         self.verdicts: dict[tuple, str] = {}
         self.current_file = 0
@@ -248,6 +262,19 @@ class ReviewScreen(Screen):
             return
         await self.reload()
         self.say(f"undid the revert: the files are back as they were at {checkpoint_id}")
+
+    def action_ask_fix(self) -> None:
+        current = self._current()
+        if current is None:
+            return
+        if self.ask_model is None:
+            self.say("asking the model needs a chat: open this review with /review in `tessera`")
+            return
+        self.ask_model(fix_request(*current))
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
     async def action_toggle_side(self) -> None:
         self.side = not self.side

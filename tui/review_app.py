@@ -1,0 +1,32 @@
+"""The review screen on its own, for `tessera review` (interactive): no chat, no model.
+
+from tui.review_app import run_review
+run_review(Path("."), base="HEAD")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from tui.screens.review import ReviewScreen
+from tui.styles import STYLES
+
+
+class ReviewApp(App):
+    TITLE = "Tessera review"
+    CSS_PATH = STYLES / "app.tcss"
+
+    def __init__(self, repo: Path, base: str = "HEAD") -> None:
+        super().__init__()
+        self.repo = repo
+        self.base = base
+
+    def on_mount(self) -> None:
+        self.push_screen(ReviewScreen(self.repo, self.base), callback=lambda _: self.exit())
+
+
+def run_review(repo: Path, base: str = "HEAD") -> int:
+    ReviewApp(repo, base).run()
+    return 0
