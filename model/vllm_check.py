@@ -46,7 +46,7 @@ def dequantised_copy(directory: str | Path, out: str | Path) -> Path:
 
 
 def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tokens: int,
-                max_model_len: int = 256) -> list[Generation]:
+                max_model_len: int | None = None) -> list[Generation]:
     """One engine, several prompts: greedy continuations with the chosen tokens' logprobs."""
     import tempfile
 
@@ -54,6 +54,8 @@ def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tok
 
     for key, value in ENGINE_ENV.items():
         os.environ.setdefault(key, value)
+    longest = max(len(p) for p in prompts) + max_tokens
+    max_model_len = max_model_len or max(256, -(-longest // 256) * 256)
     if load_config(directory).quantization:
         scratch = tempfile.mkdtemp(prefix="tessera-dequantised-")
         directory = dequantised_copy(directory, scratch)
