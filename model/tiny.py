@@ -29,9 +29,8 @@ from model.config import (
     RopeConfig,
     TextConfig,
     VisionConfig,
-    to_hf_config,
-    to_mistral_params,
 )
+from model.config_formats import to_hf_config, to_mistral_params
 from model.tokenizer import write_v15_tekken
 
 if TYPE_CHECKING:

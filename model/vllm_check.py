@@ -31,7 +31,7 @@ def dequantised_copy(directory: str | Path, out: str | Path) -> Path:
     from safetensors.torch import save_file
 
     from model.checkpoint import load_weights, to_mistral_tensors
-    from model.config import to_mistral_params
+    from model.config_formats import to_mistral_params
 
     weights = load_weights(directory)
     if weights.format != "mistral":

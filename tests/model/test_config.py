@@ -4,13 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from model.config import (
-    ConfigError,
-    ModelConfig,
-    load_config,
+from model.config import ConfigError, ModelConfig, load_config, softmax_scale
+from model.config_formats import (
     parse_hf_config,
     parse_mistral_params,
-    softmax_scale,
     to_hf_config,
     to_mistral_params,
 )
