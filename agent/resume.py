@@ -24,16 +24,32 @@ class CannotResume(Exception):
     pass
 
 
+# Events a step emits while reading the model's turn; `usage` comes last and completes it.
+_TURN_EVENTS = (ev.Thinking, ev.Text, ev.ToolCall, ev.RawOutput)
+
+
+def last_complete_step(events: list[ev.Event]) -> int:
+    return max((e.step for e in events if isinstance(e, ev.Usage)), default=0)
+
+
 def restore(loop: AgentLoop, events: list[ev.Event]) -> ev.SessionStart:
-    """Load `events` into a fresh loop without emitting them again."""
+    """Load `events` into a fresh loop without emitting them again.
+
+    A step cut off while its turn was being stored (no `usage` yet) ran no tool, so it is
+    left out of the history and the model is asked again; its step number is not reused.
+    """
     if not events or not isinstance(events[0], ev.SessionStart):
         raise CannotResume("the session has no session_start event")
+    complete = last_complete_step(events)
     for event in events:
+        step = getattr(event, "step", None)
+        if isinstance(step, int):
+            loop.step = max(loop.step, step)
+        if isinstance(event, _TURN_EVENTS) and event.step > complete:
+            continue
         loop.history.apply(event)
         match event:
-            case ev.Usage(step=step, prompt_tokens=p, cached_prompt_tokens=c,
-                          completion_tokens=g):
-                loop.step = max(loop.step, step)
+            case ev.Usage(prompt_tokens=p, cached_prompt_tokens=c, completion_tokens=g):
                 loop.spent_tokens += p - c + g
                 loop.context_tokens = p + g
             case ev.Effort(value=value):
@@ -59,5 +75,6 @@ async def finish_interrupted_calls(loop: AgentLoop) -> None:
 
 
 def replayed_turns(events: list[ev.Event]) -> int:
-    """How many model turns the session consumed (a replay backend skips that many)."""
-    return sum(isinstance(e, ev.RawOutput) for e in events)
+    """How many model turns the session's history holds (a replay backend skips that many)."""
+    complete = last_complete_step(events)
+    return sum(isinstance(e, ev.RawOutput) and e.step <= complete for e in events)

@@ -49,8 +49,8 @@ def test_human_output_and_budget_exit_two(repo: Path, capsys) -> None:
 
 
 def test_errors_exit_one(repo: Path, capsys) -> None:
-    code, out = run_cli(capsys, "x", "--repo", str(repo), "--backend", "local")
-    assert code == 1 and "not available yet" in out
+    code, out = run_cli(capsys, "x", "--repo", str(repo), "--backend", "carrier-pigeon")
+    assert code == 1 and "unknown backend spec" in out
     code, out = run_cli(capsys, "x", "--repo", str(repo), "--backend", "replay:/nonexistent")
     assert code == 1 and "replay file" in out
     code, out = run_cli(capsys, "--repo", str(repo), "--backend", "replay:/x")
