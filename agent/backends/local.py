@@ -9,8 +9,10 @@ When the engine cannot be reached or cuts a stream, the error says whether its p
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from agent.backend import BackendError, ChatRequest, Delta
 from agent.backends.errors import EngineDied
@@ -20,13 +22,16 @@ from agent.backends.openai import OpenAIBackend
 class LocalBackend:
     def __init__(self, data_dir: Path, model_dir: Path | None, *, strict_tools: bool = True,
                  progress: Callable[[str], None] | None = None,
-                 start_timeout: float | None = None) -> None:
+                 start_timeout: float | None = None,
+                 extra_body: dict[str, Any] | None = None) -> None:
         self.name = "local"
         self.data_dir = data_dir
         self.model_dir = model_dir
         self.strict_tools = strict_tools
         self.progress = progress
         self.start_timeout = start_timeout
+        # Extra request fields for vLLM (sampling options such as `tool_choice`, `logit_bias`).
+        self.extra_body = dict(extra_body or {})
         self._client: OpenAIBackend | None = None
         self._pid: int | None = None
 
@@ -53,6 +58,7 @@ class LocalBackend:
         self._client = OpenAIBackend(
             connection.base_url, connection.api_key, connection.info.served_model_name,
             strict_tools=self.strict_tools, name="local", diagnose=self._diagnose,
+            extra_body=self.extra_body,
             credentials_hint="the engine's key file changed; restart it with "
                              "`tessera engine stop` and `tessera engine start`",
         )
@@ -62,7 +68,13 @@ class LocalBackend:
         from model.engine.process import log_tail, process_alive
         from model.engine.state import EnginePaths
 
-        if self._pid is not None and not process_alive(self._pid):
+        if self._pid is None:
+            return None
+        # A killed engine drops its sockets a moment before it is seen dead: look twice.
+        deadline = time.monotonic() + 2.0
+        while process_alive(self._pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not process_alive(self._pid):
             self._client = None  # the next turn starts or finds a new engine
             tail = log_tail(EnginePaths.under(self.data_dir), 5)
             return (f"the local engine (pid {self._pid}) died; see `tessera engine logs`, "
