@@ -8,6 +8,8 @@ diffs, shell output) is loaded through the resume path, then:
   screen update it causes has been rendered to terminal segments (headless Textual skips
   that last step, so the bench does it), median of N keys;
 - the same while the model streams at 200 tokens/s into the transcript;
+- new entry: a transcript entry is added (as when a tool result arrives) and the clock
+  stops when it is on screen;
 - idle CPU: process CPU time over wall time while nothing happens;
 - baseline: the same figures on an empty session, side by side.
 
@@ -35,6 +37,7 @@ from textual import events
 from agent import events as ev
 from agent.backend import TextDelta, ThinkingDelta
 from tui.app import TesseraApp
+from tui.records import NoteRecord
 from tui.session import ChatOptions
 
 ANSWER = """Here is what I found in `module_{i}.py`:
@@ -139,6 +142,30 @@ async def _key_latency(app: BenchApp, keys: int) -> list[float]:
     return samples
 
 
+async def _entry_latency(app: BenchApp, count: int) -> list[float]:
+    """A new transcript entry (a tool result arriving): time until it is on screen."""
+    chat = app.chat
+    assert chat is not None
+    samples = []
+    for n in range(count):
+        record = NoteRecord(f"tool output {n}: " + "x" * 60)
+        app.shown_at = 0.0
+
+        def mounted(record: NoteRecord = record) -> bool:
+            entry = chat.transcript._entries.get(id(record))
+            return entry is not None and entry.is_mounted and entry.region.height > 0
+
+        app.expect = mounted
+        start = time.perf_counter()
+        chat.transcript.add(record)
+        deadline = start + 10.0
+        while not app.shown_at and time.perf_counter() < deadline:
+            await asyncio.sleep(0.0005)
+        samples.append((app.shown_at or deadline) - start)
+        await asyncio.sleep(0.05)
+    return samples
+
+
 async def _stream(app: BenchApp, tokens_per_s: float, stop: asyncio.Event) -> int:
     """Feed live deltas as a model would: ~4 characters per token."""
     chat = app.chat
@@ -182,6 +209,8 @@ async def measure(
         latencies = await _key_latency(app, keys)
         figures["key_ms"] = statistics.median(latencies) * 1000
         figures["key_p90_ms"] = sorted(latencies)[int(len(latencies) * 0.9)] * 1000
+        appended = await _entry_latency(app, max(5, keys // 4))
+        figures["entry_ms"] = statistics.median(appended) * 1000
         stop = asyncio.Event()
         streamer = asyncio.create_task(_stream(app, 200, stop))
         await asyncio.sleep(0.3)
@@ -225,12 +254,13 @@ def main() -> int:
         }
     print(
         f"{'run':<42} {'load s':>7} {'mounted':>8} {'key ms':>7} {'p90':>6} "
-        f"{'key ms @200 tok/s':>18} {'idle CPU %':>11}"
+        f"{'key ms @200 tok/s':>18} {'new entry ms':>13} {'idle CPU %':>11}"
     )
     for name, f in results.items():
         print(
             f"{name:<42} {f['load_s']:7.2f} {f['mounted']:8.0f} {f['key_ms']:7.1f} "
-            f"{f['key_p90_ms']:6.1f} {f['key_streaming_ms']:18.1f} {f['idle_cpu_pct']:11.2f}"
+            f"{f['key_p90_ms']:6.1f} {f['key_streaming_ms']:18.1f} {f['entry_ms']:13.1f} "
+            f"{f['idle_cpu_pct']:11.2f}"
         )
     base = results["empty session (baseline)"]
     long_run = results[f"{args.messages} messages + {args.tool_cards} tool cards"]
