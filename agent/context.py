@@ -56,8 +56,30 @@ def environment_facts(repo: Path, cwd: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def build_system_context(repo: Path, cwd: Path | None = None) -> SystemContext:
+def repo_map_section(repo: Path, max_tokens: int, cache_dir: Path | None) -> str:
+    """The ranked map of the repository's definitions, or a line saying why there is none."""
+    from tools.codeintel.repo_map import repo_map
+
+    try:
+        text = repo_map(repo, max_tokens=max_tokens, cache_dir=cache_dir).text.strip()
+    except Exception as exc:  # the map is a help, never a reason not to start
+        return f"(no repository map: {type(exc).__name__}: {exc})"
+    return text or "(the repository has no files yet)"
+
+
+def build_system_context(
+    repo: Path,
+    cwd: Path | None = None,
+    *,
+    repo_map_tokens: int = 0,
+    cache_dir: Path | None = None,
+) -> SystemContext:
     sections = [base_prompt().strip(), "# Environment\n" + environment_facts(repo, cwd)]
+    if repo_map_tokens > 0:
+        sections.append(
+            "# Repository map (the most referenced definitions, with line numbers)\n"
+            + repo_map_section(repo, repo_map_tokens, cache_dir)
+        )
     files = instruction_files(repo, cwd)
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -39,6 +39,7 @@ class RunOptions:
     max_wall_s: float | None = None
     json: bool = False
     resume: str | None = None  # a session id (or prefix), or "last"
+    repo_map_tokens: int = 1024  # 0: no repository map in the system prompt
     db_path: Path | None = None
 
 
@@ -150,7 +151,13 @@ async def _run(options: RunOptions, store: SessionStore, out: TextIO) -> ev.Fini
 
     loop, spec = build_loop(options, emit, backend_spec)
     if not stored:
-        context = build_system_context(options.repo.resolve())
+        from agent import paths
+
+        repo = options.repo.resolve()
+        context = build_system_context(
+            repo, Path.cwd(), repo_map_tokens=options.repo_map_tokens,
+            cache_dir=paths.data_dir() / "cache",
+        )
         start = ev.SessionStart(
             session_id, options.task or "", str(options.repo.resolve()), spec,
             loop.settings.effort.mode, loop.settings.approval.mode,

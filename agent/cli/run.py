@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-steps", type=int, default=50, help="step budget (default 50)")
     parser.add_argument("--max-tokens", type=int, help="token budget: uncached prompt + generated")
     parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
+    parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
+                        help="size of the repository map in the system prompt (0: none)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         max_wall_s=args.max_time,
         json=args.json,
         resume="last" if args.last else args.resume,
+        repo_map_tokens=args.repo_map_tokens,
     )
     try:
         finish = asyncio.run(run_headless(options))

@@ -66,6 +66,7 @@ def run_session(
     """Run headless with --json; returns the finish and every event printed."""
     if turns is not None:
         options.setdefault("backend", f"replay:{write_replay(repo.parent / 'turns.jsonl', turns)}")
+    options.setdefault("repo_map_tokens", 0)  # the map has its own tests; keep sessions fast
     out = io.StringIO()
     finish = asyncio.run(
         run_headless(RunOptions(task=task, repo=repo, json=True, **options), out)  # type: ignore[arg-type]

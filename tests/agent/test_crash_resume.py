@@ -38,7 +38,7 @@ def test_sigkill_at_random_points_then_resume(repo: Path, isolated_home: Path) -
         resumed += not first
         argv = [sys.executable, "-m", "agent", "run", *(["log the numbers"] if first else []),
                 "--repo", str(repo), "--backend", f"replay:{replay}", "--approval", "auto",
-                "--json", *([] if first else ["--last"])]
+                "--repo-map-tokens", "0", "--json", *([] if first else ["--last"])]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                 text=True, cwd=Path(__file__).resolve().parents[2])
         if attempt < 10:

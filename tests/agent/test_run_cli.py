@@ -22,6 +22,8 @@ TURNS = [
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    if "--repo-map-tokens" not in argv:
+        argv = (*argv, "--repo-map-tokens", "0")  # only one test pays for the map
     code = main(["run", *argv])
     return code, capsys.readouterr().out
 
@@ -29,7 +31,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def test_json_stream_and_exit_zero(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     replay = write_replay(repo.parent / "t.jsonl", TURNS)
     code, out = run_cli(capsys, "fix add", "--repo", str(repo), "--backend", f"replay:{replay}",
-                        "--approval", "auto", "--json")
+                        "--approval", "auto", "--json", "--repo-map-tokens", "256")
     assert code == 0
     lines = out.splitlines()
     decoded = [ev.from_json(line) for line in lines]
@@ -38,6 +40,8 @@ def test_json_stream_and_exit_zero(repo: Path, capsys: pytest.CaptureFixture[str
     kinds = {e.type for e in decoded}
     assert {"effort", "tool_call", "tool_result", "checkpoint", "usage", "finish"} <= kinds
     assert "a + b" in (repo / "calc.py").read_text()
+    system = decoded[0].system_prompt
+    assert "# Repository map" in system and "def add" in system
 
 
 def test_human_output_and_budget_exit_two(repo: Path, capsys) -> None:
