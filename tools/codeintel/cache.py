@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.codeintel.discover import is_vendored
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
 
@@ -88,7 +89,7 @@ class TagCache:
             language = language_for_path(rel)
             if language not in supported:
                 supported[language] = has_tag_support(language)
-            if supported[language]:
+            if supported[language] and not is_vendored(rel):
                 wanted.append(rel)
         to_parse: list[str] = []
         base = str(self.repo)

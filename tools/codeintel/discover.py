@@ -19,6 +19,15 @@ SKIP_DIRS = frozenset(
 )  # fmt: skip
 
 
+# Third-party code kept in the tree: listed by name, not parsed (it is not the project's
+# own, and parsing a bundled jQuery costs more than a hundred of the project's files).
+VENDORED_DIRS = frozenset({"vendor", "vendored", "third_party", "third-party", "thirdparty"})
+
+
+def is_vendored(path: str) -> bool:
+    return not VENDORED_DIRS.isdisjoint(path.split("/")[:-1])
+
+
 def list_files(repo: Path, walk_memo: dict[str, Any] | None = None) -> list[str]:
     """Repository files as sorted POSIX paths relative to `repo`.
 

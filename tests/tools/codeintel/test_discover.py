@@ -63,3 +63,14 @@ def test_freshly_changed_directories_are_not_trusted(tmp_path: Path) -> None:
     memo: dict = {}
     list_files(tmp_path, memo)
     assert memo["stamps"]["src"] == -1  # just written: the next listing walks again
+
+
+def test_vendored_code_is_listed_but_not_parsed(tmp_path: Path) -> None:
+    from tools.codeintel.cache import TagCache
+
+    (tmp_path / "static" / "vendor").mkdir(parents=True)
+    (tmp_path / "static" / "vendor" / "lib.js").write_text("function vendored() {}\n")
+    (tmp_path / "app.js").write_text("function own() {}\n")
+    files = list_files(tmp_path)
+    assert "static/vendor/lib.js" in files
+    assert set(TagCache(tmp_path).refresh(files)) == {"app.js"}
