@@ -140,3 +140,19 @@ def test_empty_and_tiny_repositories(tmp_path: Path) -> None:
     text = repo_map(repo, 100, focus=["only", "not_a_name"]).text
     assert text.startswith("one.py:\n     1  def only():\n")
     assert find_symbol(repo, "only").references == []
+
+
+def test_schemas_describe_every_field() -> None:
+    import json
+
+    from tools.codeintel.tools import code_intel_tools
+    from tools.images import ViewImage
+    from tools.screenshot import Screenshot
+
+    for tool in [*code_intel_tools(), ViewImage(), Screenshot()]:
+        schema = tool.schema()
+        json.dumps(schema)
+        parameters = schema["function"]["parameters"]
+        assert parameters["additionalProperties"] is False
+        for field, spec in parameters["properties"].items():
+            assert spec.get("description"), f"{tool.name}.{field}"
