@@ -5,7 +5,8 @@ environment variable sets the default. "triton" on CPU tensors runs the Triton k
 the Triton interpreter (``TRITON_INTERPRET=1``), which is how CI proves them exact without a
 GPU. Triton decides interpreter-or-compiler when a kernel module is imported, so the kernel
 modules are imported here, lazily, after the variable is set; nothing imports Triton at
-package import.
+package import. (Triton's own library is also fixed at its first import, so in a process that
+has already imported Triton for the GPU, CPU tensors cannot take the Triton path.)
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ def interpreting() -> bool:
 def triton_module(name: str, device: torch.device) -> ModuleType:
     """Import ``kernels.<name>`` (a module of Triton kernels) set up for ``device``."""
     full = f"kernels.{name}"
-    if device.type == "cpu" and full not in sys.modules:
+    if device.type == "cpu" and full not in sys.modules and not interpreting():
+        # Triton's own library functions (tl.sum, tl.argmax…) are made interpreted or
+        # compiled when triton is first imported, so the switch must precede that import.
+        if "triton" in sys.modules:
+            raise RuntimeError(
+                "Triton was imported before TRITON_INTERPRET=1 was set, so Triton kernels "
+                "cannot run on CPU tensors in this process; set TRITON_INTERPRET=1 before "
+                "anything imports triton"
+            )
         os.environ["TRITON_INTERPRET"] = "1"
     module = importlib.import_module(full)
     compiled_for_cpu = module.INTERPRETED

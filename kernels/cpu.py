@@ -82,34 +82,50 @@ def moe_cpu(
     a2_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Arguments as `kernels.moe` (already checked into ``problem``)."""
-    tokens, top_k, inter = problem.tokens, problem.top_k, problem.intermediate
+    tokens, top_k, inter, hidden = (problem.tokens, problem.top_k, problem.intermediate,
+                                    problem.hidden)
     if tokens == 0:
-        return torch.zeros(0, problem.hidden, dtype=x.dtype, device=x.device)
-    if tokens * top_k <= _HOST_GROUPING_MAX_PAIRS:
+        return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
+    num_pairs = tokens * top_k
+    if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
         groups = _groups_small(ids, top_k)
     else:
         groups = _groups_sorted(ids, problem.experts)
-    # One row per (token, slot) pair, summed over the slots at the end in a fixed order: no
-    # scatter-add (slow on CPU) and the same bits on every run.
-    pair_out = buffers.empty(tokens * top_k, problem.hidden, dtype=torch.float32,
-                             device=x.device)
-    flat_weights = weights.reshape(-1)
+    order = torch.cat([pairs for _, pairs in groups])
+    segments, start = [], 0
     for expert, pairs in groups:
-        xe = x.index_select(0, pairs // top_k if top_k > 1 else pairs)
+        segments.append((expert, start, start + len(pairs)))
+        start += len(pairs)
+    upcast = problem.fp8 or (
+        x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(groups))
+    compute = torch.float32 if upcast else x.dtype
+
+    # Only the matmuls run per expert (on views of the weights, into row slices of one
+    # buffer); gathers and elementwise work run once over all pairs. Fewer, larger ops keep
+    # thread-pool barriers few, which matters on a busy machine.
+    x_sorted = x.index_select(0, order // top_k if top_k > 1 else order).to(compute)
+    gate_up = torch.empty(num_pairs, 2 * inter, dtype=compute, device=x.device)
+    for expert, lo, hi in segments:
+        rows = x_sorted[lo:hi]
         if problem.fp8:
             w13e = _dequantized(w13, w13_scale, problem.w13_layout, expert)
-            w2e = _dequantized(w2, w2_scale, problem.w2_layout, expert)
-            xe = _gemm_input(xe.float(), a13_scale, expert)
-        elif x.dtype != torch.float32 and len(pairs) >= _UPCAST_MIN_ROWS:
-            w13e, w2e, xe = w13[expert].float(), w2[expert].float(), xe.float()
+            rows = _gemm_input(rows, a13_scale, expert)
         else:
-            w13e, w2e = w13[expert], w2[expert]
-        gate_up = F.linear(xe, w13e)
-        hidden_act = F.silu(gate_up[:, :inter]) * gate_up[:, inter:]
+            w13e = w13[expert].to(compute)
+        torch.mm(rows, w13e.t(), out=gate_up[lo:hi])
+    hidden_act = F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:])
+    down = torch.empty(num_pairs, hidden, dtype=compute, device=x.device)
+    for expert, lo, hi in segments:
+        rows = hidden_act[lo:hi]
         if problem.fp8:
-            hidden_act = _gemm_input(hidden_act, a2_scale, expert)
-        down = F.linear(hidden_act, w2e).float()
-        down *= flat_weights.index_select(0, pairs).float()[:, None]
-        pair_out.index_copy_(0, pairs, down)
-    # Every pair belongs to exactly one group, so every row of pair_out was written.
-    return pair_out.view(tokens, top_k, problem.hidden).sum(dim=1).to(x.dtype)
+            w2e = _dequantized(w2, w2_scale, problem.w2_layout, expert)
+            rows = _gemm_input(rows, a2_scale, expert)
+        else:
+            w2e = w2[expert].to(compute)
+        torch.mm(rows, w2e.t(), out=down[lo:hi])
+    weighted = down.float().mul_(weights.reshape(-1).index_select(0, order).float()[:, None])
+    # One row per (token, slot) pair, summed over the slots in a fixed order: no scatter-add
+    # (slow on CPU) and the same bits on every run. Every pair is in exactly one group.
+    pair_out = buffers.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
+    pair_out.index_copy_(0, order, weighted)
+    return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(x.dtype)

@@ -45,7 +45,10 @@ def sort_by_expert(ids: torch.Tensor, num_experts: int, block_m: int) -> SortedP
     flat = ids.reshape(-1).long()
     num_pairs = flat.numel()
     device = ids.device
-    counts = torch.bincount(flat, minlength=num_experts)
+    # scatter_add, not bincount: bincount reads the maximum id back to the host (a sync, and
+    # it breaks CUDA graph capture).
+    counts = torch.zeros(num_experts, dtype=torch.long, device=device)
+    counts.scatter_add_(0, flat, torch.ones_like(flat))
     padded = (counts + block_m - 1) // block_m * block_m
     padded_end = padded.cumsum(0)
     padded_start = padded_end - padded

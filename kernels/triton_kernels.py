@@ -95,6 +95,15 @@ def _quantize_fp8(values, inv_scale):
 
 
 @triton.jit
+def _dot(a, b, FP32: tl.constexpr):
+    # float32 operands get IEEE products (not TF32); other dtypes keep the default.
+    if FP32:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.dot(a, b)
+
+
+@triton.jit
 def _silu_mul(gate, up):
     return gate / (1.0 + tl.exp(-gate)) * up
 
@@ -150,11 +159,11 @@ def _gate_up_sorted(
             sg = tl.load(scale_row + (offs_n // SCALE_BLOCK) * stride_sn, mask=n_ok, other=0.0)
             su = tl.load(scale_row + ((offs_n + inter) // SCALE_BLOCK) * stride_sn, mask=n_ok,
                          other=0.0)
-            acc_gate += tl.dot(a, bg, input_precision="ieee") * sg[None, :]
-            acc_up += tl.dot(a, bu, input_precision="ieee") * su[None, :]
+            acc_gate += _dot(a, bg, UPCAST) * sg[None, :]
+            acc_up += _dot(a, bu, UPCAST) * su[None, :]
         else:
-            acc_gate += tl.dot(a, bg, input_precision="ieee")
-            acc_up += tl.dot(a, bu, input_precision="ieee")
+            acc_gate += _dot(a, bg, UPCAST)
+            acc_up += _dot(a, bu, UPCAST)
     if W_SCALE == 1 or W_SCALE == 2:
         ws = _scalar_scale(w_scale_ptr, expert, W_SCALE)
         acc_gate *= ws
@@ -210,9 +219,9 @@ def _down_sorted(
         if W_SCALE == 4:
             s = tl.load(w_scale_ptr + expert * stride_se + (offs_n // SCALE_BLOCK) * stride_sn
                         + k0 // SCALE_BLOCK, mask=n_ok, other=0.0)
-            acc += tl.dot(a, b, input_precision="ieee") * s[None, :]
+            acc += _dot(a, b, UPCAST) * s[None, :]
         else:
-            acc += tl.dot(a, b, input_precision="ieee")
+            acc += _dot(a, b, UPCAST)
     if W_SCALE == 1 or W_SCALE == 2:
         acc *= _scalar_scale(w_scale_ptr, expert, W_SCALE)
     if A_SCALE != 0:

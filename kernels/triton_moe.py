@@ -5,6 +5,8 @@ Import through `kernels.backend.triton_module` (it sets up the interpreter on CP
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 
@@ -42,11 +44,16 @@ def dtype_tag(problem: MoeProblem, x_dtype: torch.dtype) -> str:
     return "fp8_w8a8" if problem.quantize_activations else "fp8_w8a16"
 
 
+@functools.cache
+def _device_name(index: int) -> str:
+    return torch.cuda.get_device_name(index)
+
+
 def choose_config(problem: MoeProblem, x: torch.Tensor, config: dict | None) -> LaunchConfig:
     if config is not None:
         return LaunchConfig.from_json(config)
     if x.device.type == "cuda":
-        device = torch.cuda.get_device_name(x.device)
+        device = _device_name(x.device.index if x.device.index is not None else 0)
         name = config_file_name(problem.experts, problem.hidden, problem.intermediate,
                                 dtype_tag(problem, x.dtype), device)
         table = load_configs(name)
@@ -68,6 +75,12 @@ def _fit(tile: Tile, rows: int, cols: int, depth: int, blocked: bool, is_gemm: b
         num_warps=tile.num_warps,
         num_stages=tile.num_stages,
     )
+
+
+@functools.cache
+def _placeholder(device: torch.device) -> torch.Tensor:
+    # Stands in for absent scale pointers (the kernels never read it).
+    return torch.ones(1, dtype=torch.float32, device=device)
 
 
 def _scale_args(scale: torch.Tensor | None, layout: ScaleLayout | None, dummy: torch.Tensor):
@@ -118,7 +131,7 @@ def moe_triton(
     ids = ids.to(torch.int32).contiguous()
     weights = weights.float().contiguous()
     num_pairs = tokens * top_k
-    dummy = torch.ones(1, dtype=torch.float32, device=x.device)
+    dummy = _placeholder(x.device)
     s13, s13_e, s13_n = _scale_args(w13_scale, problem.w13_layout, dummy)
     s2, s2_e, s2_n = _scale_args(w2_scale, problem.w2_layout, dummy)
     a13, a13_mode = _act_scale_args(a13_scale, dummy)

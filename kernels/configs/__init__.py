@@ -11,7 +11,8 @@ writes these files on a GPU; when no file matches, `default_config` applies.
 
 The default, by design rather than measurement:
 - up to 32 (token, expert) pairs (decode batch ≤ 8 at top-4) take the **direct** path: one
-  program per pair and 32 output columns, 512-wide K steps — GEMV-shaped, no sort;
+  program per pair and 16 output columns, 256-wide K steps — GEMV-shaped, no sort (16×256
+  keeps the gate and up tiles in registers);
 - larger batches take the **sorted** path with 16-row blocks up to 64 tokens (each expert
   then sees one or two rows), then 64-row blocks with 128×64 (fp16/bf16) or 128×128 (fp8)
   tiles for prefill.
@@ -59,7 +60,7 @@ def config_file_name(experts: int, hidden: int, inter: int, dtype_tag: str, devi
 
 def default_config(tokens: int, top_k: int, fp8: bool) -> LaunchConfig:
     if tokens * top_k <= 32:
-        gemv = Tile(block_m=1, block_n=32, block_k=512, num_warps=4, num_stages=2)
+        gemv = Tile(block_m=1, block_n=16, block_k=256, num_warps=4, num_stages=2)
         return LaunchConfig("direct", gemv, gemv)
     block_k = 128 if fp8 else 64
     if tokens <= 64:
