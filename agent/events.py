@@ -151,6 +151,20 @@ class RawOutput(Event):
 
 
 @dataclass
+class Compaction(Event):
+    """Older turns replaced by the model's own summary (see agent/compaction.py). The
+    history becomes: the task, the summary, the last `kept` messages."""
+
+    type: ClassVar[str] = "compaction"
+    step: int
+    summary: str
+    kept: int
+    dropped: int
+    context_tokens: int  # before compacting
+    raw: str = ""  # the summary turn as the model emitted it (replay consumes it)
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -185,6 +199,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Checkpoint,
         Usage,
         RawOutput,
+        Compaction,
         Error,
         Finish,
     )

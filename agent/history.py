@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent import events as ev
 from agent.backend import Message, RequestToolCall
+from agent.compaction import compacted
 
 
 @dataclass
@@ -38,6 +39,9 @@ class History:
                 self._assistant(step).tool_calls.append(RequestToolCall(call_id, name, raw))
             case ev.RawOutput(step=step):
                 self._assistant(step)  # an empty answer is still a turn
+            case ev.Compaction(summary=summary, kept=kept):
+                self.messages = compacted(self.messages, summary, kept)
+                self._open_step = None
             case ev.ToolResult(call_id=call_id, name=name, output=output):
                 self._add_result(Message("tool", output, tool_call_id=call_id, name=name))
             case _:

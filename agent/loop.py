@@ -25,12 +25,19 @@ from agent.backend import (
     Delta,
     FinishDelta,
     MalformedDelta,
+    Message,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
     UsageDelta,
 )
 from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
+from agent.compaction import (
+    SUMMARY_REQUEST,
+    CompactionSettings,
+    kept_tail,
+    message_tokens,
+)
 from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
 from tools.base import Tool, ToolContext
@@ -58,6 +65,7 @@ class LoopSettings:
     approver: Approver | None = None  # None: headless, "ask" becomes "deny"
     checkpointer: Checkpointer | None = None
     on_delta: Callable[[Delta], None] | None = None  # live display only; never stored
+    compaction: CompactionSettings | None = None  # None: never compact
 
 
 @dataclass
@@ -84,6 +92,7 @@ class AgentLoop:
         self._malformed_streak = 0
         self._failure_streak = 0
         self._signals = StepSignals(step=1)
+        self._no_compaction_below = 0
         self.runner = CallRunner(
             repo=settings.repo,
             tools={t.name: t for t in settings.tools},
@@ -121,6 +130,8 @@ class AgentLoop:
         while True:
             if ended := self._budget_exhausted():
                 return ev.Finish("budget", ended, self.step)
+            if self._needs_compaction():
+                await self._compact()
             self.step += 1
             self._signals.step = self.step
             self._signals.context_tokens = self.context_tokens
@@ -172,10 +183,10 @@ class AgentLoop:
             return f"wall-time budget of {budgets.max_wall_s:.0f} s reached"
         return None
 
-    async def _stream(self, effort: str) -> StepOutput:
+    async def _stream(self, effort: str, extra: list[Message] | None = None) -> StepOutput:
         request = ChatRequest(
             system=self.history.system,
-            messages=list(self.history.messages),
+            messages=[*self.history.messages, *(extra or [])],
             tools=[t.schema() for t in self.settings.tools],
             effort=effort,
         )
@@ -192,6 +203,41 @@ class AgentLoop:
             await self.backend.cancel()
             output.finish_reason = "cancelled"
         return output
+
+    def _needs_compaction(self) -> bool:
+        settings = self.settings.compaction
+        return (
+            settings is not None
+            and self.context_tokens >= settings.threshold
+            and self.context_tokens >= self._no_compaction_below
+            and len(self.history.messages) > 2
+        )
+
+    async def _compact(self) -> None:
+        """Ask the model for a summary of the older turns and replace them with it."""
+        settings = self.settings.compaction
+        assert settings is not None
+        effort = self.settings.effort.current or "high"  # no switch: no extra re-read
+        note = Message(role="user", content=SUMMARY_REQUEST)
+        output = await self._stream(effort, [note])
+        usage = output.usage or UsageDelta(0, 0, 0)
+        self.spent_tokens += (
+            usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens
+        )
+        summary = output.text.strip()
+        if not summary:
+            self._no_compaction_below = int(self.context_tokens * 1.1)
+            self.emit(ev.Error(
+                "compaction failed: the model wrote no summary; continuing with the full "
+                "history", step=self.step))
+            return
+        messages = self.history.messages
+        kept = kept_tail(messages, int(settings.context_limit * settings.keep_recent))
+        before = self.context_tokens
+        self.emit(ev.Compaction(self.step, summary, kept, len(messages) - 1 - kept, before,
+                                output.raw or ""))
+        self.context_tokens = _estimate_tokens(self.history.system) + sum(
+            message_tokens(m) for m in self.history.messages)
 
     def _collect(self, output: StepOutput, delta: Delta) -> None:
         if self.settings.on_delta is not None:

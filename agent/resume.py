@@ -77,4 +77,7 @@ async def finish_interrupted_calls(loop: AgentLoop) -> None:
 def replayed_turns(events: list[ev.Event]) -> int:
     """How many model turns the session's history holds (a replay backend skips that many)."""
     complete = last_complete_step(events)
-    return sum(isinstance(e, ev.RawOutput) and e.step <= complete for e in events)
+    return sum(
+        (isinstance(e, ev.RawOutput) and e.step <= complete) or isinstance(e, ev.Compaction)
+        for e in events
+    )

@@ -14,6 +14,7 @@ from typing import TextIO
 from agent import events as ev
 from agent.approval import ApprovalPolicy, Rule, RuleError, Verdict
 from agent.backend import BackendError, make_backend
+from agent.compaction import CompactionSettings
 from agent.context import build_system_context
 from agent.effort import EffortPolicy
 from agent.loop import AgentLoop, Budgets, LoopSettings
@@ -40,6 +41,7 @@ class RunOptions:
     json: bool = False
     resume: str | None = None  # a session id (or prefix), or "last"
     repo_map_tokens: int = 1024  # 0: no repository map in the system prompt
+    context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
     db_path: Path | None = None
 
 
@@ -97,6 +99,7 @@ def build_loop(
         effort=EffortPolicy(config.effort),
         budgets=Budgets(options.max_steps, options.max_tokens, options.max_wall_s),
         checkpointer=git_checkpointer,
+        compaction=CompactionSettings(options.context_limit) if options.context_limit else None,
     )
     for warning in config.warnings:
         print(f"tessera: {warning}", file=sys.stderr)

@@ -32,6 +32,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
     parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
                         help="size of the repository map in the system prompt (0: none)")
+    parser.add_argument("--context-limit", type=int, default=100_000, metavar="TOKENS",
+                        help="compact older turns at 80%% of this (default 100000; 0: never)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         json=args.json,
         resume="last" if args.last else args.resume,
         repo_map_tokens=args.repo_map_tokens,
+        context_limit=args.context_limit,
     )
     try:
         finish = asyncio.run(run_headless(options))

@@ -21,6 +21,7 @@ SAMPLES: list[ev.Event] = [
     ev.Checkpoint(2, "abc123", "before step 2"),
     ev.Usage(1, 100, 40, 12, "tool_calls"),
     ev.RawOutput(1, "[TOOL_CALLS]x[ARGS]{}"),
+    ev.Compaction(4, "did a, b; todo c", kept=3, dropped=9, context_tokens=900, raw="x"),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]

@@ -1,0 +1,76 @@
+"""Compaction: near the context limit, the model summarises older turns.
+
+What stays verbatim: the system prompt (with AGENTS.md and the environment), the task
+(the first user message), and the most recent turns; everything between becomes one
+summary the model writes itself, asked to keep the state of the work and its open
+todos. History is otherwise append-only, so compaction is the one moment the engine's
+prefix cache misses after the task; it happens rarely, and only when it must.
+
+The summary and the number of trailing messages kept are stored in a `compaction`
+event, so a resumed session rebuilds exactly the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.backend import Message
+
+SUMMARY_REQUEST = (
+    "The conversation is getting long and older turns will be replaced by your summary. "
+    "Write that summary now, for yourself, in plain text without calling a tool. Keep "
+    "everything needed to finish the task: what has been done and verified (files changed, "
+    "commands run and their outcome), what you learned about the code, decisions made and "
+    "why, and the open todos in order. Do not restate the task or the instructions; they "
+    "stay in the conversation."
+)
+SUMMARY_HEADER = "Summary of the earlier work on this task (older turns were compacted):\n\n"
+
+
+@dataclass
+class CompactionSettings:
+    context_limit: int  # tokens the engine can hold
+    trigger: float = 0.8  # compact when the context passes this fraction of the limit
+    keep_recent: float = 0.25  # fraction of the limit the kept recent turns may fill
+
+    @property
+    def threshold(self) -> int:
+        return int(self.context_limit * self.trigger)
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def message_tokens(message: Message) -> int:
+    calls = sum(estimate_tokens(c.name + c.arguments) for c in message.tool_calls)
+    return estimate_tokens(message.content) + estimate_tokens(message.thinking) + calls + 4
+
+
+def kept_tail(messages: list[Message], keep_tokens: int) -> int:
+    """How many trailing messages to keep: within `keep_tokens` where possible, always the
+    last assistant turn with its results, never starting on a tool result (which would
+    lose its call), and never the task itself (messages[0])."""
+    if len(messages) <= 1:
+        return 0
+    start = len(messages)
+    used = 0
+    while start > 1 and used + message_tokens(messages[start - 1]) <= keep_tokens:
+        start -= 1
+        used += message_tokens(messages[start])
+    last_assistant = max(
+        (i for i, m in enumerate(messages) if m.role == "assistant" and i > 0), default=None
+    )
+    if last_assistant is not None:
+        start = min(start, last_assistant)
+    while start < len(messages) and messages[start].role == "tool":
+        start += 1
+    start = max(start, 1)
+    return len(messages) - start
+
+
+def compacted(messages: list[Message], summary: str, kept: int) -> list[Message]:
+    """The history after compaction: the task, the summary, the kept recent turns."""
+    task = messages[:1]
+    tail = messages[len(messages) - kept :] if kept else []
+    return [*task, Message(role="user", content=SUMMARY_HEADER + summary.strip()), *tail]
