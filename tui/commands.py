@@ -66,7 +66,8 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
     width = max(len(c.usage) for c in COMMANDS.values())
     lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
     keys = (
-        "keys: Enter send · ctrl+j new line · ↑/↓ history · Esc stop the model · "
+        "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
+        "Esc stop the model · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
     )
@@ -174,6 +175,18 @@ async def _run(ctx: CommandContext, args: list[str]) -> None:
         not_available(
             "/run",
             'autonomous tasks in the TUI come later; run `tessera run "TASK"` in another terminal',
+        ),
+        "warning",
+    )
+
+
+@command("image", "/image PATH", "attach an image to the next message")
+async def _image(ctx: CommandContext, args: list[str]) -> None:
+    ctx.screen.note(
+        not_available(
+            "/image",
+            "user messages in the agent's events carry no images yet; the model can open "
+            "one itself with the view_image tool if you name its path",
         ),
         "warning",
     )

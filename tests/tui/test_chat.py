@@ -243,3 +243,26 @@ def test_sandbox_off_is_loud(repo: Path) -> None:
             assert "SANDBOX OFF" in transcript_text(app)
 
     asyncio.run(scenario())
+
+
+def test_tab_completes_an_at_path(repo: Path) -> None:
+    (repo / "src").mkdir()
+    (repo / "src" / "parser.py").write_text("")
+    (repo / "src" / "printer.py").write_text("")
+
+    async def scenario() -> None:
+        app = chat_app(repo, ["ok"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            prompt = chat(app).prompt
+            await pilot.press(*"look at @ca", "tab")
+            assert prompt.text == "look at @calc.py"
+            await pilot.press(*" and @s", "tab")
+            assert prompt.text.endswith("@src/")
+            await pilot.press("p", "tab")  # parser.py and printer.py share only "p"
+            assert prompt.text.endswith("@src/p")
+            await pilot.press("a", "tab")
+            assert prompt.text == "look at @calc.py and @src/parser.py"
+            await pilot.press(*" @../", "tab")  # nothing outside the repository
+            assert prompt.text.endswith("@../")
+
+    asyncio.run(scenario())

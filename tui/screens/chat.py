@@ -48,7 +48,7 @@ class ChatScreen(Screen):
         self.session = session
         self.stats = stats
         self.transcript = Transcript(id="transcript")
-        self.prompt = PromptInput(id="prompt")
+        self.prompt = PromptInput(root=session.options.repo, id="prompt")
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
         self.builder = TranscriptBuilder(

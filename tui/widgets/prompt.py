@@ -1,6 +1,7 @@
 """The message box: multi-line, Enter sends, history on up/down at the edges.
 
-A newline is ctrl+j or alt+enter (terminals rarely report shift+enter). Up on the first
+A newline is ctrl+j or alt+enter (terminals rarely report shift+enter). Tab after
+`@partial/path` completes a repository path (the model reads what you point at). Up on the first
 line and down on the last walk the history of sent messages; what was being typed is kept
 and comes back after the newest entry. The cursor does not blink, so an idle screen
 repaints nothing.
@@ -8,6 +9,8 @@ repaints nothing.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -19,6 +22,7 @@ class PromptInput(TextArea):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "Send", show=False, priority=True),
         Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", show=False),
+        Binding("tab", "complete", "Complete @path", show=False),
     ]
 
     class Submitted(Message):
@@ -27,7 +31,8 @@ class PromptInput(TextArea):
             self.prompt = prompt
             self.text = text
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, root: Path | None = None, **kwargs) -> None:
+        self.root = root  # where @path completion looks
         super().__init__(
             soft_wrap=True,
             show_line_numbers=False,
@@ -54,6 +59,25 @@ class PromptInput(TextArea):
     def action_newline(self) -> None:
         self.insert("\n")
 
+    def action_complete(self) -> None:
+        """Tab after `@some/pa`: complete the path from the repository."""
+        row, column = self.cursor_location
+        before = self.document.get_line(row)[:column]
+        word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        if not word.startswith("@") or self.root is None:
+            self.screen.focus_next()
+            return
+        candidates = complete_path(self.root, word[1:])
+        if not candidates:
+            self.app.notify(f"no file matches {word}", severity="warning", timeout=2)
+            return
+        common = shared_prefix(candidates)
+        if len(common) > len(word) - 1:
+            self.insert(common[len(word) - 1 :])
+        if len(candidates) > 1:
+            shown = ", ".join(candidates[:12]) + (" …" if len(candidates) > 12 else "")
+            self.app.notify(shown, title="@ matches", timeout=4)
+
     def _recall(self, index: int | None) -> None:
         self._history_index = index
         text = self._draft if index is None else self.sent_history[index]
@@ -79,3 +103,37 @@ class PromptInput(TextArea):
             self._recall(self._history_index + 1)
         else:
             self._recall(None)
+
+
+SKIPPED_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".mypy_cache"}
+
+
+def complete_path(root: Path, partial: str, limit: int = 200) -> list[str]:
+    """Repository paths that start with `partial` (directories end with /), sorted."""
+    folder, _, stem = partial.rpartition("/")
+    base = (root / folder).resolve()
+    try:
+        base.relative_to(root.resolve())  # never complete outside the repository
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except (ValueError, OSError):
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or entry.name in SKIPPED_DIRS:
+            continue
+        if entry.name.startswith(".") and not stem.startswith("."):
+            continue
+        name = f"{folder}/{entry.name}" if folder else entry.name
+        found.append(name + "/" if entry.is_dir() else name)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def shared_prefix(names: list[str]) -> str:
+    """The longest start all names share, character by character (partial names count)."""
+    first, last = min(names), max(names)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
