@@ -259,6 +259,8 @@ def _definitions(matches: list[tuple[int, dict[str, list[Node]]]], source: bytes
 
 def _short_name(text: str) -> str:
     """`ns::Type::method` → `method`, `Vec<T>` → `Vec`, `*p` → `p`: the name refs use."""
+    if text.isidentifier():  # nearly every capture: skip the string surgery
+        return text
     text = text.split("<", 1)[0].rsplit("::", 1)[-1].rsplit(".", 1)[-1]
     return text.strip().lstrip("*&~").strip()
 
@@ -285,7 +287,8 @@ def _signature(node: Node, source: bytes) -> str:
     text = text.replace(_RECORD, " ").replace(_FIELD, " ")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     head = " ".join(lines)
-    head = _SPACE_BEFORE_CLOSE.sub(r"\1", _SPACE_AFTER_OPEN.sub(r"\1", head))
+    if "( " in head or "[ " in head or " )" in head or " ]" in head:
+        head = _SPACE_BEFORE_CLOSE.sub(r"\1", _SPACE_AFTER_OPEN.sub(r"\1", head))
     if len(head) > SIGNATURE_MAX_CHARS:
         head = head[: SIGNATURE_MAX_CHARS - 1] + "…"
     return head
