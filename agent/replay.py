@@ -65,6 +65,28 @@ def load_turns(path: Path) -> list[ReplayTurn]:
     return turns
 
 
+def session_turns(events: list) -> list[str]:
+    """The raw model turns a stored session consumed, in order: a replay file for it.
+
+    Turns of steps cut off before their `usage` were asked again, so only completed ones
+    count; compaction summaries are turns too.
+    """
+    from agent import events as ev
+
+    complete = max((e.step for e in events if isinstance(e, ev.Usage)), default=0)
+    turns = []
+    for event in events:
+        if (isinstance(event, ev.RawOutput) and event.step <= complete) or isinstance(
+            event, ev.Compaction
+        ):
+            turns.append(event.raw)
+    return turns
+
+
+def write_turns(path: Path, turns: list[str]) -> None:
+    path.write_text("".join(json.dumps({"raw": raw}, ensure_ascii=False) + "\n" for raw in turns))
+
+
 def render_for_cache(request: ChatRequest) -> str:
     """The request in the chat format's order, for prefix comparison only."""
     parts = [request.system, json.dumps(request.tools, sort_keys=True), request.effort]

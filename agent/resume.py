@@ -76,8 +76,6 @@ async def finish_interrupted_calls(loop: AgentLoop) -> None:
 
 def replayed_turns(events: list[ev.Event]) -> int:
     """How many model turns the session's history holds (a replay backend skips that many)."""
-    complete = last_complete_step(events)
-    return sum(
-        (isinstance(e, ev.RawOutput) and e.step <= complete) or isinstance(e, ev.Compaction)
-        for e in events
-    )
+    from agent.replay import session_turns
+
+    return len(session_turns(events))

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "show the effective configuration and where it came from"),
     "run": ("run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
     "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
+    "replay": ("replay", "run a stored session again from its recorded model output"),
     "map": ("map_cmd", "print the repository map the model sees"),
     "model": ("model_cmd", "make, inspect and check model checkpoints"),
     "engine": ("engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),

@@ -11,7 +11,7 @@ import pytest
 from agent import events as ev
 from agent.cli import main
 from agent.sessions import SessionStore, default_db_path
-from tests.agent.conftest import call, write_replay
+from tests.agent.conftest import call, git, write_replay
 
 TURNS = [
     call("read_file", path="calc.py"),
@@ -128,3 +128,30 @@ def test_resuming_a_finished_session_needs_a_follow_up(repo: Path, capsys) -> No
     assert code == 1 and "already finished" in out
     code, out = run_cli(capsys, "and again", "--last", *base, "--json")
     assert code == 0 and '"text":"and again"' in out
+
+
+def test_replay_reruns_a_stored_session_in_a_fresh_checkout(
+    repo: Path, tmp_path: Path, capsys
+) -> None:
+    replay = write_replay(repo.parent / "t.jsonl", TURNS)
+    code, first = run_cli(capsys, "fix add", "--repo", str(repo), "--backend", f"replay:{replay}",
+                          "--approval", "auto", "--json")
+    assert code == 0
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(repo), str(fresh))
+    assert main(["replay", "--repo", str(fresh), "last", "--json"]) == 0
+    again = capsys.readouterr().out
+
+    def calls(out: str) -> list[tuple]:
+        decoded = [ev.from_json(line) for line in out.splitlines()]
+        return [(e.name, e.arguments) for e in decoded if isinstance(e, ev.ToolCall)] + [
+            (e.name, e.ok) for e in decoded if isinstance(e, ev.ToolResult)
+        ] + [e.summary for e in decoded if isinstance(e, ev.Finish)]
+
+    assert calls(again) == calls(first)
+    assert (fresh / "calc.py").read_text() == (repo / "calc.py").read_text()
+    exported = tmp_path / "export.jsonl"
+    [listed] = [i.id for i in SessionStore(default_db_path()).list() if i.repo == str(repo)]
+    assert main(["replay", listed, "--export", str(exported)]) == 0
+    assert [json.loads(line)["raw"] for line in exported.read_text().splitlines()] == TURNS
+    assert main(["replay", listed]) == 1 and "--repo" in capsys.readouterr().out
