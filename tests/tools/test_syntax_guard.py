@@ -136,3 +136,23 @@ def test_column_counts_characters_not_bytes() -> None:
 def test_every_required_grammar_is_installed() -> None:
     for language in ("python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp"):
         assert get_language(language) is not None, language
+
+
+MODERN = [
+    ("m.py", "match x:\n    case [1, *rest]:\n        pass\n    case {'k': v} if v:\n        ..."),
+    ("m.py", "type Alias[T] = list[T]\n\n\ndef first[T](xs: list[T]) -> T:\n    return xs[0]\n"),
+    ("m.py", "try:\n    pass\nexcept* ValueError:\n    pass\n"),
+    ("m.ts", "const x = { a: 1 } satisfies Record<string, number>;\n"),
+    ("m.ts", "type T<U> = U extends (infer V)[] ? V : never;\n"),
+    ("m.rs", "fn f() { let Some(x) = g() else { return; }; }\n"),
+    ("m.go", "package p\n\nfunc Map[T any, U comparable](xs []T) map[U]T { return nil }\n"),
+    ("M.java", "record P(int x, int y) {}\nsealed interface S permits A {}\n"),
+    ("m.cpp", "template <typename T> concept C = requires(T t) { t.f(); };\n"),
+    ("m.c", "int a[] = { [0] = 1, [2] = 3 };\n"),
+]
+
+
+@pytest.mark.parametrize(("name", "source"), MODERN)
+def test_modern_syntax_is_not_mistaken_for_an_error(name: str, source: str) -> None:
+    # A false alarm would block the model from writing valid code.
+    assert check_edit(Path(name), None, source) is None
