@@ -38,6 +38,7 @@ class StepSignals:
     malformed: bool = False  # the last step's tool call could not be parsed
     user_request: str | None = None  # "none"/"high" when the user asked for it
     review: bool = False
+    new_request: bool = False  # the user just sent a new message: plan again
     last_thinking_tokens: int = 0  # thinking tokens of the previous step
 
 
@@ -121,6 +122,8 @@ class EffortPolicy:
             return "high", 1.0, "the last command or tool failed"
         if s.review:
             return "high", 1.0, "reviewing changes"
+        if s.new_request:
+            return "high", 1.0, "a new request from the user: plan"
         return "none", 1.0, "routine step after a successful result"
 
     def _benefit(self, want: str, strength: float) -> float:

@@ -108,6 +108,15 @@ class AgentLoop:
         self.history.apply(event)
         self._emit_to(event)
 
+    def add_user_message(self, text: str) -> None:
+        """A follow-up from the user; the next step plans again."""
+        self.emit(ev.UserMessage(text))
+        self._signals.new_request = True
+
+    def request_effort(self, value: str | None) -> None:
+        """The user asked for an effort ("none"/"high") for the next step; None withdraws it."""
+        self._signals.user_request = value
+
     async def run(self, start: ev.SessionStart) -> ev.Finish:
         self.emit(start)
         return await self.continue_run()

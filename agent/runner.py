@@ -176,5 +176,5 @@ async def _run(options: RunOptions, store: SessionStore, out: TextIO) -> ev.Fini
         skip(replayed_turns(stored))
     await finish_interrupted_calls(loop)
     if options.task:
-        loop.emit(ev.UserMessage(options.task))
+        loop.add_user_message(options.task)
     return await loop.continue_run()

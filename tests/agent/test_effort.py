@@ -58,6 +58,15 @@ def test_user_request_and_repeated_failures_are_strong() -> None:
     assert stuck.value == "high"
 
 
+def test_a_new_user_request_plans_again() -> None:
+    policy = EffortPolicy("auto")
+    for step in (1, 2, 3):
+        policy.decide(StepSignals(step, context_tokens=1000))
+    assert policy.current == "none"
+    again = policy.decide(StepSignals(4, context_tokens=1000, new_request=True))
+    assert again.value == "high" and "new request" in again.reason
+
+
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="effort"):
         EffortPolicy("medium")
