@@ -13,7 +13,8 @@ from typing import TextIO
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, Rule, RuleError, Verdict
-from agent.backend import BackendError, make_backend
+from agent.backend import BackendError, Delta, make_backend
+from agent.calls import Approver
 from agent.compaction import CompactionSettings
 from agent.context import build_system_context
 from agent.effort import EffortPolicy
@@ -62,8 +63,15 @@ def _rules(options: RunOptions) -> list[Rule]:
 
 
 def build_loop(
-    options: RunOptions, emit: Callable[[ev.Event], None], backend_spec: str | None = None
+    options: RunOptions,
+    emit: Callable[[ev.Event], None],
+    backend_spec: str | None = None,
+    *,
+    approver: Approver | None = None,
+    on_delta: Callable[[Delta], None] | None = None,
 ) -> tuple[AgentLoop, str]:
+    """The loop a front end drives: `approver` None means headless (what asks is denied),
+    `on_delta` receives the live stream for display (never stored)."""
     from agent.config import ConfigError, load_config
     from tools.base import ToolContext
     from tools.registry import default_tools
@@ -100,6 +108,8 @@ def build_loop(
         budgets=Budgets(options.max_steps, options.max_tokens, options.max_wall_s),
         checkpointer=git_checkpointer,
         compaction=CompactionSettings(options.context_limit) if options.context_limit else None,
+        approver=approver,
+        on_delta=on_delta,
     )
     for warning in config.warnings:
         print(f"tessera: {warning}", file=sys.stderr)
