@@ -131,6 +131,10 @@ class AgentLoop:
         except asyncio.CancelledError:
             await self.backend.cancel()
             finish = ev.Finish("cancelled", "the run was cancelled", self.step)
+        except Exception as exc:  # a bug of ours: still close the session with its cause
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            self.emit(ev.Error(message, step=self.step, fatal=True))
+            finish = ev.Finish("error", message, self.step)
         self.emit(finish)
         return finish
 

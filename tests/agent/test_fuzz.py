@@ -21,7 +21,7 @@ def fuzz_turn(rng: random.Random) -> str:
 
 def test_fuzzed_outputs_end_cleanly(repo: Path) -> None:
     rng = random.Random(7)
-    for _ in range(6):
+    for _ in range(20):
         turns = [fuzz_turn(rng) for _ in range(8)]
         finish, events = run_session(repo, turns, approval="read-only", max_steps=8)
         assert finish.status in ev.FINISH_STATUSES

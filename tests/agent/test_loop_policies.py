@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, CallFacts
-from agent.loop import AgentLoop, LoopSettings
+from agent.backend import BackendError, ChatRequest, Delta, TextDelta
+from agent.loop import AgentLoop, Budgets, LoopSettings
 from agent.replay import ReplayBackend, ReplayTurn
 from tests.agent.conftest import CALC_BUGGY, call, of_type, run_session
 from tools.base import ToolContext
@@ -164,3 +166,48 @@ def test_output_that_is_not_the_chat_format_is_explained(repo: Path) -> None:
     notes = [m for m in of_type(events, ev.UserMessage) if m.origin == "agent"]
     assert finish.status == "done"
     assert notes and "[TOOL_CALLS]name[ARGS]" in notes[0].text
+
+
+class StallingBackend:
+    """A backend that starts a turn and then stalls until cancelled, or fails mid-turn."""
+
+    name = "stalling"
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.fail_with = fail_with
+        self.cancelled = asyncio.Event()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        yield TextDelta("Let me think")
+        if self.fail_with is not None:
+            raise self.fail_with
+        await self.cancelled.wait()
+
+    async def cancel(self) -> None:
+        self.cancelled.set()
+
+
+def run_with(repo: Path, backend: object, **settings: object) -> tuple[ev.Finish, list]:
+    emitted: list[ev.Event] = []
+    loop = AgentLoop(backend,  # type: ignore[arg-type]
+                     LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo),
+                                  **settings),  # type: ignore[arg-type]
+                     emitted.append)
+    start = ev.SessionStart("t", "task", str(repo), "x", "auto", "ask", "system")
+    return asyncio.run(loop.run(start)), emitted
+
+
+def test_wall_time_runs_out_while_the_model_streams(repo: Path) -> None:
+    backend = StallingBackend()
+    finish, events = run_with(repo, backend, budgets=Budgets(max_wall_s=0.3))
+    assert finish.status == "budget" and "wall-time" in finish.summary
+    assert backend.cancelled.is_set()
+    assert of_type(events, ev.Text)[0].text == "Let me think"
+
+
+def test_a_backend_failure_ends_the_session_with_its_message(repo: Path) -> None:
+    finish, events = run_with(repo, StallingBackend(BackendError("engine died: CUDA OOM")))
+    assert (finish.status, finish.summary) == ("error", "engine died: CUDA OOM")
+    assert of_type(events, ev.Error)[-1].fatal
+    finish, events = run_with(repo, StallingBackend(KeyError("oops")))
+    assert finish.status == "error" and "internal error: KeyError" in finish.summary
