@@ -8,6 +8,7 @@ No Textual import here, so the bridge is tested without a terminal.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ class ChatOptions:
     db_path: Path | None = None
     approval: str | None = None
     effort: str | None = None
+    repo_map_tokens: int = 1024  # the map of the repository in the system prompt (0: none)
 
 
 class ChatSession:
@@ -130,11 +132,19 @@ class ChatSession:
         self.running = True
         try:
             if self.session_id is None:
+                from agent import paths
                 from agent.context import build_system_context
 
-                self.session_id = new_session_id()
                 repo = self.options.repo.resolve()
-                context = build_system_context(repo)
+                # The repository map can take a while on a big tree: off the UI thread.
+                context = await asyncio.to_thread(
+                    build_system_context,
+                    repo,
+                    repo,
+                    repo_map_tokens=self.options.repo_map_tokens,
+                    cache_dir=paths.data_dir() / "cache",
+                )
+                self.session_id = new_session_id()
                 start = ev.SessionStart(
                     self.session_id,
                     text,
@@ -152,7 +162,7 @@ class ChatSession:
 
                 await finish_interrupted_calls(loop)
                 self._stored = []
-            loop.emit(ev.UserMessage(text))
+            loop.add_user_message(text)
             return await loop.continue_run()
         finally:
             self.running = False
