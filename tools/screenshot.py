@@ -17,14 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from tools.images import describe, image_store_dir, store_image
+from tools.devtools import full_page_png
+from tools.images import MAX_SIDE_PIXELS, describe, image_store_dir, store_image
 from tools.paths import display_path, resolve_in_repo
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = "install it with `apt-get install chromium` (Debian/Ubuntu)"
 RENDER_TIMEOUT_S = 60
-# Full-page shots render in a window this tall, then trailing empty rows are cut.
-FULL_PAGE_MAX_HEIGHT = 8000
 # Nothing listens here: requests for non-loopback hosts fail at once.
 DEAD_PROXY = "http://127.0.0.1:9"
 CHROMIUM_FLAGS = (
@@ -88,20 +87,23 @@ def resolve_target(target: str, repo: Path) -> str:
 def render_png(url: str, width: int, height: int, full_page: bool = False) -> bytes:
     """PNG bytes of `url` rendered by headless Chromium in a fresh profile."""
     browser = find_browser()
-    window_height = FULL_PAGE_MAX_HEIGHT if full_page else height
     with tempfile.TemporaryDirectory(prefix="tessera-shot-") as scratch:
-        out = Path(scratch) / "shot.png"
         argv = [
             browser,
             *CHROMIUM_FLAGS,
             f"--user-data-dir={Path(scratch) / 'profile'}",
-            f"--screenshot={out}",
-            f"--window-size={width},{window_height}",
-            url,
+            f"--window-size={width},{height}",
         ]
+        if full_page:
+            # The page's own layout says how tall it is: ask it over the DevTools pipe.
+            return full_page_png(argv, url, width, height, MAX_SIDE_PIXELS, RENDER_TIMEOUT_S)
+        out = Path(scratch) / "shot.png"
         try:
             done = subprocess.run(
-                argv, capture_output=True, timeout=RENDER_TIMEOUT_S, stdin=subprocess.DEVNULL
+                [*argv, f"--screenshot={out}", url],
+                capture_output=True,
+                timeout=RENDER_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolError(
@@ -113,26 +115,7 @@ def render_png(url: str, width: int, height: int, full_page: bool = False) -> by
                 f"Chromium exited with {done.returncode} and wrote no screenshot of {url}: "
                 + " | ".join(tail)
             )
-        data = out.read_bytes()
-    return _trim_bottom(data, height) if full_page else data
-
-
-def _trim_bottom(png: bytes, min_height: int) -> bytes:
-    """Cut the rows below the page's content: those equal to the window's last row."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(io.BytesIO(png)) as image:
-        pixels = np.asarray(image.convert("RGB"))
-    differs = np.any(pixels != pixels[-1], axis=(1, 2))
-    content_rows = np.nonzero(differs)[0]
-    keep = max(min_height, int(content_rows[-1]) + 2 if content_rows.size else min_height)
-    keep = min(keep, pixels.shape[0])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels[:keep]).save(buffer, format="PNG")
-    return buffer.getvalue()
+        return out.read_bytes()
 
 
 class Screenshot(Tool):

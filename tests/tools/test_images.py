@@ -202,17 +202,21 @@ def test_screenshot_of_a_loopback_page_shows_its_colours(
 @pytest.mark.slow
 @needs_chromium
 def test_screenshot_of_a_repository_html_file_full_page(ctx: ToolContext) -> None:
+    # A header one viewport tall (100vh) above 1500 px of content: 1700 px in all.
     (ctx.repo / "tall.html").write_text(
         "<!doctype html><body style='margin:0;background:#fff'>"
+        "<div style='height:100vh;background:#0000c0'></div>"
         "<div style='height:1500px;background:#00a000'></div></body>"
     )
     args = {"target": "tall.html", "width": 300, "height": 200, "full_page": True}
     result = Screenshot().invoke(args, ctx)
     assert result.ok, result.text
     info = result.data["image"]
-    assert 1500 <= info["height"] < 1600
+    assert (info["width"], info["height"]) == (300, 1700)
     with Image.open(info["path"]) as shot:
-        assert _close(shot.convert("RGB").getpixel((150, 1400)), (0, 0xA0, 0))
+        rgb = shot.convert("RGB")
+        assert _close(rgb.getpixel((150, 100)), (0, 0, 0xC0))
+        assert _close(rgb.getpixel((150, 1690)), (0, 0xA0, 0))
 
 
 @pytest.mark.parametrize(
