@@ -4,6 +4,7 @@ The loop hands over one step's calls; this module turns each into exactly one
 `tool_result` (plus `approval` and `checkpoint` events where they apply), in the order
 the model made them. Independent reads that are allowed run in parallel; writes and
 commands run one at a time, in order, after a checkpoint taken before the step's first.
+A read tool whose class sets `parallel_safe = False` runs alone.
 """
 
 from __future__ import annotations
@@ -130,8 +131,14 @@ class CallRunner:
         checkpointed = False
         batch: list[int] = []
         for index in runnable:
+            tool = calls[index].tool
             if calls[index].side_effect is SideEffect.READ:
-                batch.append(index)
+                if getattr(tool, "parallel_safe", True):
+                    batch.append(index)
+                else:  # a read with shared state of its own (a cache, say) runs alone
+                    await self._run_batch(step, calls, batch, results)
+                    batch = []
+                    await self._run_batch(step, calls, [index], results)
                 continue
             await self._run_batch(step, calls, batch, results)
             batch = []

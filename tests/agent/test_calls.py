@@ -102,3 +102,34 @@ def test_instruction_files_from_the_root_down_to_the_working_directory(
     prompt = build_system_context(repo, repo / "pkg" / "sub").prompt
     assert prompt.index("root rules") < prompt.index("pkg rules") < prompt.index("sub rules")
     assert "not on the path" not in prompt
+
+
+class Exclusive(Tool):
+    """A read that must never overlap another call of itself."""
+
+    name = "exclusive"
+    description = "a read with shared state"
+    Args: ClassVar[type[ToolArgs]] = WaitArgs
+    side_effect = SideEffect.READ
+    parallel_safe = False
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.overlaps = 0
+        self.guard = threading.Lock()
+
+    def run(self, args: WaitArgs, ctx: ToolContext) -> ToolResult:
+        with self.guard:
+            self.running += 1
+            self.overlaps += self.running > 1
+        threading.Event().wait(0.05)
+        with self.guard:
+            self.running -= 1
+        return ToolResult(True, args.name)
+
+
+def test_reads_that_are_not_parallel_safe_run_alone(tmp_path: Path) -> None:
+    tool = Exclusive()
+    results, _, _ = run_calls(tmp_path, [tool], [("exclusive", {"name": n}) for n in "abcd"])
+    assert [r.output for r in results] == list("abcd")
+    assert tool.overlaps == 0
