@@ -231,7 +231,11 @@ def _tag_files(repo: str, rels: list[str]) -> list[tuple[str, Entry]]:
         path = os.path.join(repo, rel)
         try:
             st = os.stat(path)
-            source = b"" if st.st_size > MAX_PARSE_BYTES else Path(path).read_bytes()
+            if st.st_size > MAX_PARSE_BYTES:
+                source = b""
+            else:
+                with open(path, "rb") as handle:
+                    source = handle.read()
         except OSError:
             continue
         tags = extract_tags(rel, source) if source else EMPTY
