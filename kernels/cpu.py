@@ -100,11 +100,51 @@ def moe_cpu(
         x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(groups))
     compute = torch.float32 if upcast else x.dtype
 
-    # Only the matmuls run per expert (on views of the weights, into row slices of one
-    # buffer); gathers and elementwise work run once over all pairs. Fewer, larger ops keep
-    # thread-pool barriers few, which matters on a busy machine.
     x_sorted = x.index_select(0, order // top_k if top_k > 1 else order).to(compute)
-    gate_up = torch.empty(num_pairs, 2 * inter, dtype=compute, device=x.device)
+    rows = [hi - lo for _, lo, hi in segments]
+    if not problem.fp8 and _dense_pays(rows, num_pairs, problem.experts):
+        down = _padded_batched(x_sorted, w13, w2, segments, max(rows), compute, inter)
+    else:
+        down = _per_expert(x_sorted, w13, w2, segments, problem, compute, inter,
+                           w13_scale, w2_scale, a13_scale, a2_scale)
+    weighted = down.float().mul_(weights.reshape(-1).index_select(0, order).float()[:, None])
+    # One row per (token, slot) pair, summed over the slots in a fixed order: no scatter-add
+    # (slow on CPU) and the same bits on every run. Every pair is in exactly one group.
+    pair_out = buffers.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
+    pair_out.index_copy_(0, order, weighted)
+    return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(x.dtype)
+
+
+def _dense_pays(rows: list[int], num_pairs: int, experts: int) -> bool:
+    """Nearly every expert busy and little padding: one batched matmul over all experts."""
+    return len(rows) * 10 >= experts * 9 and experts * max(rows) <= 1.5 * num_pairs
+
+
+def _padded_batched(x_sorted, w13, w2, segments, max_rows, compute, inter) -> torch.Tensor:
+    """All experts in one ``bmm`` per projection, each expert's rows padded to ``max_rows``.
+
+    One call streams every expert's weights once and costs one thread-pool region instead
+    of one per expert. Padding rows are zeros and are never read back.
+    """
+    experts, hidden = w13.shape[0], w13.shape[2]
+    device = x_sorted.device
+    slot_expert = torch.cat([torch.full((hi - lo,), e, device=device) for e, lo, hi in segments])
+    slot_row = torch.cat([torch.arange(hi - lo, device=device) for _, lo, hi in segments])
+    padded = torch.zeros(experts, max_rows, hidden, dtype=compute, device=device)
+    padded[slot_expert, slot_row] = x_sorted
+    gate_up = torch.bmm(padded, w13.to(compute).transpose(1, 2))
+    hidden_act = F.silu(gate_up[..., :inter]).mul_(gate_up[..., inter:])
+    down = torch.bmm(hidden_act, w2.to(compute).transpose(1, 2))
+    return down[slot_expert, slot_row]
+
+
+def _per_expert(x_sorted, w13, w2, segments, problem, compute, inter,
+                w13_scale, w2_scale, a13_scale, a2_scale) -> torch.Tensor:
+    """Only the matmuls run per expert (on views of the weights, into row slices of one
+    buffer); gathers and elementwise work run once over all pairs. Fewer, larger ops keep
+    thread-pool barriers few, which matters on a busy machine."""
+    num_pairs = x_sorted.shape[0]
+    gate_up = torch.empty(num_pairs, 2 * inter, dtype=compute, device=x_sorted.device)
     for expert, lo, hi in segments:
         rows = x_sorted[lo:hi]
         if problem.fp8:
@@ -114,7 +154,7 @@ def moe_cpu(
             w13e = w13[expert].to(compute)
         torch.mm(rows, w13e.t(), out=gate_up[lo:hi])
     hidden_act = F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:])
-    down = torch.empty(num_pairs, hidden, dtype=compute, device=x.device)
+    down = torch.empty(num_pairs, problem.hidden, dtype=compute, device=x_sorted.device)
     for expert, lo, hi in segments:
         rows = hidden_act[lo:hi]
         if problem.fp8:
@@ -123,9 +163,4 @@ def moe_cpu(
         else:
             w2e = w2[expert].to(compute)
         torch.mm(rows, w2e.t(), out=down[lo:hi])
-    weighted = down.float().mul_(weights.reshape(-1).index_select(0, order).float()[:, None])
-    # One row per (token, slot) pair, summed over the slots in a fixed order: no scatter-add
-    # (slow on CPU) and the same bits on every run. Every pair is in exactly one group.
-    pair_out = buffers.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
-    pair_out.index_copy_(0, order, weighted)
-    return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(x.dtype)
+    return down

@@ -35,6 +35,13 @@ def test_fp8_weights_match_reference(layout, w8a8, dtype, tokens):
     assert_matches_reference(run(problem), problem)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_busy_experts_take_one_batched_matmul(dtype):
+    # 600 tokens over 8 experts, top-2: every expert busy, little padding → padded bmm path.
+    problem = make_problem(600, 8, 2, dtype=dtype)
+    assert_matches_reference(run(problem), problem)
+
+
 def test_every_token_on_one_expert_and_others_empty():
     tokens, experts = 90, 32
     ids = torch.full((tokens, 1), 5, dtype=torch.int32)
