@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS = 50_000_000  # also Pillow's decompression-bomb limit while decoding
+MAX_IMAGE_PIXELS = 50_000_000
 MAX_SIDE_PIXELS = 16_384
 
 # The vision encoder (Pixtral): 14 px patches merged 2×2, long side at most 1540 px.
@@ -100,8 +100,8 @@ def decode_image(data: bytes, name: str = "image") -> tuple[Image, str]:
         raise ToolError(
             f"{name} is not a PNG, JPEG, WebP or GIF image (its first bytes say otherwise)"
         )
-    previous_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    # Dimensions are checked from the header, before any pixel is decoded (Pillow's own
+    # decompression-bomb limit, a process-wide setting, is left as it is).
     try:
         with Image.open(io.BytesIO(data), formats=[kind]) as image:
             width, height = image.size
@@ -110,12 +110,10 @@ def decode_image(data: bytes, name: str = "image") -> tuple[Image, str]:
             image.load()
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
             frame = image.convert("RGBA" if has_alpha else "RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ToolError(f"{name} could not be decoded as {kind}: {exc}") from exc
     except Image.DecompressionBombError as exc:
         raise ToolError(f"{name} is too large to decode safely: {exc}") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ToolError(f"{name} could not be decoded as {kind}: {exc}") from exc
     return frame, kind
 
 

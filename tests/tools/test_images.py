@@ -104,6 +104,10 @@ def test_size_limits(ctx: ToolContext, tmp_path: Path) -> None:
     (ctx.repo / "bomb.png").write_bytes(huge)
     result = ViewImage().invoke({"path": "bomb.png"}, ctx)
     assert not result.ok and "too large" in result.text
+    # More pixels than the limit, each side within it.
+    (ctx.repo / "wide.png").write_bytes(_encoded(Image.new("1", (10_000, 6_000)), "PNG"))
+    result = ViewImage().invoke({"path": "wide.png"}, ctx)
+    assert not result.ok and "50,000,000 px in all" in result.text
     # A side longer than the limit, though few pixels in all.
     (ctx.repo / "strip.png").write_bytes(_encoded(Image.new("1", (17_000, 2)), "PNG"))
     result = ViewImage().invoke({"path": "strip.png"}, ctx)
