@@ -13,9 +13,11 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from agent import events as ev
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
+from tui.tasks import TaskManager, TaskRun, TaskSettings
 from tui.widgets.status import Stats
 
 # (isolated, description) of the sandbox as commands will see it.
@@ -54,6 +56,7 @@ class TesseraApp(App):
         self.stats.backend = options.backend or "local"
         self.session: ChatSession | None = None
         self.chat: ChatScreen | None = None
+        self.tasks: TaskManager | None = None
 
     def on_mount(self) -> None:
         self._probe()
@@ -82,10 +85,36 @@ class TesseraApp(App):
         chat = ChatScreen(session, self.stats)
         session.listener = chat
         self.session, self.chat = session, chat
+        self.tasks = TaskManager(
+            TaskSettings(
+                self.options.repo, self.options.backend, self.options.approval, self.options.effort
+            ),
+            session.store,
+            self._task_event,
+        )
         if self.onboarding:
             self.switch_screen(chat)
         else:
             self.push_screen(chat)
+
+    def _task_event(self, run: TaskRun, event: ev.Event | None) -> None:
+        """Autonomous runs report here: the tasks screen (when shown) gets every event,
+        the chat a line when a run ends."""
+        from tui.screens.tasks import TasksScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, TasksScreen):
+                screen.run_changed(run, event)
+        ended = not run.active and (event is None or isinstance(event, ev.Finish))
+        if ended and self.chat is not None and self.chat.ready:
+            level = "info" if run.status == "done" else "warning"
+            self.chat.note(f"task #{run.number} {run.status}: {run.summary}", level)
+
+    def action_show_tasks(self) -> None:
+        from tui.screens.tasks import TasksScreen
+
+        assert self.tasks is not None
+        self.push_screen(TasksScreen(self.tasks))
 
     def _describe_backend(self) -> None:
         from agent.config import ConfigError, load_config

@@ -67,7 +67,7 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
     lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
     keys = (
         "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
-        "Esc stop the model · "
+        "Esc stop the model · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
     )
@@ -153,7 +153,14 @@ async def _sessions(ctx: CommandContext, args: list[str]) -> None:
 
 @command("compact", "/compact", "summarise the history to free context")
 async def _compact(ctx: CommandContext, args: list[str]) -> None:
-    ctx.screen.note(not_available("/compact", "the agent has no compaction yet"), "warning")
+    ctx.screen.note(
+        not_available(
+            "/compact on demand",
+            "the agent compacts by itself when the context passes 80% of its limit, and "
+            "offers no manual trigger yet",
+        ),
+        "warning",
+    )
 
 
 @command("model", "/model", "the backend and model in use")
@@ -169,15 +176,17 @@ async def _model(ctx: CommandContext, args: list[str]) -> None:
         )
 
 
-@command("run", "/run TASK", "start an autonomous task and watch it")
+@command("run", "/run [TASK]", "start an autonomous run (several at once); no TASK: watch them")
 async def _run(ctx: CommandContext, args: list[str]) -> None:
-    ctx.screen.note(
-        not_available(
-            "/run",
-            'autonomous tasks in the TUI come later; run `tessera run "TASK"` in another terminal',
-        ),
-        "warning",
-    )
+    app = ctx.screen.app
+    if args:
+        run = app.tasks.start(" ".join(args))
+        ctx.screen.note(
+            f"started task #{run.number}; ctrl+t (or /run) shows the runs. It cannot ask "
+            "you: what the approval policy would ask about is denied, as in `tessera run`."
+        )
+        return
+    app.action_show_tasks()
 
 
 @command("image", "/image PATH", "attach an image to the next message")

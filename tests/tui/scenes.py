@@ -95,10 +95,17 @@ def store_session(repo: Path) -> None:
     store.close()
 
 
-def app_for(repo: Path, turns: list[str], resume: bool = True) -> TesseraApp:
+def app_for(
+    repo: Path, turns: list[str], resume: bool = True, approval: str | None = None
+) -> TesseraApp:
     replay = repo.parent / "turns.jsonl"
     replay.write_text("".join(json.dumps({"raw": raw}) + "\n" for raw in turns))
-    options = ChatOptions(repo=repo, backend=f"replay:{replay}", resume="last" if resume else None)
+    options = ChatOptions(
+        repo=repo,
+        backend=f"replay:{replay}",
+        resume="last" if resume else None,
+        approval=approval,
+    )
     return TesseraApp(
         options,
         sandbox_probe=lambda: (True, "sandbox: bubblewrap + seccomp"),
@@ -135,10 +142,31 @@ async def _review(pilot) -> None:
     await pilot.pause(0.5)
 
 
+async def _tasks(pilot) -> None:
+    app = pilot.app
+    await pilot.pause(0.2)
+    await pilot.press(*"/run fix add in calc.py", "enter")
+    await pilot.press(*"/run check that mul handles floats", "enter")
+    for _ in range(200):
+        if app.tasks is not None and not app.tasks.active:
+            break
+        await pilot.pause(0.05)
+    app.action_show_tasks()
+    await pilot.pause(0.5)
+
+
 SCENES: dict[str, Scene] = {
     "chat": (lambda repo: app_for(repo, []), _settle),
     "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
     "review": (lambda repo: app_for(repo, [], resume=False), _review),
+}
+# Screens whose figures move with the clock (elapsed time): screenshots, not snapshots.
+DOC_SCENES: dict[str, Scene] = {
+    **SCENES,
+    "tasks": (
+        lambda repo: app_for(repo, [MUL_EDIT, "Done."], resume=False, approval="auto-edit"),
+        _tasks,
+    ),
 }
 
 
@@ -153,7 +181,7 @@ def prepare(root: Path, setenv: Callable[[str, str], None] = os.environ.__setite
 
 
 async def _shoot(name: str, repo: Path, out: Path) -> Path:
-    make, before = SCENES[name]
+    make, before = DOC_SCENES[name]
     app = make(repo)
     async with app.run_test(size=SIZE) as pilot:
         await before(pilot)
@@ -163,7 +191,7 @@ async def _shoot(name: str, repo: Path, out: Path) -> Path:
 def main(argv: list[str]) -> int:
     out = Path(argv[0] if argv else "docs/screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name in SCENES:
+    for name in DOC_SCENES:
         with tempfile.TemporaryDirectory() as tmp:
             repo = prepare(Path(tmp))
             print(asyncio.run(_shoot(name, repo, out)))

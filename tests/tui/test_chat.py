@@ -189,7 +189,7 @@ def test_slash_commands(repo: Path) -> None:
             ):
                 assert f"/{name}" in text
             await type_and_send(pilot, "/compact")
-            await type_and_send(pilot, "/run fix everything")
+            await type_and_send(pilot, "/image shot.png")
             assert transcript_text(app).count("is not available yet") == 2
             await type_and_send(pilot, "/effort high")
             assert chat(app).session.options.effort == "high"

@@ -40,6 +40,7 @@ class ChatScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", priority=True),
         Binding("ctrl+r", "review", "Review"),
+        Binding("ctrl+t", "app.show_tasks", "Runs", priority=True),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 

@@ -169,7 +169,12 @@ class ToolEntry(Entry):
         # While asking, the approval panel shows the diff; the card does not repeat it.
         if r.diff and r.status in ("ok", "running", "pending"):
             parts.append(render_unified(r.diff, None if r.expanded else DIFF_PREVIEW_LINES))
-        if r.output and (r.expanded or r.status in ("failed", "denied") or not r.diff):
+        repeats_note = r.output.strip() == r.approval_note.strip()
+        if (
+            r.output
+            and not repeats_note
+            and (r.expanded or r.status in ("failed", "denied") or not r.diff)
+        ):
             limit = OUTPUT_PREVIEW_LINES * 4 if r.expanded else OUTPUT_PREVIEW_LINES // 2
             shown = r.output if not r.diff else r.output.split("\n--- a/", 1)[0]
             parts.append(_bounded(shown, limit))

@@ -1,0 +1,151 @@
+"""Autonomous runs started from the TUI: several at once, each its own stored session.
+
+A run is the headless loop (`agent.runner.build_loop`, as `tessera run` builds it) driven
+as an asyncio task in the app's event loop. It has no one to ask, so what the approval
+policy would ask about is denied, exactly as in `tessera run`. Every event is stored,
+kept (a bounded tail) for the tasks screen, and passed to a listener. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent import events as ev
+from agent.sessions import SessionStore, new_session_id
+
+KEPT_EVENTS = 2000
+ACTIVE = ("starting", "running")
+
+
+@dataclass(eq=False)
+class TaskRun:
+    number: int
+    task: str
+    max_steps: int
+    session_id: str = ""
+    status: str = "starting"  # then running, or a finish status
+    summary: str = ""
+    step: int = 0
+    spent_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    events: deque[ev.Event] = field(default_factory=lambda: deque(maxlen=KEPT_EVENTS))
+    handle: asyncio.Task | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+
+@dataclass
+class TaskSettings:
+    repo: Path
+    backend: str | None = None
+    approval: str | None = None
+    effort: str | None = None
+    max_steps: int = 50
+    repo_map_tokens: int = 1024
+
+
+class TaskManager:
+    def __init__(
+        self,
+        settings: TaskSettings,
+        store: SessionStore,
+        listener: Callable[[TaskRun, ev.Event | None], None],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.listener = listener  # (run, event); event None for a status change
+        self.runs: list[TaskRun] = []
+
+    def start(self, task: str) -> TaskRun:
+        run = TaskRun(len(self.runs) + 1, task, self.settings.max_steps)
+        self.runs.append(run)
+        run.handle = asyncio.get_running_loop().create_task(self._drive(run))
+        return run
+
+    def cancel(self, run: TaskRun) -> bool:
+        if run.handle is None or run.handle.done():
+            return False
+        run.handle.cancel()
+        return True
+
+    @property
+    def active(self) -> list[TaskRun]:
+        return [r for r in self.runs if r.active]
+
+    async def _drive(self, run: TaskRun) -> None:
+        from agent import paths
+        from agent.context import build_system_context
+        from agent.runner import RunOptions, RunSetupError, build_loop
+
+        s = self.settings
+        run.session_id = new_session_id()
+
+        def emit(event: ev.Event) -> None:
+            self.store.append(run.session_id, event)  # stored before it is shown
+            run.events.append(event)
+            match event:
+                case ev.Effort(step=step):
+                    run.step = step
+                case ev.Finish(status=status, summary=summary):
+                    run.status, run.summary, run.ended = status, summary, time.monotonic()
+            if loop is not None:
+                run.spent_tokens = loop.spent_tokens
+            self.listener(run, event)
+
+        loop = None
+        options = RunOptions(
+            task=run.task,
+            repo=s.repo,
+            backend=s.backend,
+            effort=s.effort,
+            approval=s.approval,
+            max_steps=s.max_steps,
+        )
+        try:
+            loop, spec = build_loop(options, emit)
+            repo = s.repo.resolve()
+            context = await asyncio.to_thread(
+                build_system_context,
+                repo,
+                repo,
+                repo_map_tokens=s.repo_map_tokens,
+                cache_dir=paths.data_dir() / "cache",
+            )
+        except RunSetupError as exc:
+            self._fail(run, f"cannot start: {exc}")
+            return
+        except asyncio.CancelledError:
+            self._fail(run, "cancelled before it started", status="cancelled")
+            return
+        run.status = "running"
+        self.listener(run, None)
+        start = ev.SessionStart(
+            run.session_id,
+            run.task,
+            str(repo),
+            spec,
+            loop.settings.effort.mode,
+            loop.settings.approval.mode,
+            context.prompt,
+            context.instruction_files,
+        )
+        try:
+            await loop.run(start)
+        except Exception as exc:  # a bug must end this run visibly, not the app
+            self._fail(run, f"internal error: {exc!r}")
+
+    def _fail(self, run: TaskRun, message: str, status: str = "error") -> None:
+        run.status, run.summary, run.ended = status, message, time.monotonic()
+        self.listener(run, None)
