@@ -27,7 +27,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
                         help="allow rule: tool=NAME,command=PREFIX,path=GLOB (repeatable)")
     parser.add_argument("--deny", action="append", default=[], metavar="RULE",
                         help="deny rule, same form; deny rules always win (repeatable)")
-    parser.add_argument("--max-steps", type=int, default=50, help="step budget (default 50)")
+    parser.add_argument("--max-steps", type=int, default=50,
+                        help="step budget over the whole session (default 50)")
     parser.add_argument("--max-tokens", type=int, help="token budget: uncached prompt + generated")
     parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
     parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",

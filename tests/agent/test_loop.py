@@ -30,7 +30,7 @@ def test_read_edit_run_fix_finish(repo: Path) -> None:
     assert [(r.name, r.ok) for r in results] == [
         ("read_file", True), ("read_file", True), ("bash", False), ("edit_file", True),
         ("bash", True),
-    ]
+    ], [r.output for r in results]
     assert "add(2, 3) returned -1" in results[2].output
     assert "all checks passed" in results[4].output
     # Results follow calls one to one, and a step's reads keep the model's order.
