@@ -37,6 +37,8 @@ class Config:
     memory_mb: int = 4096
     masked_paths: tuple[str, ...] = ()
     approval: str = "ask"
+    allow_rules: tuple[str, ...] = ()  # agent/approval.py Rule specs
+    deny_rules: tuple[str, ...] = ()
     effort: str = "auto"
     syntax_guard: str = "refuse"  # or "warn"
     sources: list[str] = field(default_factory=list)
@@ -81,6 +83,14 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _rules(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of rules such as \"tool=bash,command=pytest\"")
+    return tuple(value)
+
+
 SETTINGS: dict[str, tuple[str, Any]] = {
     "backend.spec": ("backend", str),
     "backend.model_dir": ("model_dir", str),
@@ -91,6 +101,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "sandbox.memory_mb": ("memory_mb", int),
     "sandbox.masked_paths": ("masked_paths", _paths),
     "approval.policy": ("approval", _choice(APPROVAL_POLICIES)),
+    "approval.allow": ("allow_rules", _rules),
+    "approval.deny": ("deny_rules", _rules),
     "agent.effort": ("effort", _choice(EFFORTS)),
     "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
 }
@@ -152,6 +164,16 @@ def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool) 
             raise ConfigError(f"{source}: {key}: {exc}") from exc
         if key == "sandbox.masked_paths":
             value = tuple(dict.fromkeys((*config.masked_paths, *value)))  # masks only add up
+        elif key == "approval.deny":
+            value = tuple(dict.fromkeys((*config.deny_rules, *value)))  # denials only add up
+        elif key == "approval.allow":
+            if clamp:
+                config.warnings.append(
+                    f"{source}: approval.allow would loosen the user's setting; ignored "
+                    f"(run `tessera trust` in the repository to allow it)"
+                )
+                continue
+            value = tuple(dict.fromkeys((*config.allow_rules, *value)))
         elif clamp and not _is_tighter_or_equal(key, getattr(config, attr), value):
             config.warnings.append(
                 f"{source}: {key} = {raw!r} would loosen the user's setting; ignored "

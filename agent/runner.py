@@ -16,6 +16,7 @@ from agent.approval import ApprovalPolicy, Rule, RuleError, Verdict
 from agent.backend import BackendError, Delta, make_backend
 from agent.calls import Approver
 from agent.compaction import CompactionSettings
+from agent.config import Config
 from agent.context import build_system_context
 from agent.effort import EffortPolicy
 from agent.loop import AgentLoop, Budgets, LoopSettings
@@ -53,10 +54,12 @@ def git_checkpointer(repo: Path, label: str) -> str:
     return create_checkpoint(open_repo(repo), label).id
 
 
-def _rules(options: RunOptions) -> list[Rule]:
+def _rules(options: RunOptions, config: Config) -> list[Rule]:
+    """Deny rules, then allow rules, from the config files and the command line."""
     try:
-        return [Rule.parse(Verdict.DENY, spec) for spec in options.deny] + [
-            Rule.parse(Verdict.ALLOW, spec) for spec in options.allow
+        return [
+            *(Rule.parse(Verdict.DENY, spec) for spec in (*config.deny_rules, *options.deny)),
+            *(Rule.parse(Verdict.ALLOW, spec) for spec in (*config.allow_rules, *options.allow)),
         ]
     except RuleError as exc:
         raise RunSetupError(str(exc)) from exc
@@ -103,7 +106,7 @@ def build_loop(
             repo, sandbox=config.sandbox_policy(), data_dir=paths.data_dir(),
             syntax_guard=config.syntax_guard,
         ),
-        approval=ApprovalPolicy(config.approval, _rules(options), config.sandbox_mode),
+        approval=ApprovalPolicy(config.approval, _rules(options, config), config.sandbox_mode),
         effort=EffortPolicy(config.effort),
         budgets=Budgets(options.max_steps, options.max_tokens, options.max_wall_s),
         checkpointer=git_checkpointer,

@@ -103,3 +103,17 @@ def test_config_command_prints_effective_values(home: Path, capsys) -> None:
     assert main(["config", "--repo", str(home)]) == 0
     out = capsys.readouterr().out
     assert "sandbox.mode" in out and "'workspace-write'" in out
+
+
+def test_approval_rules_add_up_and_a_repository_cannot_allow(home: Path) -> None:
+    write(home / "config/tessera/config.toml",
+          '[approval]\nallow = ["command=pytest"]\ndeny = ["command=git push"]\n')
+    repo = home / "repo"
+    write(repo / ".tessera/config.toml",
+          '[approval]\nallow = ["bash"]\ndeny = ["path=secrets/**"]\n')
+    cfg = cfgmod.load_config(repo)
+    assert cfg.allow_rules == ("command=pytest",)
+    assert cfg.deny_rules == ("command=git push", "path=secrets/**")
+    assert any("approval.allow" in w for w in cfg.warnings)
+    cfgmod.set_trusted(repo)
+    assert cfgmod.load_config(repo).allow_rules == ("command=pytest", "bash")

@@ -211,3 +211,22 @@ def test_a_backend_failure_ends_the_session_with_its_message(repo: Path) -> None
     assert of_type(events, ev.Error)[-1].fatal
     finish, events = run_with(repo, StallingBackend(KeyError("oops")))
     assert finish.status == "error" and "internal error: KeyError" in finish.summary
+
+
+def test_rules_from_config_files_and_a_repository_may_only_deny(
+    repo: Path, isolated_home: Path
+) -> None:
+    user = isolated_home / "config" / "tessera" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[approval]\nallow = ["tool=bash,command=echo"]\n')
+    project = repo / ".tessera" / "config.toml"
+    project.parent.mkdir()
+    project.write_text('[approval]\nallow = ["edit_file"]\ndeny = ["path=calc.py"]\n')
+    turns = [call("bash", command="echo hi"),
+             call("edit_file", path="calc.py", old_string="a - b", new_string="a + b"),
+             call("write_file", path="notes.txt", content="x"), "done"]
+    _, events = run_session(repo, turns, approval="ask")
+    results = of_type(events, ev.ToolResult)
+    assert [r.ok for r in results] == [True, False, False]
+    assert "deny rule" in results[1].output  # the repository's denial holds
+    assert "headless" in results[2].output  # its allow rule was ignored: still asks
