@@ -33,6 +33,10 @@ class SessionListener(Protocol):
         """Resolves to "once", "always" or "deny"."""
         ...
 
+    def session_progress(self, text: str) -> None:
+        """A line about a slow start (the local engine loading); may come from any thread."""
+        ...
+
 
 @dataclass
 class ChatOptions:
@@ -94,6 +98,9 @@ class ChatSession:
         assert self.listener is not None, "a session needs a listener before it runs"
         loop.settings.on_delta = self.listener.session_delta
         loop.runner.approver = self._approve
+        if hasattr(loop.backend, "progress") and loop.backend.progress is None:
+            # The local backend reports the engine's start (minutes on first use).
+            loop.backend.progress = self.listener.session_progress
         self.loop, self.backend_spec = loop, spec
         if self._stored:
             self._restore(loop)
@@ -122,11 +129,16 @@ class ChatSession:
             return "deny"
         return await self.listener.request_approval(facts, call)
 
+    def prepare(self) -> None:
+        """Build the loop now (it is otherwise built on the first message); raises
+        SessionSetupError when the backend or the repository is unusable."""
+        if self.loop is None:
+            self._build()
+
     async def send(self, text: str) -> ev.Finish:
         """One user turn, run until the model answers, a budget ends it, or it is
         cancelled (cancelling the task that awaits this ends it with `cancelled`)."""
-        if self.loop is None:
-            self._build()
+        self.prepare()
         loop = self.loop
         assert loop is not None
         self.running = True

@@ -61,6 +61,7 @@ class ChatScreen(Screen):
         self._worker: Worker | None = None
         self._approval: ApprovalPanel | None = None
         self.ready = False  # mounted, with any resumed history shown
+        self._engine_noted = False
 
     def compose(self) -> ComposeResult:
         yield self.transcript
@@ -69,6 +70,7 @@ class ChatScreen(Screen):
         yield self.status_bar
 
     def on_mount(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
         self._ticker = self.set_interval(1 / REFRESH_HZ, self._flush, pause=True)
         self.prompt.focus()
         self.ready = True
@@ -147,6 +149,19 @@ class ChatScreen(Screen):
         if isinstance(delta, TextDelta | ThinkingDelta):
             self.stats.stream_progress(len(delta.text))
         self.builder.delta(delta)
+
+    def session_progress(self, text: str) -> None:
+        # Called from the engine-start thread: hop onto the app's loop.
+        self._event_loop.call_soon_threadsafe(self._show_progress, text)
+
+    def _show_progress(self, text: str) -> None:
+        if not self._engine_noted:
+            self._engine_noted = True
+            self.note(
+                "starting the local engine; the first start loads the weights and takes a while"
+            )
+        line = " ".join(text.split())
+        self._set_state(line if len(line) <= 60 else line[:59] + "…")
 
     async def request_approval(self, facts: CallFacts, call: ev.ToolCall) -> str:
         self._flush()

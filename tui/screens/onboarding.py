@@ -26,8 +26,8 @@ Welcome to Tessera. No model is configured yet; choose one of three ways to give
   2. Engine URL: an OpenAI-compatible server already running (a Tessera engine, vLLM,
      llama.cpp), e.g. http://localhost:8000/v1.
   3. API key: a hosted OpenAI-compatible API (Mistral's by default). The key is read
-     from the environment variable {env} (or MISTRAL_API_KEY); it is never written
-     to disk. The key typed here is only used to test the connection.
+     from the environment, {env} or MISTRAL_API_KEY, and is never
+     written to disk: the key typed here only tests the connection.
 
 The choice is saved in {config}; edit it there later, or override it once with
 `tessera chat --backend SPEC`."""
