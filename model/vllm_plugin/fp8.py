@@ -87,6 +87,12 @@ class TesseraFp8Config(Fp8Config):
         return QUANTIZATION_NAME
 
     @classmethod
+    def get_supported_act_dtypes(cls) -> list[torch.dtype]:
+        # Our kernels also take float32 activations (the CPU tests run in float32); vLLM's FP8
+        # linear layers decide for themselves whether they can.
+        return [torch.bfloat16, torch.float16, torch.float32]
+
+    @classmethod
     def override_quantization_method(
         cls, hf_quant_cfg: dict[str, Any], user_quant: str | None, hf_config: Any = None
     ) -> Any:
