@@ -89,6 +89,8 @@ class AgentLoop:
         self.spent_tokens = 0
         self.context_tokens = 0
         self._started = time.monotonic()
+        self._run_first_step = 0
+        self._run_spent_before = 0
         self._malformed_streak = 0
         self._failure_streak = 0
         self._signals = StepSignals(step=1)
@@ -122,7 +124,13 @@ class AgentLoop:
         return await self.continue_run()
 
     async def continue_run(self) -> ev.Finish:
-        """Step until the model is done or something ends the run; emits `finish`."""
+        """Step until the model is done or something ends the run; emits `finish`.
+
+        Budgets count from here: a follow-up message or a resumed session gets fresh ones.
+        """
+        self._started = time.monotonic()
+        self._run_first_step = self.step
+        self._run_spent_before = self.spent_tokens
         try:
             finish = await self._steps()
         except BackendError as exc:
@@ -155,8 +163,13 @@ class AgentLoop:
             )
             output = await self._stream(decision.value)
             calls = self._emit_output(output)
-            if output.finish_reason == "cancelled" and (ended := self._budget_exhausted()):
-                return ev.Finish("budget", ended, self.step)
+            if output.finish_reason == "cancelled":
+                for call in calls:  # every call in the history gets its one result
+                    self.emit(ev.ToolResult(self.step, call.id, call.name, False,
+                                            "not run: the turn was cancelled before it ended"))
+                if ended := self._budget_exhausted():
+                    return ev.Finish("budget", ended, self.step)
+                return ev.Finish("cancelled", "the model's turn was cancelled", self.step)
             if not calls and not output.malformed:
                 return ev.Finish("done", output.text.strip(), self.step)
             prepared = [prepare(call, self.runner.tools) for call in calls]
@@ -187,13 +200,14 @@ class AgentLoop:
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
-        if self.step >= budgets.max_steps:
+        if self.step - self._run_first_step >= budgets.max_steps:
             return f"step budget of {budgets.max_steps} reached"
-        if budgets.max_tokens is not None and self.spent_tokens >= budgets.max_tokens:
-            return f"token budget reached: {self.spent_tokens} of {budgets.max_tokens}"
+        spent = self.spent_tokens - self._run_spent_before
+        if budgets.max_tokens is not None and spent >= budgets.max_tokens:
+            return f"token budget reached: {spent} of {budgets.max_tokens}"
         elapsed = time.monotonic() - self._started
         if budgets.max_wall_s is not None and elapsed >= budgets.max_wall_s:
-            return f"wall-time budget of {budgets.max_wall_s:.0f} s reached"
+            return f"wall-time budget of {budgets.max_wall_s:g} s reached"
         return None
 
     async def _stream(self, effort: str, extra: list[Message] | None = None) -> StepOutput:

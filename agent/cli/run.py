@@ -28,7 +28,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--deny", action="append", default=[], metavar="RULE",
                         help="deny rule, same form; deny rules always win (repeatable)")
     parser.add_argument("--max-steps", type=int, default=50,
-                        help="step budget over the whole session (default 50)")
+                        help="step budget of this run (default 50; a resumed run gets a fresh one)")
     parser.add_argument("--max-tokens", type=int, help="token budget: uncached prompt + generated")
     parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
     parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
