@@ -10,7 +10,14 @@ import pytest
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, CallFacts
-from agent.backend import BackendError, ChatRequest, Delta, TextDelta
+from agent.backend import (
+    BackendError,
+    ChatRequest,
+    Delta,
+    FinishDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from agent.loop import AgentLoop, Budgets, LoopSettings
 from agent.replay import ReplayBackend, ReplayTurn
 from tests.agent.conftest import CALC_BUGGY, call, of_type, run_session
@@ -230,3 +237,46 @@ def test_rules_from_config_files_and_a_repository_may_only_deny(
     assert [r.ok for r in results] == [True, False, False]
     assert "deny rule" in results[1].output  # the repository's denial holds
     assert "headless" in results[2].output  # its allow rule was ignored: still asks
+
+
+class CancelledTurn:
+    """A backend whose turn was cancelled (say, by the user) after it made a call."""
+
+    name = "cancelled"
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        yield ToolCallDelta(0, "read_file", '{"path": "calc.py"}')
+        yield FinishDelta("cancelled")
+
+    async def cancel(self) -> None:
+        return None
+
+
+def test_a_cancelled_turn_ends_the_run_and_answers_its_calls(repo: Path) -> None:
+    finish, events = run_with(repo, CancelledTurn())
+    assert finish.status == "cancelled"
+    [result] = of_type(events, ev.ToolResult)
+    assert not result.ok and result.output.startswith("not run")
+
+
+def test_budgets_are_per_run_so_a_follow_up_gets_its_own(repo: Path) -> None:
+    turns = [call("read_file", path="calc.py"), "first answer",
+             call("read_file", path="check.py"), "second answer"]
+    emitted: list[ev.Event] = []
+    loop = AgentLoop(
+        ReplayBackend([ReplayTurn(t, i) for i, t in enumerate(turns, 1)]),
+        LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo),
+                     budgets=Budgets(max_steps=2)),
+        emitted.append,
+    )
+
+    async def session() -> tuple[ev.Finish, ev.Finish]:
+        first = await loop.run(ev.SessionStart("t", "task", str(repo), "r", "auto", "ask", "s"))
+        loop.add_user_message("and the other file?")
+        return first, await loop.continue_run()
+
+    first, second = asyncio.run(session())
+    assert (first.status, first.summary, second.status, second.summary) == (
+        "done", "first answer", "done", "second answer")
+    efforts = of_type(emitted, ev.Effort)
+    assert "new request" in efforts[2].reason
