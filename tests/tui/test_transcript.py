@@ -14,9 +14,9 @@ from tui.widgets.transcript import Transcript
 
 
 class TranscriptApp(App):
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, slack: int = 0) -> None:
         super().__init__()
-        self.transcript = Transcript(window=window)
+        self.transcript = Transcript(window=window, slack=slack)
 
     def compose(self) -> ComposeResult:
         yield self.transcript
@@ -95,5 +95,21 @@ def test_updates_reach_mounted_entries_and_spare_dropped_ones() -> None:
             app.transcript.clear()
             await pilot.pause()
             assert _entries(app) == [] and app.transcript.records == []
+
+    asyncio.run(scenario())
+
+
+def test_trimming_waits_for_a_batch() -> None:
+    async def scenario() -> None:
+        app = TranscriptApp(window=10, slack=5)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for i in range(15):
+                app.transcript.add(NoteRecord(f"n{i}"))
+            await pilot.pause()
+            assert len(_entries(app)) == 15  # within the slack: nothing removed yet
+            app.transcript.add(NoteRecord("n15"))
+            await pilot.pause()
+            texts = [e.record.text for e in _entries(app)]
+            assert texts == [f"n{i}" for i in range(6, 16)]  # back to the window at once
 
     asyncio.run(scenario())

@@ -2,8 +2,8 @@
 
 Textual's layout and compositing cost grows with the number of widgets on a screen, and
 that is what makes long sessions lag. Here the newest `window` entries are mounted; older
-ones are dropped from the DOM but kept as records, and come back a page at a time when
-the reader asks for them ("show earlier" at the top, or ctrl+up). A session of thousands
+ones leave the DOM (a batch at a time) but stay as records, and come back a page at a
+time when the reader asks for them ("show earlier" at the top, or ctrl+up). A session of thousands
 of messages therefore costs the same per keypress as one of a hundred.
 """
 
@@ -17,7 +17,8 @@ from textual.widgets import Static
 
 from tui.widgets.blocks import Entry, Record, make_entry
 
-DEFAULT_WINDOW = 120
+DEFAULT_WINDOW = 100
+DEFAULT_SLACK = 20
 PAGE = 60
 
 
@@ -35,9 +36,10 @@ class Transcript(VerticalScroll, can_focus=False):
         Binding("ctrl+up", "show_earlier", "Earlier", show=False)
     ]
 
-    def __init__(self, window: int = DEFAULT_WINDOW, **kwargs) -> None:
+    def __init__(self, window: int = DEFAULT_WINDOW, slack: int = DEFAULT_SLACK, **kwargs) -> None:
         super().__init__(**kwargs)
         self.window = window
+        self.slack = slack
         self.records: list[Record] = []
         self._entries: dict[int, Entry] = {}  # id(record) -> mounted entry
         self._first = 0  # index of the first mounted record
@@ -91,9 +93,12 @@ class Transcript(VerticalScroll, can_focus=False):
 
     def _trim(self) -> None:
         """Drop the oldest mounted entries beyond the window, unless the reader is up
-        there reading them."""
+        there reading them. Trimming waits for `slack` extra entries and then drops them
+        together: one removal (and one re-layout) per `slack` additions, not per addition."""
+        if len(self._entries) <= self.window + self.slack:
+            return
         excess = len(self._entries) - self.window
-        if excess <= 0 or not self._following():
+        if not self._following():
             self._update_marker()
             return
         doomed = []
