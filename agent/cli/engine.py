@@ -75,8 +75,21 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
             raise ValueError("no MODEL_DIR given and backend.model_dir is not configured")
         model_dir = Path(configured)
     extra = [a for a in args.vllm_args if a != "--"]
-    return EngineSettings(model_dir=model_dir, host=args.host, port=args.port,
-                          max_model_len=args.max_model_len, extra_args=extra)
+    # Address and context given after MODEL_DIR are ours too: clients must learn the address.
+    ours = {"--host": args.host, "--port": args.port, "--max-model-len": args.max_model_len}
+    rest: list[str] = []
+    index = 0
+    while index < len(extra):
+        name, equals, value = extra[index].partition("=")
+        if name in ours and (equals or index + 1 < len(extra)):
+            ours[name] = value if equals else extra[index + 1]
+            index += 1 if equals else 2
+            continue
+        rest.append(extra[index])
+        index += 1
+    port, context = ours["--port"], ours["--max-model-len"]
+    return EngineSettings(model_dir=model_dir, host=str(ours["--host"]), port=int(port or 0),
+                          max_model_len=int(context) if context else None, extra_args=rest)
 
 
 def _say(message: str) -> None:

@@ -50,6 +50,11 @@ class EngineStatus:
                 f"{self.moe_calls}")
 
 
+def _client_host(bound: str) -> str:
+    """Where local clients connect: loopback when the engine listens on every address."""
+    return "127.0.0.1" if bound in ("0.0.0.0", "::", "") else bound
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -145,9 +150,10 @@ def start_engine(settings: EngineSettings, data_dir: str | Path, *,
                 proc = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=env, cwd=paths.root, start_new_session=True)
-            info = EngineInfo(pid=proc.pid, host=resolved.host, port=resolved.port,
-                              model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
-                              started_at=time.time(), command=command)
+            info = EngineInfo(pid=proc.pid, host=_client_host(resolved.host),
+                              port=resolved.port, model=str(resolved.model_dir),
+                              served_model_name=SERVED_MODEL_NAME, started_at=time.time(),
+                              command=command)
             info.write(paths)
     wait_ready(info, paths, progress=progress, timeout=timeout, proc=proc)
     return info
@@ -219,7 +225,7 @@ def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
                               "stop it first with `tessera engine stop`")
         resolved, command, env = _prepare_run(settings, paths)
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)
-        info = EngineInfo(pid=proc.pid, host=resolved.host, port=resolved.port,
+        info = EngineInfo(pid=proc.pid, host=_client_host(resolved.host), port=resolved.port,
                           model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
                           started_at=time.time(), command=command, foreground=True)
         info.write(paths)
