@@ -155,7 +155,8 @@ class TurnAssembler:
     def _call(self, call: dict[str, Any]) -> ToolCallDelta:
         index = int(call.get("index") or 0)
         function = call.get("function") or {}
-        name = function.get("name") or ""
+        # A grammar lets whitespace precede the name; no tool name contains any.
+        name = (function.get("name") or "").strip()
         arguments = function.get("arguments") or ""
         slot = self.calls.setdefault(index, ["", ""])
         slot[0] += name

@@ -91,6 +91,16 @@ def test_streams_thinking_text_tool_calls_and_usage(server: FakeOpenAIServer) ->
                           '[TOOL_CALLS]read_file[ARGS]{"path": "calc.py"}')
 
 
+def test_tool_names_lose_the_whitespace_a_grammar_allowed(server: FakeOpenAIServer) -> None:
+    server.replies = [Reply([
+        chunk(tool_calls=[{"index": 0, "id": "c1", "type": "function",
+                           "function": {"name": "   read_file", "arguments": "{}"}}]),
+        chunk(finish="tool_calls")])]
+    deltas = collect(backend_for(server), request())
+    assert deltas[0] == ToolCallDelta(0, "read_file", "{}")
+    assert deltas[-1] == FinishDelta("tool_calls", "[TOOL_CALLS]read_file[ARGS]{}")
+
+
 def test_request_carries_effort_tools_history_and_model(server: FakeOpenAIServer) -> None:
     server.replies = [Reply([chunk(content="ok", finish="stop")])]
     history = [
