@@ -169,7 +169,17 @@ class ChatScreen(Screen):
         record = self.builder.tools.get(call.id)
         reason = record.approval_note if record else ""
         preview = preview_change(self.session.options.repo, call.name, call.arguments)
-        panel = ApprovalPanel(call.name, call.arguments, reason, preview, answer, id="approval")
+        # "Always" remembers this exact command, or the whole tool (agent/approval.py).
+        always = "Always this command" if facts.command else f"Always {call.name}"
+        panel = ApprovalPanel(
+            call.name,
+            call.arguments,
+            reason,
+            preview,
+            answer,
+            f"{always}, this session",
+            id="approval",
+        )
         self._approval = panel
         await self.mount(panel, before=self.prompt)
         self._set_state("waiting for you")

@@ -34,6 +34,7 @@ class ApprovalPanel(Widget, can_focus=True):
         reason: str,
         preview: str | None,
         answer: asyncio.Future[str],
+        always_label: str = "Always this session",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -42,6 +43,7 @@ class ApprovalPanel(Widget, can_focus=True):
         self.reason = reason
         self.preview = preview
         self.answer = answer
+        self.always_label = always_label
 
     def compose(self) -> ComposeResult:
         title = Text.assemble(
@@ -63,7 +65,7 @@ class ApprovalPanel(Widget, can_focus=True):
         with Horizontal(classes="approval-buttons"):
             yield Button("Yes (y)", id="yes", variant="success")
             yield Button("No (n)", id="no", variant="error")
-            yield Button("Always this session (a)", id="always", variant="primary")
+            yield Button(f"{self.always_label} (a)", id="always", variant="primary")
 
     def on_mount(self) -> None:
         self.focus()
