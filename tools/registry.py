@@ -6,14 +6,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from tools.base import Tool
+from tools.codeintel.tools import code_intel_tools
 from tools.files import EditFile, ReadFile, WriteFile
+from tools.images import ViewImage
+from tools.screenshot import Screenshot
 from tools.search import Grep, ListFiles
 from tools.shell import Bash
 
 
 def default_tools() -> list[Tool]:
     """Fresh instances of every tool, in the order the model sees them."""
-    tools: list[Tool] = [ReadFile(), WriteFile(), EditFile(), Grep(), ListFiles(), Bash()]
+    tools: list[Tool] = [
+        ReadFile(),
+        WriteFile(),
+        EditFile(),
+        Grep(),
+        ListFiles(),
+        Bash(),
+        *code_intel_tools(),
+        ViewImage(),
+        Screenshot(),
+    ]
     names = [tool.name for tool in tools]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:

@@ -19,6 +19,11 @@ def test_default_tools_are_the_expected_set_with_side_effects() -> None:
         "grep": SideEffect.READ,
         "list_files": SideEffect.READ,
         "bash": SideEffect.EXECUTE,
+        "outline": SideEffect.READ,
+        "repo_map": SideEffect.READ,
+        "find_symbol": SideEffect.READ,
+        "view_image": SideEffect.READ,
+        "screenshot": SideEffect.READ,
     }
 
 
