@@ -106,8 +106,12 @@ class TranscriptBuilder:
         add: Callable[[Record], None],
         touch: Callable[[Record], None],
         on_live: Callable[[], None] | None = None,
+        previews: bool = True,
     ) -> None:
         self.repo = repo
+        # Live calls get a diff of what they would change; a stored history does not
+        # (the files have moved on since, and reading them all would slow a resume).
+        self.previews = previews
         self._add = add
         self._touch = touch
         self._on_live = on_live or (lambda: None)
@@ -222,6 +226,8 @@ class TranscriptBuilder:
                 pass
 
     def _preview(self, name: str, arguments: dict[str, Any] | str) -> str | None:
+        if not self.previews:
+            return None
         preview = preview_change(self.repo, name, arguments)
         return preview if preview and preview.startswith("---") else None
 

@@ -121,6 +121,13 @@ def test_write_preview_diff_is_shown_before_the_call_runs(repo: Path) -> None:
     assert (repo / "calc.py").read_text().startswith("def add")  # nothing written
 
 
+def test_a_stored_history_reads_no_files_for_previews(repo: Path) -> None:
+    added: list[Record] = []
+    builder = TranscriptBuilder(repo, added.append, lambda r: None, previews=False)
+    builder.event(ev.ToolCall(1, "c1", "write_file", {"path": "calc.py", "content": "x\n"}))
+    assert builder.tools["c1"].diff is None
+
+
 def test_agent_notes_and_errors_are_distinct(repo: Path) -> None:
     r = Recorder(repo)
     r.builder.event(ev.UserMessage("your call could not be parsed", origin="agent"))

@@ -120,7 +120,9 @@ class ChatScreen(Screen):
     def show_history(self, events: list[ev.Event]) -> None:
         """A resumed session's stored events, rendered in one batch."""
         records: list[Record] = []
-        builder = TranscriptBuilder(self.session.options.repo, records.append, lambda r: None)
+        builder = TranscriptBuilder(
+            self.session.options.repo, records.append, lambda r: None, previews=False
+        )
         for event in events:
             builder.event(event)
             if isinstance(event, ev.Usage):

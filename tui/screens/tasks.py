@@ -108,7 +108,9 @@ class TasksScreen(Screen):
         self.builder = TranscriptBuilder(
             self.manager.settings.repo, self.transcript.add, self.transcript.update_record
         )
-        replay = TranscriptBuilder(self.manager.settings.repo, records.append, lambda r: None)
+        replay = TranscriptBuilder(
+            self.manager.settings.repo, records.append, lambda r: None, previews=False
+        )
         for event in run.events:
             replay.event(event)
         self.builder.tools, self.builder.step = replay.tools, replay.step
