@@ -79,9 +79,10 @@ def _widen(values):
 
 
 @triton.jit
-def _quantize_fp8(values, inv_scale):
+def _quantize_fp8(values, scale):
     # Saturate finite values to ±448; non-finite ones become NaN so they stay visible.
-    scaled = values * inv_scale
+    # A true division (not a reciprocal multiply) gives the same bits as `kernels.fp8`.
+    scaled = values / scale
     finite = tl.abs(scaled) < float("inf")
     clamped = tl.minimum(tl.maximum(scaled, -FP8_MAX), FP8_MAX)
     clamped = tl.where(finite, clamped, float("nan"))
@@ -146,7 +147,7 @@ def _gate_up_sorted(
         bg = tl.load(w_gate + offs_k[:, None], mask=w_mask, other=0.0)
         bu = tl.load(w_up + offs_k[:, None], mask=w_mask, other=0.0)
         if A_SCALE != 0:
-            a = _quantize_fp8(a.to(tl.float32), 1.0 / a_scale)
+            a = _quantize_fp8(a.to(tl.float32), a_scale)
         if UPCAST:
             a = _widen(a)
             bg = bg.to(tl.float32)
@@ -176,7 +177,7 @@ def _gate_up_sorted(
         acc_up *= a_scale
     h = _silu_mul(acc_gate, acc_up)
     if QUANT_OUT != 0:
-        h = _quantize_fp8(h, 1.0 / _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
+        h = _quantize_fp8(h, _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
     h_ptrs = h_ptr + pairs.to(tl.int64)[:, None] * stride_hp + offs_n[None, :]
     tl.store(h_ptrs, _store_cast(h, h_ptr), mask=row_ok[:, None] & n_ok[None, :])
 
@@ -264,7 +265,7 @@ def _gate_up_direct(
         k_ok = offs_k < hidden
         a = tl.load(x_ptr + token * stride_xt + offs_k, mask=k_ok, other=0.0).to(tl.float32)
         if A_SCALE != 0:
-            a = _widen(_quantize_fp8(a, 1.0 / a_scale))
+            a = _widen(_quantize_fp8(a, a_scale))
         w_mask = n_ok[:, None] & k_ok[None, :]
         bg = tl.load(w_gate + offs_k[None, :], mask=w_mask, other=0.0).to(tl.float32)
         bu = tl.load(w_up + offs_k[None, :], mask=w_mask, other=0.0).to(tl.float32)
@@ -290,7 +291,7 @@ def _gate_up_direct(
         acc_up *= a_scale
     h = _silu_mul(acc_gate, acc_up)
     if QUANT_OUT != 0:
-        h = _quantize_fp8(h, 1.0 / _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
+        h = _quantize_fp8(h, _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
     tl.store(h_ptr + pair * stride_hp + offs_n, _store_cast(h, h_ptr), mask=n_ok)
 
 

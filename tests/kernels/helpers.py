@@ -72,24 +72,60 @@ def make_problem(
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 2e-2}
 
 
-def assert_matches_reference(out: torch.Tensor, problem: Problem) -> None:
-    """Per token: max |out − ref| ≤ tol · max |ref|, tol set by the activation precision.
+def fp8_rounding_allowance(problem: Problem) -> torch.Tensor:
+    """How far each output may legitimately move from the float64 reference under W8A8.
 
-    With FP8 activations (W8A8) an element whose float32 and float64 values straddle an FP8
-    rounding boundary rounds one FP8 step apart in the kernel and the reference, rarely
-    but legitimately. There every token must be within FP8 precision and the median token
-    within the activation precision, which still catches any systematic error.
+    The intermediate SiLU(gate)·up is quantised to FP8 (scale a2). A kernel computes it in
+    float32, the reference in float64; where a value sits within a hair of an FP8 rounding
+    midpoint the two may round to neighbouring FP8 values. Each such element may shift the
+    output by routing weight × a2 × one FP8 step × |W2[:, i]|; everything else must match.
+    """
+    x, ids, weights = problem.x, problem.ids, problem.weights
+    allowance = torch.zeros(x.shape, dtype=torch.float64)
+    if "a2_scale" not in problem.scales:
+        return allowance
+    s = problem.scales
+    w13 = fp8.dequantize(problem.w13, s["w13_scale"], "w13_scale")
+    w2 = fp8.dequantize(problem.w2, s["w2_scale"], "w2_scale")
+    inter = w13.shape[1] // 2
+    a13 = s["a13_scale"].float().reshape(-1)
+    a2 = s["a2_scale"].float().reshape(-1)
+    for expert in ids.unique().tolist():
+        token_idx, slot_idx = (ids == expert).nonzero(as_tuple=True)
+        a13_e, a2_e = a13[expert % a13.numel()], a2[expert % a2.numel()]
+        xin = fp8.quantize_activation(x[token_idx], a13_e).double() * a13_e.double()
+        gate_up = xin @ w13[expert].T
+        gate, up = gate_up[:, :inter], gate_up[:, inter:]
+        hidden_act = torch.nn.functional.silu(gate) * up
+        # A generous float32 error bound for gate and up (16 ulp of the sum of |terms|),
+        # carried through SiLU(gate)·up to the value being quantised.
+        term_sums = (xin.abs() @ w13[expert].abs().T) * 1e-6
+        sig = torch.sigmoid(gate)
+        d_silu = sig * (1 + gate * (1 - sig))
+        slack = ((d_silu * up).abs() * term_sums[:, :inter]
+                 + (gate * sig).abs() * term_sums[:, inter:] + 1e-6 * hidden_act.abs())
+        scaled = hidden_act / a2_e.double()
+        exponent = torch.floor(torch.log2(scaled.abs().clamp_min(2.0**-6)))
+        step = torch.exp2(exponent - 3)
+        rounded = fp8.quantize_activation(hidden_act, a2_e).double()
+        distance_to_midpoint = ((scaled - rounded).abs() - step / 2).abs()
+        near = (distance_to_midpoint <= slack / a2_e.double()) & (scaled.abs() < fp8.FP8_MAX)
+        shift = (near * step * a2_e.double()) @ w2[expert].abs().T
+        allowance.index_add_(0, token_idx, shift * weights[token_idx, slot_idx, None].double())
+    return allowance
+
+
+def assert_matches_reference(out: torch.Tensor, problem: Problem) -> None:
+    """Per token: |out − ref| ≤ tol · max |ref| (+ the W8A8 rounding allowance).
+
+    tol is set by the activation precision (float32 ≪ 1e-5 relative, bf16 ~1e-2).
     """
     assert out.shape == problem.x.shape, f"shape {list(out.shape)} != {list(problem.x.shape)}"
     assert out.dtype == problem.x.dtype, f"dtype {out.dtype} != {problem.x.dtype}"
     ref = problem.reference()
     assert not torch.isnan(out).any(), f"{int(torch.isnan(out).sum())} output elements are NaN"
-    err = (out.double() - ref).abs().amax(dim=1)
-    size = ref.abs().amax(dim=1).clamp_min(1e-12)
-    token_error = err / size
     tol = TOLERANCE[problem.x.dtype]
-    if "a13_scale" in problem.scales:
-        assert token_error.max() <= max(tol, 3e-2), f"worst token error {token_error.max():.3e}"
-        assert token_error.median() <= tol, f"median token error {token_error.median():.3e}"
-    else:
-        assert token_error.max() <= tol, f"worst token error {token_error.max():.3e} > {tol}"
+    size = ref.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+    excess = (out.double() - ref).abs() - fp8_rounding_allowance(problem)
+    worst = (excess / size).max()
+    assert worst <= tol, f"worst error beyond allowance {worst:.3e} > {tol} (× max |ref| per token)"
