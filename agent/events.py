@@ -165,6 +165,21 @@ class Compaction(Event):
 
 
 @dataclass
+class Finding(Event):
+    """A review finding (`tessera review`), checked against the diff: `line` is on the
+    new side (the old side for a deleted file); `in_hunk` is false for a line of the file
+    outside every changed hunk."""
+
+    type: ClassVar[str] = "finding"
+    file: str
+    line: int
+    severity: str  # "error", "warning" or "info"
+    message: str
+    suggestion: str | None = None
+    in_hunk: bool = True
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -200,6 +215,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Usage,
         RawOutput,
         Compaction,
+        Finding,
         Error,
         Finish,
     )

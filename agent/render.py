@@ -39,6 +39,11 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"  checkpoint {ref} ({label})\n")
         case ev.ToolResult(name=name, ok=ok, output=output):
             out.write(f"← {name} {'ok' if ok else 'FAILED'}\n{_preview(output)}\n")
+        case ev.Finding(file=file, line=line, severity=severity, message=message,
+                        suggestion=suggestion):
+            out.write(f"{file}:{line}: {severity}: {message}\n")
+            if suggestion:
+                out.write("  suggested:\n" + _preview(suggestion, 6) + "\n")
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
     "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
     "replay": ("replay", "run a stored session again from its recorded model output"),
+    "review": ("review", "the model reviews the working tree's diff (exit 3 on error findings)"),
     "map": ("map_cmd", "print the repository map the model sees"),
     "model": ("model_cmd", "make, inspect and check model checkpoints"),
     "engine": ("engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),

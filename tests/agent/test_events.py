@@ -22,6 +22,7 @@ SAMPLES: list[ev.Event] = [
     ev.Usage(1, 100, 40, 12, "tool_calls"),
     ev.RawOutput(1, "[TOOL_CALLS]x[ARGS]{}"),
     ev.Compaction(4, "did a, b; todo c", kept=3, dropped=9, context_tokens=900, raw="x"),
+    ev.Finding("calc.py", 2, "error", "subtracts", suggestion="    return a + b", in_hunk=True),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]

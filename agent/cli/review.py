@@ -1,0 +1,96 @@
+"""`tessera review [--repo DIR] [--base REF] [--json]`: the model reviews your changes.
+
+The working tree (untracked files included) is diffed against `--base` (default HEAD)
+and reviewed with read-only tools. Findings are printed as `file:line: severity:
+message`, or with `--json` as one event per line (`finding` events; docs/events.md).
+The session is stored like any run.
+
+Exit status: 0 when the review finished without an `error` finding, 3 when it found at
+least one (so CI can fail on it), 2 when a budget ended it, 1 when it could not run or
+its answer could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXIT_FINDINGS = 3
+
+
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--repo", type=Path, default=None, help="repository (default: cwd)")
+    parser.add_argument("--base", default="HEAD", help="commit to compare with (default HEAD)")
+    parser.add_argument("--backend", help="replay:FILE, local or openai:URL")
+    parser.add_argument("--max-steps", type=int, default=20,
+                        help="model steps the review may take (default 20)")
+    parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
+                        help="size of the repository map in the system prompt (0: none)")
+    parser.add_argument("--json", action="store_true", help="one JSON event per line")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        return asyncio.run(_review(args))
+    except _SetupError as exc:
+        print(f"tessera review: {exc}")
+        return 1
+
+
+class _SetupError(Exception):
+    pass
+
+
+async def _review(args: argparse.Namespace) -> int:
+    import sys
+
+    from agent import events as ev
+    from agent import paths
+    from agent.backend import BackendError, make_backend
+    from agent.config import ConfigError, load_config
+    from agent.context import build_system_context
+    from agent.render import render_human
+    from agent.review import run_review
+    from agent.sessions import SessionStore, new_session_id
+    from tools.base import ToolContext
+    from tools.git.repo import GitError, NotAGitRepo
+
+    repo = (args.repo or Path.cwd()).resolve()
+    if not repo.is_dir():
+        raise _SetupError(f"{repo} is not a directory")
+    try:
+        config = load_config(repo, {"backend.spec": args.backend})
+        backend = make_backend(config.backend)
+    except (ConfigError, BackendError) as exc:
+        raise _SetupError(str(exc)) from exc
+    context = build_system_context(repo, Path.cwd(), repo_map_tokens=args.repo_map_tokens,
+                                   cache_dir=paths.data_dir() / "cache")
+    tool_context = ToolContext(repo, sandbox=config.sandbox_policy(), data_dir=paths.data_dir())
+    out = sys.stdout
+    store = SessionStore()
+    session_id = new_session_id()
+
+    def emit(event: ev.Event) -> None:
+        store.append(session_id, event)  # stored before it is shown
+        if args.json:
+            out.write(event.to_json() + "\n")
+        elif isinstance(event, ev.SessionStart):
+            out.write(f"review {session_id} of {repo} against {args.base} ({event.backend})\n")
+        elif isinstance(event, (ev.ToolCall, ev.Finding, ev.Error, ev.Finish)):
+            render_human(event, out)
+        out.flush()
+
+    try:
+        report = await run_review(
+            repo, args.base, backend, emit, session_id=session_id,
+            system_prompt=context.prompt, max_steps=args.max_steps, tool_context=tool_context,
+        )
+    except (NotAGitRepo, GitError, ValueError) as exc:
+        raise _SetupError(str(exc)) from exc
+    finally:
+        store.close()
+    if report.status != "done":
+        return {"budget": 2, "stuck": 2, "cancelled": 130}.get(report.status, 1)
+    return EXIT_FINDINGS if report.errors else 0
