@@ -8,6 +8,7 @@ config, the environment, a flag, or a folder the user trusted with `tessera trus
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tomllib
@@ -192,8 +193,13 @@ def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -
     if repo is not None:
         project_file = paths.project_config_file(Path(repo))
         if project_file.is_file():
-            trusted = is_trusted(Path(repo))
-            _apply(config, _read_toml(project_file), str(project_file), clamp=not trusted)
+            state = trust_state(Path(repo))
+            if state == "changed":
+                config.warnings.append(
+                    f"{project_file} changed since you trusted the repository: treated as "
+                    "untrusted until you run `tessera trust` again"
+                )
+            _apply(config, _read_toml(project_file), str(project_file), clamp=state != "trusted")
     env_values = {key: os.environ[var] for var, key in ENVIRONMENT.items() if var in os.environ}
     if env_values:
         _apply(config, env_values, "environment", clamp=False)
@@ -204,30 +210,57 @@ def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -
 
 
 # --- trust -----------------------------------------------------------------------------------
+# Trust is given to a repository *and the exact content of its config file*, as direnv does:
+# if anything (a model's command, a pulled commit) changes `.tessera/config.toml` afterwards,
+# the repository is untrusted again until the user runs `tessera trust` once more.
 
 
 def _trust_file() -> Path:
     return paths.data_dir() / "trusted.json"
 
 
-def trusted_paths() -> list[str]:
+def _read_trust() -> dict[str, str | None]:
     try:
         data = json.loads(_trust_file().read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return []
-    return [p for p in data.get("trusted", []) if isinstance(p, str)]
+        return {}
+    entries = data.get("trusted", {})
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if isinstance(k, str) and isinstance(v, str | None)}
+
+
+def _config_digest(repo: Path) -> str | None:
+    try:
+        return hashlib.sha256(paths.project_config_file(repo).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def trusted_paths() -> list[str]:
+    return sorted(_read_trust())
+
+
+def trust_state(repo: Path) -> str:
+    """"trusted", "untrusted", or "changed" (trusted, but the config changed since)."""
+    key = str(repo.resolve())
+    entries = _read_trust()
+    if key not in entries:
+        return "untrusted"
+    return "trusted" if entries[key] == _config_digest(repo) else "changed"
 
 
 def is_trusted(repo: Path) -> bool:
-    return str(repo.resolve()) in trusted_paths()
+    return trust_state(repo) == "trusted"
 
 
 def set_trusted(repo: Path, trusted: bool = True) -> None:
-    entries = [p for p in trusted_paths() if p != str(repo.resolve())]
+    entries = _read_trust()
+    entries.pop(str(repo.resolve()), None)
     if trusted:
-        entries.append(str(repo.resolve()))
+        entries[str(repo.resolve())] = _config_digest(repo)
     target = _trust_file()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"trusted": sorted(entries)}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"trusted": dict(sorted(entries.items()))}, indent=2) + "\n")
     os.replace(tmp, target)

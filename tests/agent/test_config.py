@@ -74,6 +74,28 @@ def test_trusted_repository_may_loosen(home: Path) -> None:
     assert cfgmod.load_config(repo).network is False
 
 
+def test_trust_lapses_when_the_config_changes(home: Path) -> None:
+    repo = home / "repo"
+    write(repo / ".tessera/config.toml", "[sandbox]\nnetwork = true\n")
+    main(["trust", "--repo", str(repo)])
+    assert cfgmod.load_config(repo).network is True
+    # Something rewrites the trusted file (a model's command, a pulled commit).
+    write(repo / ".tessera/config.toml", '[sandbox]\nnetwork = true\nmode = "full-access"\n')
+    cfg = cfgmod.load_config(repo)
+    assert cfg.network is False and cfg.sandbox_mode is SandboxMode.WORKSPACE_WRITE
+    assert any("changed since you trusted" in w for w in cfg.warnings)
+    main(["trust", "--repo", str(repo)])
+    assert cfgmod.load_config(repo).sandbox_mode is SandboxMode.FULL_ACCESS
+
+
+def test_trusting_a_repository_without_config_does_not_cover_one_created_later(home: Path) -> None:
+    repo = home / "repo"
+    repo.mkdir()
+    main(["trust", "--repo", str(repo)])
+    write(repo / ".tessera/config.toml", "[sandbox]\nnetwork = true\n")
+    assert cfgmod.load_config(repo).network is False
+
+
 def test_repository_cannot_trust_itself_through_its_files(home: Path) -> None:
     repo = home / "repo"
     write(repo / ".tessera/config.toml", '[trust]\ntrusted = true\n[sandbox]\nnetwork = true\n')
