@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat-completions server on 127.0.0.1, for backend tests.
 
-It speaks the real wire protocol: HTTP/1.1, bearer-token auth, `GET /v1/models`, and
+It speaks the real wire protocol: HTTP/1.1, bearer-token auth, `GET /health` (as vLLM's,
+unguarded), `GET /v1/models`, and
 `POST /v1/chat/completions` answered as server-sent events in chunked transfer encoding,
 ending with `data: [DONE]`. Each request takes the next scripted `Reply` (the last one repeats);
 a reply can fail with a status, cut the connection mid-stream, or stall. Requests are recorded
@@ -121,6 +122,9 @@ class FakeOpenAIServer:
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         body = json.loads(raw) if raw else None
         self.requests.append(Recorded(method, path, headers, body))
+        if method == "GET" and path == "/health":  # vLLM's, outside the key's guard
+            await self._json(writer, 200, {})
+            return True
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             await self._json(writer, 401, {"error": {"message": "Unauthorized", "code": 401}})
             return True
