@@ -9,6 +9,7 @@ fsync, then os.replace, so a crash or a full disk never leaves half a file.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import tempfile
@@ -144,7 +145,24 @@ def atomic_write(path: Path, data: bytes, name: str) -> bool:
             raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
         raise
     _fsync_dir(path.parent)
+    _drop_stale_bytecode(path)
     return existing is None
+
+
+def _drop_stale_bytecode(path: Path) -> None:
+    """Remove the cached bytecode of a Python file just written.
+
+    Python (and pytest's assertion rewriting) trusts a `.pyc` whose recorded source mtime,
+    in whole seconds, and size match the source. An edit of the same size within the
+    second the source was last written (`a - b` → `a + b`) would otherwise run the old
+    code: a test run right after a fix would still fail.
+    """
+    if path.suffix not in (".py", ".pyw"):
+        return
+    cache = path.parent / "__pycache__"
+    for compiled in cache.glob(f"{glob.escape(path.stem)}.*.pyc"):
+        with contextlib.suppress(OSError):
+            compiled.unlink()
 
 
 def _fsync_dir(directory: Path) -> None:

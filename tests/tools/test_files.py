@@ -548,3 +548,26 @@ def test_real_guard_refuses_edit_that_breaks_python(repo: Path) -> None:
     assert not result.ok and "line 1" in result.text
     assert (repo / "m.py").read_text() == "def f(x):\n    return x\n"
     assert edit(ctx, path="m.py", old_string="return x", new_string="return x + 1").ok
+
+
+def test_an_edit_of_the_same_size_in_the_same_second_is_what_python_runs(
+    repo: Path, ctx: ToolContext
+) -> None:
+    """Python trusts a .pyc whose recorded source mtime (whole seconds) and size match;
+    an edit must not leave one behind that still holds the old code."""
+    import subprocess
+    import sys
+
+    source = repo / "calc.py"
+    source.write_text("def add(a, b):\n    return a - b\n")
+    before = source.stat()
+    probe = "import calc; print(calc.add(2, 3))"
+    run = [sys.executable, "-c", probe]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    assert subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True).stdout == "-1\n"
+    assert list((repo / "__pycache__").glob("calc.*.pyc"))
+    result = EditFile().invoke({"path": "calc.py", "old_string": "a - b",
+                                "new_string": "a + b"}, ctx)
+    assert result.ok, result.text
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same second
+    assert subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True).stdout == "5\n"
