@@ -4,14 +4,21 @@ records into the same table; the table prints when this directory is part of the
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
 _durations: dict[str, float] = {}
 _skipped: set[str] = set()
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if "engine" not in report.keywords:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if item.get_closest_marker("engine") is None:  # the marker, not a directory named engine
         return
     if report.skipped:
         _skipped.add(report.nodeid)

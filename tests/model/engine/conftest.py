@@ -1,5 +1,5 @@
 """Engine tests here are timed into the table tests/agent/backends/conftest.py prints."""
 
-from tests.agent.backends.conftest import pytest_runtest_logreport
+from tests.agent.backends.conftest import pytest_runtest_makereport
 
-__all__ = ["pytest_runtest_logreport"]
+__all__ = ["pytest_runtest_makereport"]
