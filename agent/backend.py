@@ -31,6 +31,10 @@ class Message:
     tool_calls: list[RequestToolCall] = field(default_factory=list)  # assistant only
     tool_call_id: str = ""  # tool only
     name: str = ""  # tool only
+    # Stored images (PNG paths, tools/images.store_image) shown before the text: a user's
+    # attachments, or what view_image/screenshot returned (tool messages).
+    images: list[str] = field(default_factory=list)
+    image_tokens: int = 0  # what those images cost the model (tools/images.image_tokens)
 
 
 @dataclass

@@ -207,23 +207,27 @@ class CallRunner:
     async def _run_one(self, step: int, call: PreparedCall, *, emit: bool = True) -> ev.ToolResult:
         assert call.tool is not None
         tool = call.tool
+        images: list[dict[str, Any]] = []
         try:
             result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
             ok, text = result.ok, result.text
+            image = (result.data or {}).get("image") if result.ok else None
+            if isinstance(image, dict):
+                images.append(image)  # the model sees it with the result
         except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
             ok = False
             text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
-        return self._result(step, call, ok, text, emit=emit)
+        return self._result(step, call, ok, text, emit=emit, images=images)
 
     def _result(
         self, step: int, call: PreparedCall, ok: bool, text: str, *, count: bool = True,
-        emit: bool = True,
+        emit: bool = True, images: list[dict[str, Any]] | None = None,
     ) -> ev.ToolResult:
         if count:
             warning = self.stuck.record(call, ok, text)
             if warning:
                 text += warning
-        result = ev.ToolResult(step, call.event.id, call.event.name, ok, text)
+        result = ev.ToolResult(step, call.event.id, call.event.name, ok, text, images or [])
         if emit:
             self.emit(result)
         return result

@@ -12,6 +12,7 @@ event, so a resumed session rebuilds exactly the same history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.backend import Message
@@ -43,21 +44,27 @@ def estimate_tokens(text: str) -> int:
 
 
 def message_tokens(message: Message) -> int:
+    """A rough count (4 characters a token) for callers without the tokenizer; the loop
+    counts with agent/tokens.py."""
     calls = sum(estimate_tokens(c.name + c.arguments) for c in message.tool_calls)
-    return estimate_tokens(message.content) + estimate_tokens(message.thinking) + calls + 4
+    return (estimate_tokens(message.content) + estimate_tokens(message.thinking) + calls + 4
+            + message.image_tokens)
 
 
-def kept_tail(messages: list[Message], keep_tokens: int) -> int:
+def kept_tail(
+    messages: list[Message], keep_tokens: int, count: Callable[[Message], int] | None = None
+) -> int:
     """How many trailing messages to keep: within `keep_tokens` where possible, always the
     last assistant turn with its results, never starting on a tool result (which would
     lose its call), and never the task itself (messages[0])."""
     if len(messages) <= 1:
         return 0
+    count = count or message_tokens
     start = len(messages)
     used = 0
-    while start > 1 and used + message_tokens(messages[start - 1]) <= keep_tokens:
+    while start > 1 and used + count(messages[start - 1]) <= keep_tokens:
         start -= 1
-        used += message_tokens(messages[start])
+        used += count(messages[start])
     last_assistant = max(
         (i for i, m in enumerate(messages) if m.role == "assistant" and i > 0), default=None
     )

@@ -47,6 +47,9 @@ class SessionStart(Event):
     # The system prompt exactly as sent, so a resumed session keeps the same cached prefix.
     system_prompt: str = ""
     instruction_files: list[str] = field(default_factory=list)
+    # Images attached to the task: tools/images.StoredImage fields (sha256, path, width,
+    # height, tokens, source_format), stored by content hash.
+    images: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class UserMessage(Event):
     type: ClassVar[str] = "user_message"
     text: str
     origin: str = "user"
+    images: list[dict[str, Any]] = field(default_factory=list)  # as in SessionStart
 
 
 @dataclass
@@ -117,6 +121,8 @@ class ToolResult(Event):
     name: str
     ok: bool
     output: str
+    # What view_image/screenshot returned for the model to see (as in SessionStart).
+    images: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -24,11 +24,11 @@ class History:
 
     def apply(self, event: ev.Event) -> None:
         match event:
-            case ev.SessionStart(system_prompt=system, task=task):
+            case ev.SessionStart(system_prompt=system, task=task, images=images):
                 self.system = system
-                self.messages.append(Message(role="user", content=task))
-            case ev.UserMessage(text=text):
-                self.messages.append(Message(role="user", content=text))
+                self.messages.append(_with_images(Message(role="user", content=task), images))
+            case ev.UserMessage(text=text, images=images):
+                self.messages.append(_with_images(Message(role="user", content=text), images))
                 self._open_step = None
             case ev.Thinking(step=step, text=text):
                 self._assistant(step).thinking += text
@@ -42,8 +42,9 @@ class History:
             case ev.Compaction(summary=summary, kept=kept):
                 self.messages = compacted(self.messages, summary, kept)
                 self._open_step = None
-            case ev.ToolResult(call_id=call_id, name=name, output=output):
-                self._add_result(Message("tool", output, tool_call_id=call_id, name=name))
+            case ev.ToolResult(call_id=call_id, name=name, output=output, images=images):
+                result = Message("tool", output, tool_call_id=call_id, name=name)
+                self._add_result(_with_images(result, images))
             case _:
                 pass
 
@@ -78,6 +79,13 @@ class History:
             if message.role == "assistant":
                 return [c for c in message.tool_calls if c.id not in answered]
         return []
+
+
+def _with_images(message: Message, images: list[dict]) -> Message:
+    """A message carrying stored images (their PNG paths, and what they cost in tokens)."""
+    message.images = [str(image["path"]) for image in images]
+    message.image_tokens = sum(int(image.get("tokens", 0)) for image in images)
+    return message
 
 
 def rebuild(events: list[ev.Event]) -> History:

@@ -32,14 +32,10 @@ from agent.backend import (
     UsageDelta,
 )
 from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
-from agent.compaction import (
-    SUMMARY_REQUEST,
-    CompactionSettings,
-    kept_tail,
-    message_tokens,
-)
+from agent.compaction import SUMMARY_REQUEST, CompactionSettings, kept_tail
 from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
+from agent.tokens import TokenCounter, default_counter
 from tools.base import Tool, ToolContext
 
 
@@ -66,6 +62,8 @@ class LoopSettings:
     checkpointer: Checkpointer | None = None
     on_delta: Callable[[Delta], None] | None = None  # live display only; never stored
     compaction: CompactionSettings | None = None  # None: never compact
+    # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
+    token_counter: TokenCounter | None = None
 
 
 @dataclass
@@ -95,6 +93,8 @@ class AgentLoop:
         self._failure_streak = 0
         self._signals = StepSignals(step=1)
         self._no_compaction_below = 0
+        self._counter = settings.token_counter
+        self._schemas = [t.schema() for t in settings.tools]
         self.runner = CallRunner(
             repo=settings.repo,
             tools={t.name: t for t in settings.tools},
@@ -110,9 +110,20 @@ class AgentLoop:
         self.history.apply(event)
         self._emit_to(event)
 
-    def add_user_message(self, text: str) -> None:
-        """A follow-up from the user; the next step plans again."""
-        self.emit(ev.UserMessage(text))
+    @property
+    def counter(self) -> TokenCounter:
+        if self._counter is None:
+            self._counter = default_counter()
+        return self._counter
+
+    def count_context(self) -> int:
+        """Tokens of the request the next step sends: system prompt, tools, history."""
+        return self.counter.context(self.history.system, self._schemas, self.history.messages)
+
+    def add_user_message(self, text: str, images: list[dict] | None = None) -> None:
+        """A follow-up from the user; the next step plans again. `images` are stored
+        images (tools/images.attach_image(...).as_data()["image"]) shown with the text."""
+        self.emit(ev.UserMessage(text, images=list(images or [])))
         self._signals.new_request = True
 
     def request_effort(self, value: str | None) -> None:
@@ -194,9 +205,9 @@ class AgentLoop:
                 last_failed=any(not r.ok for r in results),
                 consecutive_failures=self._failure_streak,
                 malformed=malformed,
-                last_thinking_tokens=_estimate_tokens(output.thinking),
+                last_thinking_tokens=self.counter.text(output.thinking),
             )
-            self.context_tokens += sum(_estimate_tokens(r.output) for r in results)
+            self.context_tokens = self.count_context()
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
@@ -214,7 +225,7 @@ class AgentLoop:
         request = ChatRequest(
             system=self.history.system,
             messages=[*self.history.messages, *(extra or [])],
-            tools=[t.schema() for t in self.settings.tools],
+            tools=self._schemas,
             effort=effort,
         )
         output = StepOutput()
@@ -259,12 +270,13 @@ class AgentLoop:
                 "history", step=self.step))
             return
         messages = self.history.messages
-        kept = kept_tail(messages, int(settings.context_limit * settings.keep_recent))
+        kept = kept_tail(messages, int(settings.context_limit * settings.keep_recent),
+                         self.counter.message)
         before = self.context_tokens
         self.emit(ev.Compaction(self.step, summary, kept, len(messages) - 1 - kept, before,
                                 output.raw or ""))
-        self.context_tokens = _estimate_tokens(self.history.system) + sum(
-            message_tokens(m) for m in self.history.messages)
+        self.counter.forget(self.history.messages)
+        self.context_tokens = self.count_context()
 
     def _collect(self, output: StepOutput, delta: Delta) -> None:
         if self.settings.on_delta is not None:
@@ -307,7 +319,7 @@ class AgentLoop:
         self.spent_tokens += (
             usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens
         )
-        self.context_tokens = usage.prompt_tokens + usage.completion_tokens
+        self.context_tokens = self.count_context()
         return calls
 
     @staticmethod
@@ -329,11 +341,6 @@ def _arguments(raw: str) -> dict | str:
         return raw
     return value if isinstance(value, dict) else raw
 
-
-def _estimate_tokens(text: str) -> int:
-    # Between the real tokenizer's ~3.5 and ~4.5 characters per token for code and prose;
-    # only the effort policy's rough context signal uses it.
-    return (len(text) + 3) // 4
 
 
 __all__ = ["AgentLoop", "Budgets", "LoopSettings", "PreparedCall"]

@@ -7,11 +7,12 @@ same streaming parser the engine path uses (model/stream_parser.py), so the loop
 tell a replay from a live model. When the file runs out the session ends with a clear
 error. A session's `raw_output` events form such a file again.
 
-Usage is simulated honestly enough for budgets and the effort benchmark: prompt tokens
-are the request's rendered length (≈4 characters per token) and cached tokens are the
-prefix it shares with the previous request, in the order the chat format encodes it
-(system prompt, tools, model settings, then the messages), so an effort switch misses
-the cache for the whole history just as it does on the engine.
+Usage is simulated honestly enough for budgets and the effort benchmark, with the
+model's tokenizer (agent/tokens.py, images included): prompt tokens are the request's
+count, and cached tokens the part it shares with the previous request, in the order the
+chat format encodes it (system prompt, tools, model settings, then whole messages), so
+an effort switch misses the cache for the whole history just as it does on the engine.
+Completion tokens are the raw turn's count.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.backend import (
     BackendError,
@@ -32,8 +34,10 @@ from agent.backend import (
 )
 from agent.raw_parse import RawOutputParser
 
+if TYPE_CHECKING:
+    from agent.tokens import TokenCounter
+
 CHUNK_CHARS = 7  # small and odd, so special tokens and JSON are split across chunks
-CHARS_PER_TOKEN = 4
 
 
 class ReplayExhausted(BackendError):
@@ -87,21 +91,25 @@ def write_turns(path: Path, turns: list[str]) -> None:
     path.write_text("".join(json.dumps({"raw": raw}, ensure_ascii=False) + "\n" for raw in turns))
 
 
-def render_for_cache(request: ChatRequest) -> str:
-    """The request in the chat format's order, for prefix comparison only."""
-    parts = [request.system, json.dumps(request.tools, sort_keys=True), request.effort]
+def render_for_cache(request: ChatRequest) -> list[str]:
+    """The request in the chat format's order, one part per cacheable unit: the prefix
+    (system prompt, tools, model settings), then each message (images by path, which
+    names their content hash)."""
+    parts = [json.dumps([request.system, request.tools, request.effort], sort_keys=True)]
     for m in request.messages:
         calls = [[c.name, c.arguments] for c in m.tool_calls]
-        parts.append(json.dumps([m.role, m.thinking, m.content, calls, m.tool_call_id]))
-    return "\x00".join(parts)
+        parts.append(json.dumps([m.role, m.thinking, m.content, calls, m.tool_call_id,
+                                 m.images]))
+    return parts
 
 
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+def _shared_parts(a: list[str], b: list[str]) -> int:
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
 
 
 class ReplayBackend:
@@ -110,8 +118,27 @@ class ReplayBackend:
         self.turns = turns
         self.position = 0
         self.chunk = chunk
-        self._previous = ""
+        self._previous: list[str] = []
         self._cancelled = False
+        self._counter: TokenCounter | None = None
+
+    @property
+    def counter(self) -> TokenCounter:
+        if self._counter is None:
+            from agent.tokens import default_counter
+
+            self._counter = default_counter()
+        return self._counter
+
+    def _prompt_usage(self, request: ChatRequest) -> tuple[int, int]:
+        """(prompt tokens, of which cached): whole units shared with the last request."""
+        rendered = render_for_cache(request)
+        shared = _shared_parts(rendered, self._previous)
+        self._previous = rendered
+        counter = self.counter
+        units = [counter.prefix(request.system, request.tools),
+                 *(counter.message(m) for m in request.messages)]
+        return sum(units), sum(units[:shared])
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayBackend:
@@ -133,15 +160,12 @@ class ReplayBackend:
         turn = self.turns[self.position]
         self.position += 1
         self._cancelled = False
-        rendered = render_for_cache(request)
-        prompt = len(rendered) // CHARS_PER_TOKEN
-        cached = _common_prefix(rendered, self._previous) // CHARS_PER_TOKEN
-        self._previous = rendered
+        prompt, cached = self._prompt_usage(request)
         parser = RawOutputParser()
         saw_call = False
         for start in range(0, len(turn.raw), self.chunk):
             if self._cancelled:
-                yield UsageDelta(prompt, cached, start // CHARS_PER_TOKEN)
+                yield UsageDelta(prompt, cached, self.counter.raw_output(turn.raw[:start]))
                 yield FinishDelta("cancelled", turn.raw[:start])
                 return
             for delta in parser.feed(turn.raw[start : start + self.chunk]):
@@ -150,6 +174,6 @@ class ReplayBackend:
         for delta in parser.close():
             saw_call = saw_call or isinstance(delta, ToolCallDelta)
             yield delta
-        completion = max(1, len(turn.raw) // CHARS_PER_TOKEN)
+        completion = self.counter.raw_output(turn.raw)
         yield UsageDelta(prompt, cached, completion)
         yield FinishDelta("tool_calls" if saw_call else "stop", turn.raw)

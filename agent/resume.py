@@ -51,11 +51,11 @@ def restore(loop: AgentLoop, events: list[ev.Event]) -> ev.SessionStart:
         match event:
             case ev.Usage(prompt_tokens=p, cached_prompt_tokens=c, completion_tokens=g):
                 loop.spent_tokens += p - c + g
-                loop.context_tokens = p + g
             case ev.Effort(value=value):
                 loop.settings.effort.current = value
             case _:
                 pass
+    loop.context_tokens = loop.count_context()
     return events[0]
 
 

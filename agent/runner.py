@@ -45,6 +45,18 @@ class RunOptions:
     repo_map_tokens: int = 1024  # 0: no repository map in the system prompt
     context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
     db_path: Path | None = None
+    images: list[Path] = field(default_factory=list)  # attached to the task (or follow-up)
+
+
+def attach_images(paths: list[Path]) -> list[dict]:
+    """Validate and store each image by content hash; what a message event carries."""
+    from agent import paths as data_paths
+    from agent.attachments import AttachmentError, attach
+
+    try:
+        return attach(paths, data_paths.data_dir())
+    except AttachmentError as exc:
+        raise RunSetupError(f"--image: {exc}") from exc
 
 
 def git_checkpointer(repo: Path, label: str) -> str:
@@ -165,6 +177,9 @@ async def _run(options: RunOptions, store: SessionStore, out: TextIO) -> ev.Fini
             render_human(event, out)
         out.flush()
 
+    if options.images and not options.task:
+        raise RunSetupError("--image needs a task or a follow-up to go with it")
+    images = attach_images(options.images)
     loop, spec = build_loop(options, emit, backend_spec)
     if not stored:
         from agent import paths
@@ -177,7 +192,7 @@ async def _run(options: RunOptions, store: SessionStore, out: TextIO) -> ev.Fini
         start = ev.SessionStart(
             session_id, options.task or "", str(options.repo.resolve()), spec,
             loop.settings.effort.mode, loop.settings.approval.mode,
-            context.prompt, context.instruction_files,
+            context.prompt, context.instruction_files, images,
         )
         return await loop.run(start)
     try:
@@ -189,5 +204,5 @@ async def _run(options: RunOptions, store: SessionStore, out: TextIO) -> ev.Fini
         skip(replayed_turns(stored))
     await finish_interrupted_calls(loop)
     if options.task:
-        loop.add_user_message(options.task)
+        loop.add_user_message(options.task, images)
     return await loop.continue_run()

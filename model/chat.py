@@ -45,7 +45,7 @@ class ToolCall:
 class Turn:
     role: Role
     text: str = ""
-    images: tuple[Image | Path | str, ...] = ()  # user turns only
+    images: tuple[Image | Path | str, ...] = ()  # user turns, and tool turns (v13+)
     thinking: str = ""  # assistant turns only
     tool_calls: tuple[ToolCall, ...] = ()  # assistant turns only
     tool_call_id: str = ""  # tool turns: which call this answers
@@ -136,7 +136,10 @@ def _message(turn: Turn, call_ids: list[str]) -> Any:
     if turn.role == "assistant":
         return _assistant(turn, call_ids)
     if turn.role == "tool":
-        return ToolMessage(content=turn.text, tool_call_id=call_ids[0], name=turn.name or None)
+        content: Any = turn.text
+        if turn.images:  # what view_image/screenshot showed: the model sees it with the result
+            content = [*(_image_chunk(i) for i in turn.images), *_text(turn.text)]
+        return ToolMessage(content=content, tool_call_id=call_ids[0], name=turn.name or None)
     raise ChatError(f"unknown role {turn.role!r}")
 
 

@@ -35,6 +35,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
                         help="size of the repository map in the system prompt (0: none)")
     parser.add_argument("--context-limit", type=int, default=100_000, metavar="TOKENS",
                         help="compact older turns at 80%% of this (default 100000; 0: never)")
+    parser.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
+                        help="attach an image (PNG, JPEG, WebP, GIF) to the task (repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         resume="last" if args.last else args.resume,
         repo_map_tokens=args.repo_map_tokens,
         context_limit=args.context_limit,
+        images=args.image,
     )
     try:
         finish = asyncio.run(run_headless(options))
