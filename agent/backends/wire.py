@@ -38,10 +38,23 @@ def image_url(image: str | Path | bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
+def _content(message: Message) -> str | list[dict[str, Any]]:
+    """Text, or image parts then a text part (the order model/chat.py encodes)."""
+    images = list(message.images)
+    if not images:
+        return message.content
+    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url(i)}}
+                                   for i in images]
+    if message.content:
+        parts.append({"type": "text", "text": message.content})
+    return parts
+
+
 def _message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
+        # Images a tool returned (view_image, screenshot) ride on its result (v13+ format).
         return {"role": "tool", "tool_call_id": message.tool_call_id, "name": message.name,
-                "content": message.content}
+                "content": _content(message)}
     if message.role == "assistant":
         out: dict[str, Any] = {"role": "assistant", "content": message.content or None}
         if message.thinking:
@@ -53,15 +66,7 @@ def _message(message: Message) -> dict[str, Any]:
                 for call in message.tool_calls
             ]
         return out
-    # Images ride on user messages; the agent's Message may carry them as `images`.
-    images = list(getattr(message, "images", None) or ())
-    if not images:
-        return {"role": message.role, "content": message.content}
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url(i)}}
-                                   for i in images]
-    if message.content:
-        parts.append({"type": "text", "text": message.content})
-    return {"role": message.role, "content": parts}
+    return {"role": message.role, "content": _content(message)}
 
 
 def tool_schema(tool: dict[str, Any], strict: bool) -> dict[str, Any]:

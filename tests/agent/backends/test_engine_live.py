@@ -213,8 +213,7 @@ def test_image_request_is_accepted_and_its_tokens_counted(engine: Engine,
     try:
         path = tmp_path / "red.png"
         Image.new("RGB", (56, 28), (200, 0, 0)).save(path)
-        with_image = Message("user", "What colour?")
-        with_image.images = [path]  # type: ignore[attr-defined]
+        with_image = Message("user", "What colour?", images=[str(path)])
         backend = LocalBackend(data_dir, None)
         plain = usage_of(run_turn(backend, ChatRequest("", [Message("user", "What colour?")],
                                                        [], effort="none", max_tokens=2)))

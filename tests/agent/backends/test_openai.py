@@ -134,17 +134,24 @@ def test_images_travel_as_data_urls(server: FakeOpenAIServer, tmp_path: Path) ->
 
     path = tmp_path / "shot.png"
     Image.new("RGB", (30, 20), (255, 0, 0)).save(path)
-    message = Message("user", "what is this?")
-    message.images = [path]  # type: ignore[attr-defined]
+    history = [
+        Message("user", "what is this?", images=[str(path)]),
+        Message("assistant", "", tool_calls=[RequestToolCall("c1", "view_image", "{}")]),
+        Message("tool", "a screenshot", tool_call_id="c1", name="view_image",
+                images=[str(path)]),
+    ]
     server.replies = [Reply([chunk(content="red", finish="stop")])]
-    collect(backend_for(server), ChatRequest("", [message], []))
+    collect(backend_for(server), ChatRequest("", history, []))
     body = server.chat_requests()[0].body
     assert body is not None
-    parts = body["messages"][0]["content"]
-    url = parts[0]["image_url"]["url"]
-    assert url.startswith("data:image/png;base64,")
-    assert base64.b64decode(url.split(",", 1)[1]) == path.read_bytes()
-    assert parts[1] == {"type": "text", "text": "what is this?"}
+    for message, text in ((body["messages"][0], "what is this?"),
+                          (body["messages"][2], "a screenshot")):
+        parts = message["content"]
+        url = parts[0]["image_url"]["url"]
+        assert url.startswith("data:image/png;base64,")
+        assert base64.b64decode(url.split(",", 1)[1]) == path.read_bytes()
+        assert parts[1] == {"type": "text", "text": text}
+    assert body["messages"][2]["tool_call_id"] == "c1"
 
 
 def test_mistral_api_thinking_parts(server: FakeOpenAIServer) -> None:
