@@ -143,6 +143,10 @@ class AgentLoop:
         self._run_first_step = self.step
         self._run_spent_before = self.spent_tokens
         try:
+            if self._counter is None:  # loading the tokenizer takes a second or two: not on
+                await asyncio.to_thread(lambda: self.counter)  # a front end's event loop
+            # A follow-up, its images or a restored history count before the first step.
+            self.context_tokens = self.count_context()
             finish = await self._steps()
         except BackendError as exc:
             self.emit(ev.Error(str(exc), step=self.step, fatal=True))

@@ -55,8 +55,7 @@ def restore(loop: AgentLoop, events: list[ev.Event]) -> ev.SessionStart:
                 loop.settings.effort.current = value
             case _:
                 pass
-    loop.context_tokens = loop.count_context()
-    return events[0]
+    return events[0]  # the loop counts the restored context when it continues
 
 
 async def finish_interrupted_calls(loop: AgentLoop) -> None:
