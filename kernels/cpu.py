@@ -17,12 +17,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels import buffers
+from kernels import buffers, cpu_native
 from kernels.fp8 import SCALE_BLOCK, ScaleLayout, quantize_activation
 from kernels.validate import MoeProblem
 
 # Above this many (token, slot) pairs, grouping by argsort beats a Python loop over the ids.
 _HOST_GROUPING_MAX_PAIRS = 64
+# Up to this many rows per touched expert (on average), the AVX2 kernel in cpu_native beats
+# MKL on float32 weights; with bf16/fp16 weights it beats upcast + MKL up to _NATIVE_MAX_ROWS_HALF.
+_NATIVE_MAX_ROWS_F32 = 16
+_NATIVE_MAX_ROWS_HALF = 64
 # torch's bf16/fp16 GEMM on CPUs without native bf16 units is several times slower than fp32
 # once an expert has a few rows; from this many rows, upcasting its weights pays for itself.
 _UPCAST_MIN_ROWS = 4
@@ -96,6 +100,10 @@ def moe_cpu(
     for expert, pairs in groups:
         segments.append((expert, start, start + len(pairs)))
         start += len(pairs)
+    if _native_pays(problem, w13, w2, num_pairs / len(segments)):
+        x_sorted = x.index_select(0, order // top_k if top_k > 1 else order).float()
+        down = _native(x_sorted, w13, w2, segments, inter)
+        return _combine(down, weights, order, tokens, top_k, hidden, x.dtype)
     upcast = problem.fp8 or (
         x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(groups))
     compute = torch.float32 if upcast else x.dtype
@@ -107,12 +115,36 @@ def moe_cpu(
     else:
         down = _per_expert(x_sorted, w13, w2, segments, problem, compute, inter,
                            w13_scale, w2_scale, a13_scale, a2_scale)
+    return _combine(down, weights, order, tokens, top_k, hidden, x.dtype)
+
+
+def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor:
+    """Weight each pair's row and sum a token's slots."""
     weighted = down.float().mul_(weights.reshape(-1).index_select(0, order).float()[:, None])
     # One row per (token, slot) pair, summed over the slots in a fixed order: no scatter-add
     # (slow on CPU) and the same bits on every run. Every pair is in exactly one group.
-    pair_out = buffers.empty(num_pairs, hidden, dtype=torch.float32, device=x.device)
+    pair_out = buffers.empty(tokens * top_k, hidden, dtype=torch.float32, device=down.device)
     pair_out.index_copy_(0, order, weighted)
-    return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(x.dtype)
+    if top_k == 1:
+        return pair_out.to(dtype)
+    return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(dtype)
+
+
+def _native_pays(problem: MoeProblem, w13, w2, rows_per_expert: float) -> bool:
+    if problem.fp8 or not (cpu_native.supports(w13) and cpu_native.supports(w2)):
+        return False
+    if w13.dtype == torch.float32:
+        return rows_per_expert <= _NATIVE_MAX_ROWS_F32
+    return rows_per_expert <= _NATIVE_MAX_ROWS_HALF
+
+
+def _native(x_sorted, w13, w2, segments, inter) -> torch.Tensor:
+    """Both projections in the AVX2 kernel, straight from the stored weights (no upcast
+    copies); two OpenMP regions per call whatever the number of experts."""
+    seg = torch.tensor(segments, dtype=torch.int32)
+    gate_up = cpu_native.grouped_gemm(w13, x_sorted, seg)
+    hidden_act = F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:])
+    return cpu_native.grouped_gemm(w2, hidden_act, seg)
 
 
 def _dense_pays(rows: list[int], num_pairs: int, experts: int, compute: torch.dtype) -> bool:

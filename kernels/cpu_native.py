@@ -1,0 +1,118 @@
+"""Build and call the AVX2 grouped GEMM in ``cpu_native.c`` (see there for why it exists).
+
+The C file is compiled once with the system ``gcc`` into a cache directory
+(``$TESSERA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tessera/kernels``), named by a hash of the
+source and flags, and loaded with ctypes. It links against the OpenMP runtime torch already
+loaded (same ``libgomp.so.1`` soname), so it runs on torch's thread count
+(``torch.set_num_threads``). Without gcc or AVX2/FMA, `available()` is False, the reason is
+logged once, and the CPU path uses torch only. ``TESSERA_CPU_NATIVE=0`` disables it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from kernels import buffers
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("cpu_native.c")
+_FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-fPIC", "-shared"]
+_WEIGHT_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+
+
+def _cache_dir() -> Path:
+    explicit = os.environ.get("TESSERA_KERNEL_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tessera" / "kernels"
+
+
+def _cpu_has_avx2() -> bool:
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def _build(source: bytes) -> Path:
+    digest = hashlib.sha256(source + " ".join(_FLAGS).encode()).hexdigest()[:16]
+    target = _cache_dir() / f"cpu_native-{digest}.so"
+    if target.exists():
+        return target
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (gcc/cc) on PATH")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Compile beside the target and rename: concurrent processes never load a partial file.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        result = subprocess.run([compiler, *_FLAGS, "-o", tmp, str(_SOURCE)],
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {result.stderr.strip()[:2000]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    if os.environ.get("TESSERA_CPU_NATIVE", "1") == "0":
+        log.info("CPU MoE native kernel disabled by TESSERA_CPU_NATIVE=0")
+        return None
+    if not _cpu_has_avx2():
+        log.warning("CPU MoE native kernel needs AVX2/FMA (this CPU: %s); using torch only",
+                    torch.backends.cpu.get_cpu_capability())
+        return None
+    try:
+        lib = ctypes.CDLL(str(_build(_SOURCE.read_bytes())))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        log.warning("CPU MoE native kernel unavailable (%s); using torch only", exc)
+        return None
+    fn = lib.tessera_grouped_gemm
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p,
+                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                   ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return lib
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+def supports(weight: torch.Tensor) -> bool:
+    """Whether `grouped_gemm` takes this ``[E, N, K]`` weight (dtype, layout, K % 8)."""
+    return (weight.dtype in _WEIGHT_KIND and weight.device.type == "cpu"
+            and weight.is_contiguous() and weight.shape[-1] % 8 == 0 and available())
+
+
+def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """``y[lo:hi] = x[lo:hi] @ weight[e].T`` for each ``(e, lo, hi)`` row of ``segments``.
+
+    ``weight`` [E, N, K] (checked by `supports`), ``x`` float32 [P, K] contiguous,
+    ``segments`` int32 [S, 3] contiguous. Rows outside every segment are left unwritten.
+    """
+    lib = _library()
+    assert lib is not None and x.dtype == torch.float32 and x.is_contiguous()
+    experts, n_out, k = weight.shape
+    y = buffers.empty(x.shape[0], n_out, dtype=torch.float32, device=x.device)
+    seg = segments.t().contiguous()  # expert, lo, hi as three int32 arrays
+    status = lib.tessera_grouped_gemm(
+        weight.data_ptr(), _WEIGHT_KIND[weight.dtype], n_out * k, x.data_ptr(), y.data_ptr(),
+        seg[0].data_ptr(), seg[1].data_ptr(), seg[2].data_ptr(), segments.shape[0], n_out, k)
+    if status != 0:
+        raise RuntimeError(f"tessera_grouped_gemm rejected its arguments (status {status})")
+    return y
