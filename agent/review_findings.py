@@ -52,6 +52,9 @@ def extract_findings_json(answer: str) -> list[Any]:
         except json.JSONDecodeError as exc:
             errors.append(f"line {exc.lineno} column {exc.colno}: {exc.msg}")
             continue
+        except RecursionError:
+            errors.append("nested too deeply to read")
+            continue
         if isinstance(value, dict) and isinstance(value.get("findings"), list):
             return value["findings"]
         if isinstance(value, list):

@@ -13,9 +13,11 @@ its answer could not be read.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 EXIT_FINDINGS = 3
+_FENCE = re.compile(r"```[ \t]*json[ \t]*\n.*?```", re.DOTALL | re.IGNORECASE)
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
@@ -72,13 +74,20 @@ async def _review(args: argparse.Namespace) -> int:
     store = SessionStore()
     session_id = new_session_id()
 
+    assessment: list[str] = []
+
     def emit(event: ev.Event) -> None:
         store.append(session_id, event)  # stored before it is shown
         if args.json:
             out.write(event.to_json() + "\n")
         elif isinstance(event, ev.SessionStart):
             out.write(f"review {session_id} of {repo} against {args.base} ({event.backend})\n")
+        elif isinstance(event, ev.Text):
+            assessment[:] = [event.text]  # the last step's text is the review
         elif isinstance(event, (ev.ToolCall, ev.Finding, ev.Error, ev.Finish)):
+            if assessment and not isinstance(event, ev.ToolCall):
+                # The model's overall words first, without the JSON block listed below.
+                out.write(_FENCE.sub("", assessment.pop()).strip() + "\n\n")
             render_human(event, out)
         out.flush()
 

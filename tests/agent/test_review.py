@@ -155,6 +155,7 @@ def test_cli_json_and_exit_codes(changed: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert code == 0
     assert "calc.py:21: warning: no docstring" in out and "1 finding(s)" in out
+    assert "One real bug." in out and '"findings"' not in out  # the words, not the JSON
 
     replay = write_replay(changed.parent / "r.jsonl", ["No JSON here."])
     code = main(["review", "--repo", str(changed), "--backend", f"replay:{replay}",
@@ -163,3 +164,21 @@ def test_cli_json_and_exit_codes(changed: Path, capsys: pytest.CaptureFixture[st
     code = main(["review", "--repo", str(changed), "--base", "no-such-ref",
                  "--backend", f"replay:{replay}", "--repo-map-tokens", "0"])
     assert code == 1 and "no-such-ref" in capsys.readouterr().out
+
+
+def test_any_answer_gives_findings_or_a_precise_problem() -> None:
+    import random
+
+    from agent.review_findings import NoFindingsBlock, extract_findings_json
+
+    pieces = ["```json\n", "```", "{", "}", "[", "]", '"findings"', ":", ",", "1", '"x"',
+              "null", "\n", "text ", "```JSON\n", "[" * 5000]
+    rng = random.Random(7)
+    for _ in range(400):
+        answer = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        try:
+            found = extract_findings_json(answer)
+        except NoFindingsBlock as exc:
+            assert str(exc)
+        else:
+            assert isinstance(found, list)
