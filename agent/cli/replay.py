@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         task=start.task, repo=args.repo, backend=f"replay:{target}", effort=start.effort,
         approval=start.approval, json=args.json, max_steps=10_000,
         repo_map_tokens=0 if "# Repository map" not in start.system_prompt else 1024,
+        # The task's images, from the session's image store (the same content).
+        images=[Path(image["path"]) for image in start.images],
     )
     try:
         finish = asyncio.run(run_headless(options))

@@ -133,6 +133,13 @@ def test_run_with_an_image_stores_it_and_resume_keeps_it(
     code = main(["run", "x", "--repo", str(repo), "--backend", f"replay:{replay}",
                  "--image", str(repo / "calc.py"), "--repo-map-tokens", "0"])
     assert code == 1 and "--image" in capsys.readouterr().out
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert main(["replay", info.id, "--repo", str(fresh), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # a note says the follow-up is not replayed
+    replayed = ev.from_json(next(line for line in lines if line.startswith("{")))
+    assert isinstance(replayed, ev.SessionStart)
+    assert [i["width"] for i in replayed.images] == [90]
 
 
 def test_follow_up_with_images_through_the_loop_api(repo: Path, tmp_path: Path) -> None:
