@@ -60,6 +60,8 @@ class ReviewReport:
     status: str  # the finish status: done, budget, stuck, error, cancelled
     findings: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # rejected findings, unreadable answer
+    # Rejected findings the model itself called "error" (a real bug at a wrong line, say).
+    rejected_errors: int = 0
     answer: str = ""  # the model's final text
     files: int = 0  # files in the diff
 
@@ -198,6 +200,9 @@ def _read_findings(report: ReviewReport, index: DiffIndex) -> None:
         report.problems.append(str(exc))
         return
     report.findings, report.problems = validate_findings(raw, index)
+    said_error = sum(1 for item in raw if isinstance(item, dict)
+                     and str(item.get("severity", "")).lower() == "error")
+    report.rejected_errors = said_error - report.errors
 
 
 def _summary(report: ReviewReport, finish: ev.Finish) -> str:

@@ -6,8 +6,9 @@ message`, or with `--json` as one event per line (`finding` events; docs/events.
 The session is stored like any run.
 
 Exit status: 0 when the review finished without an `error` finding, 3 when it found at
-least one (so CI can fail on it), 2 when a budget ended it, 1 when it could not run or
-its answer could not be read.
+least one (so CI can fail on it; a finding the model called `error` counts even when it
+was rejected, e.g. for a wrong line), 2 when a budget ended it, 1 when it could not run
+or its answer could not be read.
 """
 
 from __future__ import annotations
@@ -102,4 +103,4 @@ async def _review(args: argparse.Namespace) -> int:
         store.close()
     if report.status != "done":
         return {"budget": 2, "stuck": 2, "cancelled": 130}.get(report.status, 1)
-    return EXIT_FINDINGS if report.errors else 0
+    return EXIT_FINDINGS if report.errors or report.rejected_errors else 0

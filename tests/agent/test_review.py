@@ -157,6 +157,13 @@ def test_cli_json_and_exit_codes(changed: Path, capsys: pytest.CaptureFixture[st
     assert "calc.py:21: warning: no docstring" in out and "1 finding(s)" in out
     assert "One real bug." in out and '"findings"' not in out  # the words, not the JSON
 
+    misplaced = findings_answer({"file": "calc.py", "line": 400, "severity": "error",
+                                 "message": "real bug, wrong line"})
+    replay = write_replay(changed.parent / "r.jsonl", [misplaced])
+    code = main(["review", "--repo", str(changed), "--backend", f"replay:{replay}",
+                 "--repo-map-tokens", "0"])
+    assert code == 3 and "line 400 is past the end" in capsys.readouterr().out
+
     replay = write_replay(changed.parent / "r.jsonl", ["No JSON here."])
     code = main(["review", "--repo", str(changed), "--backend", f"replay:{replay}",
                  "--repo-map-tokens", "0"])
