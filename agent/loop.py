@@ -145,8 +145,9 @@ class AgentLoop:
         try:
             if self._counter is None:  # loading the tokenizer takes a second or two: not on
                 await asyncio.to_thread(lambda: self.counter)  # a front end's event loop
-            # A follow-up, its images or a restored history count before the first step.
-            self.context_tokens = self.count_context()
+            # A follow-up, its images or a restored history count before the first step
+            # (a long restored session takes a few hundred ms the first time).
+            self.context_tokens = await asyncio.to_thread(self.count_context)
             finish = await self._steps()
         except BackendError as exc:
             self.emit(ev.Error(str(exc), step=self.step, fatal=True))
