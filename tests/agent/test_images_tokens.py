@@ -162,3 +162,24 @@ def test_image_paths_typed_in_a_message(tmp_path: Path) -> None:
     text = 'compare "shot one.png" with b.PNG, (missing.png) and notes.txt'
     assert image_paths_in(text, tmp_path) == [(tmp_path / "shot one.png").resolve(),
                                                (tmp_path / "b.PNG").resolve()]
+
+
+def test_an_image_counts_towards_compaction(repo: Path, tmp_path: Path) -> None:
+    from agent.compaction import CompactionSettings
+    from agent.loop import AgentLoop, LoopSettings
+    from tools.base import ToolContext
+    from tools.images import ViewImage
+
+    png(repo / "big.png", (1540, 1540))  # 55 x 56 = 3080 image tokens, ~10 bytes of text
+    backend = RecordingReplay([call("view_image", path="big.png"), "Summary: looked at it.",
+                               "It is red."])
+    seen: list[ev.Event] = []
+    settings = LoopSettings(repo=repo, tools=[ViewImage()],
+                            tool_context=ToolContext(repo, data_dir=tmp_path / "data"),
+                            compaction=CompactionSettings(context_limit=3000))
+    loop = AgentLoop(backend, settings, seen.append)
+    finish = asyncio.run(loop.run(ev.SessionStart("s", "what colour?", str(repo), "replay",
+                                                  "auto", "ask", "You are a coding agent.")))
+    assert finish.status == "done"
+    [compaction] = of_type(seen, ev.Compaction)
+    assert compaction.context_tokens > image_tokens(1540, 1540)
