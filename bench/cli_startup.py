@@ -30,8 +30,10 @@ def main() -> None:
         print(f"{name:<24} {summary(values)}")
     base = statistics.median(samples["python -c pass"])
     help_time = statistics.median(samples["tessera --help"])
-    print(f"tessera --help: {help_time * 1000:.0f} ms median, {help_time / base:.2f}x `python -c pass`,"
-          f" {(help_time - base) * 1000:.0f} ms over it (target ≤ 300 ms)")
+    print(
+        f"tessera --help: {help_time * 1000:.0f} ms median, {help_time / base:.2f}x "
+        f"`python -c pass`, {(help_time - base) * 1000:.0f} ms over it (target ≤ 300 ms)"
+    )
 
 
 if __name__ == "__main__":

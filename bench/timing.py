@@ -28,7 +28,8 @@ def interleaved(cases: dict[str, Callable[[], object]], runs: int, warmup: int =
 
 def run_quiet(argv: list[str]) -> Callable[[], object]:
     def call() -> object:
-        return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        quiet = subprocess.DEVNULL
+        return subprocess.run(argv, stdout=quiet, stderr=quiet, check=True)
 
     return call
 
