@@ -1,11 +1,18 @@
-"""The CPU path: per-expert batched matmuls in torch (oneDNN/MKL underneath).
+"""The CPU path: tokens grouped by expert, each touched expert's weights streamed once.
 
-Why this shape: on a CPU the cost is streaming each touched expert's weights once through a
-GEMM. So tokens are grouped by expert and each touched expert does one ``[n_e, H] × [H, 2I]``
-and one ``[n_e, I] × [I, H]`` matmul on its weight *views* (no gather copies of weights).
-Tiny batches (decode) group on the host from a plain list; larger ones use one stable argsort.
+Why this shape: on a CPU the cost is streaming each touched expert's weights through a GEMM.
+Tokens are grouped by expert (tiny batches on the host from a plain list, larger ones with one
+stable argsort), then:
+
+- bf16/fp16 weights, and float32 ones with few rows per expert: the AVX2 grouped GEMM in
+  `kernels.cpu_native` — one call per projection for all experts, weights widened to float32
+  in registers, each weight row read once per four token rows. torch's own GEMMs cost about
+  one GEMV per row at these sizes and need a float32 copy of bf16 weights.
+- otherwise (FP8, float32 with many rows, or no AVX2/gcc): per-expert matmuls in torch on
+  the weight *views* (no gather copies), or one padded ``bmm`` when every expert is busy.
+
 The routing weight is applied to the down projection's rows and the rows are summed into the
-token's output with ``index_add_`` in expert order, which is deterministic on CPU.
+token's output in a fixed order, which is deterministic on CPU.
 
 FP8 weights are dequantised per touched expert and computed in float32 (the CPU has no FP8
 GEMM); with static activation scales the GEMM inputs are quantised to FP8 first, exactly as the
@@ -23,10 +30,11 @@ from kernels.validate import MoeProblem
 
 # Above this many (token, slot) pairs, grouping by argsort beats a Python loop over the ids.
 _HOST_GROUPING_MAX_PAIRS = 64
-# Up to this many rows per touched expert (on average), the AVX2 kernel in cpu_native beats
-# MKL on float32 weights; with bf16/fp16 weights it beats upcast + MKL up to _NATIVE_MAX_ROWS_HALF.
-_NATIVE_MAX_ROWS_F32 = 16
-_NATIVE_MAX_ROWS_HALF = 64
+# Up to this many rows per touched expert (on average) the AVX2 kernel in cpu_native is at
+# least as fast as MKL on float32 weights (measured on a 2-core Zen AVX2 VM; above it MKL's
+# packed GEMM wins). bf16/fp16 weights always take the kernel when it is available: torch's
+# alternative is a per-call float32 copy of the weights (see docs/perf/cpu_moe.md).
+_NATIVE_MAX_ROWS_F32 = 48
 # torch's bf16/fp16 GEMM on CPUs without native bf16 units is several times slower than fp32
 # once an expert has a few rows; from this many rows, upcasting its weights pays for itself.
 _UPCAST_MIN_ROWS = 4
@@ -133,9 +141,7 @@ def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor
 def _native_pays(problem: MoeProblem, w13, w2, rows_per_expert: float) -> bool:
     if problem.fp8 or not (cpu_native.supports(w13) and cpu_native.supports(w2)):
         return False
-    if w13.dtype == torch.float32:
-        return rows_per_expert <= _NATIVE_MAX_ROWS_F32
-    return rows_per_expert <= _NATIVE_MAX_ROWS_HALF
+    return w13.dtype != torch.float32 or rows_per_expert <= _NATIVE_MAX_ROWS_F32
 
 
 def _native(x_sorted, w13, w2, segments, inter) -> torch.Tensor:

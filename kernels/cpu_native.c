@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
-enum { ROWS = 4, COLS_PER_TILE = 16, ROW_BLOCK = 64 };
+enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PREFETCH_BYTES = 8192 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
     if (kind == W_BF16) {
@@ -31,6 +31,10 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, long i,
     return _mm256_loadu_ps((const float *)w + i);
 }
 
+static inline __attribute__((always_inline)) long elem_size(int kind) {
+    return kind == W_F32 ? 4 : 2;
+}
+
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -38,47 +42,53 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* nr rows (≤ ROWS) × nc output columns (1 or 2), starting at weight row j. */
+/* nr rows (≤ ROWS) × nc output columns (≤ 4), starting at weight row j. With few rows, more
+ * columns per block keep more independent FMA chains and weight streams in flight. */
 static inline __attribute__((always_inline)) void block(const void *w, int kind, long j,
                                                         const float *x, float *y, int nr,
                                                         int nc, int n_out, int k) {
-    __m256 acc[ROWS][2];
-    for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    const long w0 = j * (long)k, w1 = (j + 1) * (long)k;
+    __m256 acc[ROWS][4];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 8) {
-        __m256 a = load8(w, w0 + kk, kind);
-        __m256 b = nc > 1 ? load8(w, w1 + kk, kind) : a;
+        __m256 wv[4];
+        for (int c = 0; c < nc; c++) {
+            const long at = (j + c) * (long)k + kk;
+            /* One line ahead per 64 bytes: the weights are read once, from DRAM. */
+            if (((at * elem_size(kind)) & 63) == 0)
+                _mm_prefetch((const char *)w + at * elem_size(kind) + PREFETCH_BYTES, _MM_HINT_T0);
+            wv[c] = load8(w, at, kind);
+        }
         for (int r = 0; r < nr; r++) {
             __m256 xv = _mm256_loadu_ps(x + (long)r * k + kk);
-            acc[r][0] = _mm256_fmadd_ps(xv, a, acc[r][0]);
-            if (nc > 1) acc[r][1] = _mm256_fmadd_ps(xv, b, acc[r][1]);
+            for (int c = 0; c < nc; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
         }
     }
-    for (int r = 0; r < nr; r++) {
-        y[(long)r * n_out + j] = hsum(acc[r][0]);
-        if (nc > 1) y[(long)r * n_out + j + 1] = hsum(acc[r][1]);
-    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) y[(long)r * n_out + j + c] = hsum(acc[r][c]);
 }
 
-/* Constant row/column counts so the compiler keeps the accumulators in registers. */
-static void block_any(const void *w, int kind, long j, const float *x, float *y, int nr,
-                      int nc, int n_out, int k) {
-#define KINDS(R)                                                            \
-    if (kind == W_BF16) { CASE_K(R, W_BF16) }                              \
-    else if (kind == W_F16) { CASE_K(R, W_F16) }                            \
-    else { CASE_K(R, W_F32) }
-#define CASE_K(R, K)                                                        \
-    if (nc == 2) block(w, K, j, x, y, R, 2, n_out, k);                      \
-    else block(w, K, j, x, y, R, 1, n_out, k);                              \
-    return;
+/* Constant row/column counts so the compiler keeps the accumulators in registers. Returns
+ * how many columns it did: four for one or two rows, three for three or four rows (the
+ * most that fit the 16 vector registers), one at a tile's ragged end. */
+static int block_any(const void *w, int kind, long j, const float *x, float *y, int nr,
+                     int cols_left, int n_out, int k) {
+#define COLS(R, K, WIDE)                                                        \
+    if (cols_left >= WIDE) { block(w, K, j, x, y, R, WIDE, n_out, k); return WIDE; } \
+    block(w, K, j, x, y, R, 1, n_out, k);                                       \
+    return 1;
+#define KINDS(R, WIDE)                                                          \
+    if (kind == W_BF16) { COLS(R, W_BF16, WIDE) }                              \
+    else if (kind == W_F16) { COLS(R, W_F16, WIDE) }                            \
+    else { COLS(R, W_F32, WIDE) }
     switch (nr) {
-    case 1: KINDS(1)
-    case 2: KINDS(2)
-    case 3: KINDS(3)
-    default: KINDS(4)
+    case 1: KINDS(1, 4)
+    case 2: KINDS(2, 4)
+    case 3: KINDS(3, 3)
+    default: KINDS(4, 3)
     }
+#undef COLS
 #undef KINDS
-#undef CASE_K
 }
 
 int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const float *x, float *y,
@@ -111,8 +121,7 @@ int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const floa
             const int nr = hi - r0 < ROWS ? hi - r0 : ROWS;
             const float *xr = x + (long)r0 * k;
             float *yr = y + (long)r0 * n_out;
-            for (int j = j0; j < j1; j += 2)
-                block_any(we, kind, j, xr, yr, nr, j + 1 < j1 ? 2 : 1, n_out, k);
+            for (int j = j0; j < j1;) j += block_any(we, kind, j, xr, yr, nr, j1 - j, n_out, k);
         }
     }
     return 0;

@@ -107,7 +107,7 @@ def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor) 
     """
     lib = _library()
     assert lib is not None and x.dtype == torch.float32 and x.is_contiguous()
-    experts, n_out, k = weight.shape
+    _, n_out, k = weight.shape
     y = buffers.empty(x.shape[0], n_out, dtype=torch.float32, device=x.device)
     seg = segments.t().contiguous()  # expert, lo, hi as three int32 arrays
     status = lib.tessera_grouped_gemm(
