@@ -121,15 +121,27 @@ async def _checkpoints(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.note("\n".join(["checkpoints (newest first):", *lines]))
 
 
-@command("review", "/review [BASE]", "review changes against HEAD (or BASE) hunk by hunk")
+@command(
+    "review",
+    "/review [BASE]",
+    "review changes against HEAD (or BASE) hunk by hunk; m there asks the model for findings",
+)
 async def _review(ctx: CommandContext, args: list[str]) -> None:
     from tui.screens.review import ReviewScreen
 
     if ctx.screen.session.running:
         ctx.screen.note("stop the model first (Esc): it may be changing files", "warning")
         return
+    from tui.reviewing import ModelReviewer
+
+    session = ctx.screen.session
     base = args[0] if args else "HEAD"
-    screen = ReviewScreen(ctx.screen.session.options.repo, base, ask_model=ctx.screen.send)
+    reviewer = ModelReviewer(
+        session.options.repo,
+        session.backend_spec or session.options.backend,
+        db_path=session.options.db_path,
+    )
+    screen = ReviewScreen(session.options.repo, base, ask_model=ctx.screen.send, reviewer=reviewer)
     await ctx.screen.app.push_screen(screen)
 
 
@@ -189,16 +201,35 @@ async def _run(ctx: CommandContext, args: list[str]) -> None:
     app.action_show_tasks()
 
 
-@command("image", "/image PATH", "attach an image to the next message")
+@command("image", "/image PATH…", "attach images to the next message (/image: list, /image clear)")
 async def _image(ctx: CommandContext, args: list[str]) -> None:
-    ctx.screen.note(
-        not_available(
-            "/image",
-            "user messages in the agent's events carry no images yet; the model can open "
-            "one itself with the view_image tool if you name its path",
-        ),
-        "warning",
-    )
+    from pathlib import Path
+
+    from agent.attachments import AttachmentError
+
+    screen = ctx.screen
+    if not args:
+        if not screen.pending_images:
+            screen.note("no image attached; /image PATH attaches one to your next message "
+                        "(or name an image file in the message itself)")
+            return
+        chips = "\n".join(f"📎 {chip.label()}" for _, chip in screen.pending_images)
+        screen.note(f"going with your next message:\n{chips}")
+        return
+    if args == ["clear"]:
+        screen.pending_images = []
+        screen.note("attachments dropped")
+        return
+    base = screen.session.options.repo
+    paths = [p if p.is_absolute() else base / p for p in (Path(a).expanduser() for a in args)]
+    try:
+        attached = await screen.attach_images(paths)
+    except AttachmentError as exc:
+        screen.note(f"/image: {exc}", "error")
+        return
+    screen.pending_images.extend(attached)
+    chips = "\n".join(f"📎 {chip.label()}" for _, chip in attached)
+    screen.note(f"{chips}\ngoes with your next message (/image clear drops it)")
 
 
 @command("clear", "/clear", "start a fresh conversation (the old one stays stored)")

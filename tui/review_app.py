@@ -18,15 +18,21 @@ class ReviewApp(App):
     TITLE = "Tessera review"
     CSS_PATH = STYLES / "app.tcss"
 
-    def __init__(self, repo: Path, base: str = "HEAD") -> None:
+    def __init__(self, repo: Path, base: str = "HEAD", backend: str | None = None) -> None:
         super().__init__()
         self.repo = repo
         self.base = base
+        self.backend = backend  # set: m asks that backend (None for the config's) to review
 
     def on_mount(self) -> None:
-        self.push_screen(ReviewScreen(self.repo, self.base), callback=lambda _: self.exit())
+        from tui.reviewing import ModelReviewer
+
+        reviewer = ModelReviewer(self.repo, self.backend) if self.backend is not None else None
+        self.push_screen(
+            ReviewScreen(self.repo, self.base, reviewer=reviewer), callback=lambda _: self.exit()
+        )
 
 
-def run_review(repo: Path, base: str = "HEAD") -> int:
-    ReviewApp(repo, base).run()
+def run_review(repo: Path, base: str = "HEAD", backend: str | None = None) -> int:
+    ReviewApp(repo, base, backend).run()
     return 0

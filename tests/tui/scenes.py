@@ -136,10 +136,38 @@ async def _ask_for_approval(pilot) -> None:
     await pilot.pause(0.3)
 
 
+REVIEW_FINDINGS = {
+    "findings": [
+        {"file": "calc.py", "line": 2, "severity": "info",
+         "message": "add now adds; the subtraction was the bug the task named",
+         "suggestion": None},
+        {"file": "check.py", "line": 2, "severity": "warning",
+         "message": "a bare assert is skipped under `python -O`; make it a pytest test",
+         "suggestion": "def test_add():\n    assert add(2, 3) == 5"},
+    ]
+}
+REVIEW_ANSWER = (
+    "The fix is right; the new check should be a real test.\n\n```json\n"
+    + json.dumps(REVIEW_FINDINGS) + "\n```"
+)
+
+
 async def _review(pilot) -> None:
+    """The review screen after the model's review (m) of the diff."""
+    from tui.reviewing import ModelReviewer
+
+    app = pilot.app
     await pilot.pause(0.2)
-    await pilot.app.push_screen(ReviewScreen(pilot.app.options.repo))
-    await pilot.pause(0.5)
+    screen = ReviewScreen(app.options.repo, reviewer=ModelReviewer(app.options.repo,
+                                                                   app.options.backend))
+    await app.push_screen(screen)
+    await pilot.pause(0.3)
+    await pilot.press("m")
+    for _ in range(1200):
+        if not screen.reviewing and screen.findings:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
 
 
 async def _tasks(pilot) -> None:
@@ -158,7 +186,7 @@ async def _tasks(pilot) -> None:
 SCENES: dict[str, Scene] = {
     "chat": (lambda repo: app_for(repo, []), _settle),
     "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
-    "review": (lambda repo: app_for(repo, [], resume=False), _review),
+    "review": (lambda repo: app_for(repo, [REVIEW_ANSWER], resume=False), _review),
 }
 # Screens whose figures move with the clock (elapsed time): screenshots, not snapshots.
 DOC_SCENES: dict[str, Scene] = {

@@ -1,7 +1,11 @@
 """The review screen: changed files on the left, their hunks on the right; keep or revert
 each hunk. A revert takes a checkpoint first (tools.git.diffs.revert_hunk), so `u` (or
 `tessera undo`) brings it back. Keyboard first: n/p move between hunks, y keeps, r
-reverts, u undoes the last revert, s switches unified/side by side, Esc goes back."""
+reverts, u undoes the last revert, s switches unified/side by side, Esc goes back.
+
+With a reviewer (tui/reviewing.ModelReviewer), m asks the model to review the diff: its
+findings appear under the lines they name, with their severity; ] and [ jump between
+them, and f (ask the model to fix the hunk) passes the hunk's findings along."""
 
 from __future__ import annotations
 
@@ -12,13 +16,28 @@ from typing import ClassVar
 
 from rich.console import Group
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, ListItem, ListView, Static
 
+from agent import events as ev
+from agent.review_findings import Finding
 from tools.git.patch import FileDiff, Hunk
+from tui.reviewing import (
+    SEVERITY_MARK,
+    SEVERITY_ORDER,
+    SEVERITY_STYLE,
+    ModelReviewer,
+    ReviewSetupError,
+    describe,
+    findings_of_hunk,
+    findings_outside_hunks,
+    placement,
+    summary,
+)
 from tui.styles import STYLES
 from tui.widgets.diff import render_hunk_lines, side_by_side
 
@@ -30,39 +49,95 @@ def hunk_key(file_diff: FileDiff, hunk: Hunk) -> tuple[str, tuple[tuple[str, str
     return file_diff.path, tuple(hunk.lines)
 
 
-def fix_request(file_diff: FileDiff, hunk: Hunk) -> str:
-    """The chat message for "ask the model to fix this hunk"."""
+def fix_request(file_diff: FileDiff, hunk: Hunk, findings: list[Finding] | None = None) -> str:
+    """The chat message for "ask the model to fix this hunk", with the review's findings
+    about it when there are some."""
     lines = "\n".join(f"{kind}{text}" for kind, text in hunk.lines)
+    diff = f"```diff\n{hunk.header}\n{lines}\n```"
+    if findings:
+        found = "\n".join(describe(f) for f in findings)
+        return (
+            f"A review of this change in {file_diff.path} found:\n{found}\n\n"
+            f"Fix these problems (keep the rest of the file as it is):\n\n{diff}"
+        )
     return (
         f"Review this change in {file_diff.path} and fix what is wrong with it "
-        f"(keep the rest of the file as it is):\n\n```diff\n{hunk.header}\n{lines}\n```"
+        f"(keep the rest of the file as it is):\n\n{diff}"
     )
 
 
+def finding_text(finding: Finding, indent: str = "  ") -> Text:
+    style = SEVERITY_STYLE[finding.severity]
+    text = Text.assemble(
+        indent,
+        (f"{SEVERITY_MARK[finding.severity]} {finding.severity}", style),
+        (f" line {finding.line}: ", "dim"),
+        finding.message,
+    )
+    if finding.suggestion:
+        text.append_text(Text.assemble(("\n" + indent + "  suggestion: ", "dim"),
+                                       (finding.suggestion, "italic")))
+    return text
+
+
 class HunkView(Static):
-    def __init__(self, file_diff: FileDiff, hunk: Hunk, verdict: str | None, side: bool) -> None:
+    def __init__(
+        self,
+        file_diff: FileDiff,
+        hunk: Hunk,
+        verdict: str | None,
+        side: bool,
+        findings: list[Finding] | None = None,
+    ) -> None:
         super().__init__(classes="hunk")
         self.file_diff = file_diff
         self.hunk = hunk
         self.verdict = verdict
         self.side = side
+        self.findings = findings or []  # the review's findings, all files
         self.sync()
+
+    @property
+    def own_findings(self) -> list[Finding]:
+        return findings_of_hunk(self.file_diff, self.hunk, self.findings)
 
     def sync(self) -> None:
         mark = {"kept": ("✓ kept", "green"), "reverted": ("↺ reverted", "yellow")}.get(
             self.verdict or "", ("", "")
         )
         header = Text.assemble((self.hunk.header, "cyan"), "  ", (mark[0], f"bold {mark[1]}"))
-        body = (
-            side_by_side(self.hunk.lines, self.file_diff.path)
-            if self.side
-            else render_hunk_lines(self.hunk.lines, self.file_diff.path)
-        )
-        self.update(Group(header, body))
+        own = self.own_findings
+        if own:
+            worst = min(own, key=lambda f: SEVERITY_ORDER[f.severity])
+            header.append(f"  {len(own)} finding(s)", style=SEVERITY_STYLE[worst.severity])
+        if self.side:
+            body = side_by_side(self.hunk.lines, self.file_diff.path)
+            self.update(Group(header, body, *(finding_text(f) for f in own)))
+            return
+        self.update(Group(header, self._unified_with_findings()))
+
+    def _unified_with_findings(self) -> Text:
+        body = render_hunk_lines(self.hunk.lines, self.file_diff.path)
+        placed = placement(self.file_diff, self.hunk, self.findings)
+        if not placed:
+            return body
+        rows = list(body.split("\n", allow_blank=True))
+        out = Text()
+        for index, row in enumerate(rows):
+            if index:
+                out.append("\n")
+            out.append_text(row)
+            # The last row also takes those of trailing blank lines the rendering trimmed.
+            last = index == len(rows) - 1
+            for key in sorted(k for k in placed if k == index or (last and k > index)):
+                for finding in placed[key]:
+                    out.append("\n")
+                    out.append_text(finding_text(finding))
+        return out
 
 
 class FileItem(ListItem):
-    def __init__(self, file_diff: FileDiff) -> None:
+    def __init__(self, file_diff: FileDiff, findings: list[Finding] | None = None) -> None:
         self.file_diff = file_diff
         letter = STATUS_LETTER.get(file_diff.status, "?")
         label = Text.assemble(
@@ -73,6 +148,11 @@ class FileItem(ListItem):
             " ",
             (f"-{file_diff.removed_lines}", "red"),
         )
+        own = [f for f in findings or [] if f.file == file_diff.path]
+        if own:
+            worst = min(own, key=lambda f: SEVERITY_ORDER[f.severity])
+            label.append(f" {SEVERITY_MARK[worst.severity]}{len(own)}",
+                         style=SEVERITY_STYLE[worst.severity])
         super().__init__(Static(label))
 
 
@@ -86,16 +166,27 @@ class ReviewScreen(Screen):
         Binding("u", "undo", "Undo revert"),
         Binding("s", "toggle_side", "Side by side"),
         Binding("f", "ask_fix", "Ask the model to fix"),
+        Binding("m", "model_review", "Model review"),
+        Binding("right_square_bracket", "jump(1)", "Next finding"),
+        Binding("left_square_bracket", "jump(-1)", "Previous finding", show=False),
         Binding("escape,q", "close", "Back"),
     ]
 
     def __init__(
-        self, repo: Path, base: str = "HEAD", ask_model: Callable[[str], object] | None = None
+        self,
+        repo: Path,
+        base: str = "HEAD",
+        ask_model: Callable[[str], object] | None = None,
+        reviewer: ModelReviewer | None = None,
     ) -> None:
         super().__init__()
         self.repo_path = repo
         self.base = base
         self.ask_model = ask_model  # sends a message to the chat; None outside a chat
+        self.reviewer = reviewer  # runs the model's review; None: no model to ask
+        self.findings: list[Finding] = []
+        self.current_finding = -1
+        self.reviewing = False
         self.files: list[FileDiff] = []
         self.verdicts: dict[tuple, str] = {}
         self.current_file = 0
@@ -131,7 +222,7 @@ class ReviewScreen(Screen):
             return
         files = self.query_one("#files", ListView)
         await files.clear()
-        await files.extend([FileItem(f) for f in self.files])
+        await files.extend([FileItem(f, self.findings) for f in self.files])
         if not self.files:
             await self.query_one("#hunks", VerticalScroll).remove_children()
             self.say(f"no changes against {self.base}")
@@ -148,7 +239,9 @@ class ReviewScreen(Screen):
         pane = self.query_one("#hunks", VerticalScroll)
         await pane.remove_children()
         views = [
-            HunkView(file_diff, h, self.verdicts.get(hunk_key(file_diff, h)), self.side)
+            HunkView(
+                file_diff, h, self.verdicts.get(hunk_key(file_diff, h)), self.side, self.findings
+            )
             for h in file_diff.hunks
         ]
         title = Text.assemble(
@@ -158,6 +251,11 @@ class ReviewScreen(Screen):
             (f"  {len(views)} hunk(s)", "dim"),
         )
         await pane.mount(Static(title, classes="file-title"))
+        outside = findings_outside_hunks(file_diff, self.findings)
+        if outside:
+            lines = [Text("findings outside the changed hunks:", style="dim")]
+            lines += [finding_text(f) for f in outside]
+            await pane.mount(Static(Group(*lines), classes="file-findings"))
         if not views:
             note = "binary file" if file_diff.binary else f"{file_diff.status}, no text hunks"
             await pane.mount(Static(Text(note, style="dim")))
@@ -270,8 +368,78 @@ class ReviewScreen(Screen):
         if self.ask_model is None:
             self.say("asking the model needs a chat: open this review with /review in `tessera`")
             return
-        self.ask_model(fix_request(*current))
+        file_diff, hunk = current
+        self.ask_model(fix_request(file_diff, hunk, findings_of_hunk(file_diff, hunk,
+                                                                     self.findings)))
         self.dismiss(None)
+
+    # -- the model's review -------------------------------------------------------------
+
+    def action_model_review(self) -> None:
+        if self.reviewer is None:
+            self.say("a model review needs a backend: open this review with /review in "
+                     "`tessera`, or run `tessera review` for the findings as text")
+            return
+        if self.reviewing:
+            self.say("the model is already reviewing this diff")
+            return
+        if not self.files:
+            self.say(f"nothing to review: no changes against {self.base}")
+            return
+        self.reviewing = True
+        self.say("the model is reviewing the diff…")
+        self._review_worker()
+
+    @work(exclusive=True, group="model-review", exit_on_error=False)
+    async def _review_worker(self) -> None:
+        assert self.reviewer is not None
+        try:
+            report = await self.reviewer.review(self.base, self._review_event)
+        except ReviewSetupError as exc:
+            self.say(f"cannot start the model's review: {exc}", error=True)
+            return
+        except Exception as exc:  # git or backend failures: for the reader, not a crash
+            self.say(f"the model's review failed: {exc}", error=True)
+            return
+        finally:
+            self.reviewing = False
+        await self.show_findings(report.findings)
+        self.say(summary(report), error=report.status != "done")
+
+    def _review_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Effort):
+            self.say(f"the model is reviewing the diff… step {event.step}")
+        elif isinstance(event, ev.ToolCall):
+            self.say(f"the model is reviewing the diff… step {event.step}: {event.name}")
+
+    async def show_findings(self, findings: list[Finding]) -> None:
+        """Show `findings` at their lines (replacing any earlier ones)."""
+        order = {f.path: i for i, f in enumerate(self.files)}
+        self.findings = sorted(findings, key=lambda f: (order.get(f.file, len(order)), f.line))
+        self.current_finding = -1
+        await self.reload()
+
+    async def action_jump(self, step: int) -> None:
+        """Move to the next (or previous) finding: its file, and the hunk holding it."""
+        if not self.findings:
+            self.say("no findings to jump to" + ("" if self.reviewer is None
+                                                 else "; m asks the model to review"))
+            return
+        self.current_finding = (self.current_finding + step) % len(self.findings)
+        finding = self.findings[self.current_finding]
+        index = next((i for i, f in enumerate(self.files) if f.path == finding.file), None)
+        if index is None:
+            self.say(f"{finding.file} is no longer changed")
+            return
+        file_diff = self.files[index]
+        holders = [i for i, h in enumerate(file_diff.hunks)
+                   if finding in findings_of_hunk(file_diff, h, self.findings)]
+        self.current_hunk = holders[0] if holders else 0
+        if index != self.current_file:
+            self.query_one("#files", ListView).index = index
+        await self.show_file(index)
+        self.say(f"finding {self.current_finding + 1}/{len(self.findings)}: "
+                 f"{finding.severity} {finding.file}:{finding.line}: {finding.message}")
 
     def action_close(self) -> None:
         self.dismiss(None)
