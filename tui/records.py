@@ -9,7 +9,7 @@ import here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,10 +23,50 @@ class Record:
     kind: ClassVar[str] = "record"
 
 
+@dataclass(frozen=True)
+class ImageChip:
+    """An attached image as the transcript shows it: name, size and token cost."""
+
+    name: str
+    width: int
+    height: int
+    size_bytes: int | None  # of the stored PNG; None when it is gone
+    tokens: int
+
+    @classmethod
+    def of(cls, image: dict[str, Any], name: str | None = None) -> ImageChip:
+        """From a stored image's description (the `images` of a message event)."""
+        stored = Path(str(image.get("path", "")))
+        try:
+            size: int | None = stored.stat().st_size
+        except OSError:
+            size = None
+        return cls(
+            name or f"image {str(image.get('sha256', ''))[:12]}",
+            int(image.get("width", 0)),
+            int(image.get("height", 0)),
+            size,
+            int(image.get("tokens", 0)),
+        )
+
+    def label(self) -> str:
+        size = "" if self.size_bytes is None else f" · {_human_bytes(self.size_bytes)}"
+        return f"{self.name} · {self.width}×{self.height}{size} · {self.tokens:,} tokens"
+
+
+def _human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"
+
+
 @dataclass(eq=False)
 class UserRecord(Record):
     kind: ClassVar[str] = "user"
     text: str
+    images: list[ImageChip] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -169,15 +209,15 @@ class TranscriptBuilder:
 
     def event(self, event: ev.Event) -> None:
         match event:
-            case ev.SessionStart(task=task):
+            case ev.SessionStart(task=task, images=images):
                 if not self.user_echoed:
-                    self._add(UserRecord(task))
+                    self._add(UserRecord(task, [ImageChip.of(i) for i in images]))
                 self.user_echoed = False
-            case ev.UserMessage(text=text, origin=origin):
+            case ev.UserMessage(text=text, origin=origin, images=images):
                 if origin == "agent":
                     self._add(NoteRecord(f"note to the model: {text}", "warning"))
                 elif not self.user_echoed:
-                    self._add(UserRecord(text))
+                    self._add(UserRecord(text, [ImageChip.of(i) for i in images]))
                 self.user_echoed = False
             case ev.Effort(
                 step=step, value=value, reason=reason, switched=switched, reread_tokens=reread

@@ -135,9 +135,10 @@ class ChatSession:
         if self.loop is None:
             self._build()
 
-    async def send(self, text: str) -> ev.Finish:
+    async def send(self, text: str, images: list[dict] | None = None) -> ev.Finish:
         """One user turn, run until the model answers, a budget ends it, or it is
-        cancelled (cancelling the task that awaits this ends it with `cancelled`)."""
+        cancelled (cancelling the task that awaits this ends it with `cancelled`).
+        `images` are stored images (agent.attachments.attach) shown with the text."""
         self.prepare()
         loop = self.loop
         assert loop is not None
@@ -166,6 +167,7 @@ class ChatSession:
                     loop.settings.approval.mode,
                     context.prompt,
                     context.instruction_files,
+                    list(images or []),
                 )
                 return await loop.run(start)
             if self._stored or loop.history.pending_calls():
@@ -174,7 +176,7 @@ class ChatSession:
 
                 await finish_interrupted_calls(loop)
                 self._stored = []
-            loop.add_user_message(text)
+            loop.add_user_message(text, images=images)
             return await loop.continue_run()
         finally:
             self.running = False

@@ -9,6 +9,7 @@ starves typing and an idle screen has no timers at all.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -23,7 +24,7 @@ from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta, ThinkingDelta
 from tui.commands import CommandContext, run_command
 from tui.previews import preview_change
-from tui.records import NoteRecord, Record, TranscriptBuilder, UserRecord
+from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
 from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
 from tui.widgets.approval import ApprovalPanel
@@ -61,6 +62,8 @@ class ChatScreen(Screen):
         self._worker: Worker | None = None
         self._approval: ApprovalPanel | None = None
         self.ready = False  # mounted, with any resumed history shown
+        # Images attached with /image, sent with the next message: (description, chip).
+        self.pending_images: list[tuple[dict, ImageChip]] = []
         self._engine_noted = False
 
     def compose(self) -> ComposeResult:
@@ -204,20 +207,57 @@ class ChatScreen(Screen):
         self.send(text)
 
     def send(self, text: str) -> None:
-        if self.session.running:
+        busy = self._worker is not None and self._worker.is_running
+        if self.session.running or busy:
             self.note("the model is still working; wait, or press Esc to stop it first", "warning")
             return
-        self._add_record(UserRecord(text))
-        self.builder.user_echoed = True
+        from agent.attachments import image_paths_in
+
+        typed = image_paths_in(text, self.session.options.repo)
         self._set_state("working")
-        self._worker = self._run_turn(text)
+        if not typed and not self.pending_images:
+            self._echo(text, [])
+            self._worker = self._run_turn(text, [])
+        else:
+            self._worker = self._attach_and_run(text, typed)
+
+    def _echo(self, text: str, chips: list[ImageChip]) -> None:
+        self._add_record(UserRecord(text, chips))
+        self.builder.user_echoed = True
+
+    async def attach_images(self, paths: list[Path]) -> list[tuple[dict, ImageChip]]:
+        """Validate and store images off the UI thread; raises AttachmentError."""
+        from agent import paths as data_paths
+        from agent.attachments import attach
+
+        images = await asyncio.to_thread(attach, paths, data_paths.data_dir())
+        return [(image, ImageChip.of(image, p.name)) for image, p in zip(images, paths,
+                                                                          strict=True)]
 
     @work(exclusive=True, group="turn", exit_on_error=False)
-    async def _run_turn(self, text: str) -> None:
+    async def _attach_and_run(self, text: str, typed: list[Path]) -> None:
+        """A message that names image files, or follows /image: they go with it."""
+        from agent.attachments import AttachmentError
+
+        try:
+            attached = [*self.pending_images, *await self.attach_images(typed)]
+        except AttachmentError as exc:
+            self.note(f"not sent: {exc}", "error")
+            self._set_state("idle")
+            return
+        self.pending_images = []
+        self._echo(text, [chip for _, chip in attached])
+        await self._run_turn_body(text, [image for image, _ in attached])
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def _run_turn(self, text: str, images: list[dict]) -> None:
+        await self._run_turn_body(text, images)
+
+    async def _run_turn_body(self, text: str, images: list[dict]) -> None:
         assert self._ticker is not None
         self._ticker.resume()
         try:
-            await self.session.send(text)
+            await self.session.send(text, images)
         except SessionSetupError as exc:
             self.builder.user_echoed = False
             self.note(f"cannot start: {exc}", "error")

@@ -65,7 +65,11 @@ class UserEntry(Entry):
     record: UserRecord
 
     def render_record(self) -> RenderableType:
-        return Text.assemble(("› ", "bold cyan"), self.record.text)
+        text = Text.assemble(("› ", "bold cyan"), self.record.text)
+        for chip in self.record.images:
+            text.append("\n  ")
+            text.append(f" 📎 {chip.label()} ", style="bold on #2a3550")
+        return text
 
 
 class NoteEntry(Entry):
