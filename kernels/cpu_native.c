@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
-enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PREFETCH_BYTES = 8192 };
+enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
     if (kind == W_BF16) {
@@ -42,21 +42,22 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* nr rows (≤ ROWS) × nc output columns (≤ 4), starting at weight row j. With few rows, more
+/* nr rows (≤ ROWS) × nc output columns (≤ 8), starting at weight row j. With few rows, more
  * columns per block keep more independent FMA chains and weight streams in flight. */
 static inline __attribute__((always_inline)) void block(const void *w, int kind, long j,
                                                         const float *x, float *y, int nr,
                                                         int nc, int n_out, int k) {
-    __m256 acc[ROWS][4];
+    __m256 acc[ROWS][8];
     for (int r = 0; r < ROWS; r++)
-        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < 8; c++) acc[r][c] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 8) {
-        __m256 wv[4];
+        __m256 wv[8];
         for (int c = 0; c < nc; c++) {
             const long at = (j + c) * (long)k + kk;
-            /* One line ahead per 64 bytes: the weights are read once, from DRAM. */
+            /* Weights stream from DRAM once: one prefetch per 64-byte line, for the same
+             * offset in the row the next block of columns will read. */
             if (((at * elem_size(kind)) & 63) == 0)
-                _mm_prefetch((const char *)w + at * elem_size(kind) + PREFETCH_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)w + (at + nc * (long)k) * elem_size(kind), _MM_HINT_T0);
             wv[c] = load8(w, at, kind);
         }
         for (int r = 0; r < nr; r++) {
@@ -69,8 +70,8 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
 }
 
 /* Constant row/column counts so the compiler keeps the accumulators in registers. Returns
- * how many columns it did: four for one or two rows, three for three or four rows (the
- * most that fit the 16 vector registers), one at a tile's ragged end. */
+ * how many columns it did: 8/6/4/3 for 1/2/3/4 rows (as many accumulators as fit the 16
+ * vector registers), one at a tile's ragged end. COLS_PER_TILE is a multiple of each. */
 static int block_any(const void *w, int kind, long j, const float *x, float *y, int nr,
                      int cols_left, int n_out, int k) {
 #define COLS(R, K, WIDE)                                                        \
@@ -82,9 +83,9 @@ static int block_any(const void *w, int kind, long j, const float *x, float *y, 
     else if (kind == W_F16) { COLS(R, W_F16, WIDE) }                            \
     else { COLS(R, W_F32, WIDE) }
     switch (nr) {
-    case 1: KINDS(1, 4)
-    case 2: KINDS(2, 4)
-    case 3: KINDS(3, 3)
+    case 1: KINDS(1, 8)
+    case 2: KINDS(2, 6)
+    case 3: KINDS(3, 4)
     default: KINDS(4, 3)
     }
 #undef COLS

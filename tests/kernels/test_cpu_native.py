@@ -78,16 +78,22 @@ def test_width_not_a_multiple_of_8_uses_torch():
     assert_matches_reference(run(problem), problem)
 
 
-def test_torch_only_when_the_native_kernel_is_disabled(monkeypatch):
+@pytest.fixture
+def torch_only(monkeypatch):
     monkeypatch.setenv("TESSERA_CPU_NATIVE", "0")
     cpu_native._library.cache_clear()
-    try:
-        assert not cpu_native.available()
-        for tokens in (1, 16):
-            problem = make_problem(tokens, 16, 4, hidden=128, inter=64, dtype=torch.bfloat16)
-            assert_matches_reference(run(problem), problem)
-    finally:
-        cpu_native._library.cache_clear()
+    yield
+    cpu_native._library.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_torch_only_when_the_native_kernel_is_disabled(torch_only, dtype):
+    assert not cpu_native.available()
+    # 1 and 16 tokens: per-expert matmuls; 160 tokens over 8 experts, top-2 (about 40 rows
+    # each, every expert busy): the padded batched matmul.
+    for tokens, experts, top_k in ((1, 16, 4), (16, 16, 4), (160, 8, 2)):
+        problem = make_problem(tokens, experts, top_k, hidden=128, inter=64, dtype=dtype)
+        assert_matches_reference(run(problem), problem)
 
 
 def test_native_choice_follows_rows_per_expert():
