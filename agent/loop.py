@@ -94,6 +94,7 @@ class AgentLoop:
         self._signals = StepSignals(step=1)
         self._no_compaction_below = 0
         self._counter = settings.token_counter
+        self._partial: StepOutput | None = None  # the step's turn while it streams
         self._schemas = [t.schema() for t in settings.tools]
         self.runner = CallRunner(
             repo=settings.repo,
@@ -154,6 +155,7 @@ class AgentLoop:
             finish = ev.Finish("error", str(exc), self.step)
         except asyncio.CancelledError:
             await self.backend.cancel()
+            self._record_stopped_turn()
             finish = ev.Finish("cancelled", "the run was cancelled", self.step)
         except Exception as exc:  # a bug of ours: still close the session with its cause
             message = f"internal error: {type(exc).__name__}: {exc}"
@@ -234,6 +236,8 @@ class AgentLoop:
             effort=effort,
         )
         output = StepOutput()
+        if extra is None:  # a step's own turn (not a compaction summary): kept if stopped
+            self._partial = output
         budgets = self.settings.budgets
         remaining = None
         if budgets.max_wall_s is not None:
@@ -245,7 +249,20 @@ class AgentLoop:
         except TimeoutError:
             await self.backend.cancel()
             output.finish_reason = "cancelled"
+        self._partial = None
         return output
+
+    def _record_stopped_turn(self) -> None:
+        """The run was cancelled mid-stream (the user stopped it): what the model had said
+        so far stays in the history and the session, so it sees it next turn and a resume
+        shows it. Calls it was still writing never ran and are dropped."""
+        partial, self._partial = self._partial, None
+        if partial is None or not (partial.text or partial.thinking):
+            return
+        partial.calls.clear()
+        partial.malformed.clear()
+        partial.finish_reason = "cancelled"
+        self._emit_output(partial)  # `usage` (what was reported, else 0) completes the step
 
     def _needs_compaction(self) -> bool:
         settings = self.settings.compaction

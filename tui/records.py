@@ -160,6 +160,9 @@ class TranscriptBuilder:
         self.live_text: TextRecord | None = None
         self.tools: dict[str, ToolRecord] = {}
         self.user_echoed = False  # the screen showed the user's message when it was sent
+        # The step the user stopped: its partial answer is on screen already, marked, when
+        # the loop records it as thinking and text events.
+        self.stopped_step: int | None = None
 
     # -- live deltas -----------------------------------------------------------------
 
@@ -199,6 +202,7 @@ class TranscriptBuilder:
 
     def stop(self) -> None:
         """The user stopped the generation: what streamed so far stays, marked."""
+        self.stopped_step = self.step
         self._settle_live(stopped=True)
         for record in self.tools.values():
             if record.status == "asking":
@@ -208,6 +212,8 @@ class TranscriptBuilder:
     # -- events ----------------------------------------------------------------------
 
     def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Thinking | ev.Text) and event.step == self.stopped_step:
+            return  # shown while it streamed, marked as stopped
         match event:
             case ev.SessionStart(task=task, images=images):
                 if not self.user_echoed:

@@ -212,6 +212,80 @@ def test_wall_time_runs_out_while_the_model_streams(repo: Path) -> None:
     assert of_type(events, ev.Text)[0].text == "Let me think"
 
 
+def test_a_stopped_turn_keeps_its_partial_text_and_thinking(repo: Path) -> None:
+    """Cancelling the run mid-stream (Esc in the TUI) records what was said so far: the
+    history has it for the next turn, the events for a resume."""
+    from agent.backend import ThinkingDelta
+    from agent.history import rebuild
+    from agent.resume import restore
+
+    class StallsAfterThinking(StallingBackend):
+        async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+            yield ThinkingDelta("Plan: read calc.py. ")
+            yield TextDelta("Let me ")
+            yield TextDelta("look")
+            yield ToolCallDelta(0, "read_file", '{"pa')
+            await self.cancelled.wait()
+
+    emitted: list[ev.Event] = []
+    backend = StallsAfterThinking()
+    loop = AgentLoop(backend,  # type: ignore[arg-type]
+                     LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo)),
+                     emitted.append)
+    start = ev.SessionStart("t", "task", str(repo), "x", "auto", "ask", "system")
+
+    async def stop_mid_stream() -> ev.Finish:
+        run = asyncio.ensure_future(loop.run(start))
+        while not any(isinstance(e, ev.Effort) for e in emitted):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        run.cancel()
+        return await run
+
+    finish = asyncio.run(stop_mid_stream())
+    assert finish.status == "cancelled" and backend.cancelled.is_set()
+    assert [e.text for e in of_type(emitted, ev.Thinking)] == ["Plan: read calc.py. "]
+    assert [e.text for e in of_type(emitted, ev.Text)] == ["Let me look"]
+    assert not of_type(emitted, ev.ToolCall)  # the half-written call never ran
+    [usage] = of_type(emitted, ev.Usage)
+    assert usage.finish_reason == "cancelled" and usage.step == 1
+    assistant = loop.history.messages[-1]
+    assert (assistant.role, assistant.content, assistant.thinking) == (
+        "assistant", "Let me look", "Plan: read calc.py. ")
+    # A resumed session has the same history: the stopped step counts as complete.
+    resumed = AgentLoop(backend,  # type: ignore[arg-type]
+                        LoopSettings(repo=repo, tools=default_tools(),
+                                     tool_context=ToolContext(repo)),
+                        lambda event: None)
+    restore(resumed, emitted)
+    assert resumed.history.messages == rebuild(emitted).messages == loop.history.messages
+
+
+def test_a_run_stopped_before_the_model_said_anything_records_no_turn(repo: Path) -> None:
+    emitted: list[ev.Event] = []
+
+    class Silent(StallingBackend):
+        async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+            await self.cancelled.wait()
+            yield TextDelta("never")
+
+    loop = AgentLoop(Silent(),  # type: ignore[arg-type]
+                     LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo)),
+                     emitted.append)
+    start = ev.SessionStart("t", "task", str(repo), "x", "auto", "ask", "system")
+
+    async def stop() -> ev.Finish:
+        run = asyncio.ensure_future(loop.run(start))
+        while not any(isinstance(e, ev.Effort) for e in emitted):
+            await asyncio.sleep(0.01)
+        run.cancel()
+        return await run
+
+    assert asyncio.run(stop()).status == "cancelled"
+    assert not of_type(emitted, ev.Text) and not of_type(emitted, ev.Usage)
+    assert [m.role for m in loop.history.messages] == ["user"]
+
+
 def test_a_backend_failure_ends_the_session_with_its_message(repo: Path) -> None:
     finish, events = run_with(repo, StallingBackend(BackendError("engine died: CUDA OOM")))
     assert (finish.status, finish.summary) == ("error", "engine died: CUDA OOM")

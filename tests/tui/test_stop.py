@@ -1,5 +1,6 @@
 """Esc in the middle of a real stream (an OpenAI-compatible server streaming slowly):
-what streamed stays on screen, the run ends `cancelled`, and the session goes on."""
+what streamed stays on screen, the run ends `cancelled`, and the session goes on. The
+partial answer is recorded: the model sees it in its next request, a resume shows it."""
 
 from __future__ import annotations
 
@@ -60,13 +61,30 @@ def test_escape_mid_stream_keeps_the_partial_answer(
                 assert "word299" not in partial.text
                 assert "stopped by you" in transcript_text(app)
                 assert not screen.live.display
+                assert len(list(screen.transcript.query(TextEntry))) == 1  # not twice
                 await type_and_send(pilot, "go on")
                 await wait_idle(pilot, app)
                 assert "Continuing." in transcript_text(app)
 
         asyncio.run(scenario())
+        second = server.chat_requests()[-1].body
+    assert second is not None
+    said = [m for m in second["messages"] if m["role"] == "assistant"]
+    assert len(said) == 1 and str(said[0]["content"]).startswith("word0 word1 ")
     store = SessionStore()
     info = store.list()[0]
-    statuses = [e.status for e in store.events(info.id) if e.type == "finish"]
+    events = store.events(info.id)
     store.close()
-    assert statuses == ["cancelled", "done"]
+    assert [e.status for e in events if e.type == "finish"] == ["cancelled", "done"]
+    texts = [e.text for e in events if e.type == "text"]
+    assert texts[0].startswith("word0 ") and texts[1] == "Continuing."
+
+    async def resumed() -> None:
+        app = TesseraApp(ChatOptions(repo=repo, resume="last", backend="replay:/dev/null"),
+                         sandbox_probe=isolated_sandbox)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await pilot.pause(0.3)
+            shown = transcript_text(app)
+            assert "word0 word1" in shown and "Continuing." in shown
+
+    asyncio.run(resumed())
