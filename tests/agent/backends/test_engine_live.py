@@ -20,6 +20,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+import torch
 
 from agent.backend import (
     ChatRequest,
@@ -37,6 +38,7 @@ from model.engine import EngineInfo, EngineSettings, engine_status, start_engine
 from model.engine.state import EnginePaths, read_api_key
 from model.reference import greedy, load_model
 from model.tiny import write_tiny
+from tests.agent.backends.served_grammar import greedy_under_chat_grammar
 
 pytestmark = [
     pytest.mark.engine,
@@ -77,7 +79,9 @@ class Engine:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     checkpoint = tmp_path_factory.mktemp("engine-tiny")
-    write_tiny(checkpoint, fmt="mistral", vision=False, seed=0)
+    # With vision, like the real model: the image tests share this engine (vLLM's Pixtral
+    # wrapper around the same text model, which our plugin takes over inside it).
+    write_tiny(checkpoint, fmt="mistral", vision=True, seed=0)
     data_dir = tmp_path_factory.mktemp("engine-data")
     started = time.monotonic()
     info = start_engine(EngineSettings(checkpoint), data_dir, timeout=900)
@@ -199,30 +203,99 @@ def test_prefix_cache_serves_a_growing_conversation(engine: Engine) -> None:
     assert cached > 0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
-                    reason="vLLM's Pixtral path imports torchvision, which the CPU venv lacks "
-                           "(the CUDA torchvision wheel does not load beside CPU torch)")
 def test_image_request_is_accepted_and_its_tokens_counted(engine: Engine,
                                                           tmp_path: Path) -> None:
     from PIL import Image
 
-    checkpoint = tmp_path / "vision"
-    write_tiny(checkpoint, fmt="mistral", vision=True, seed=0)
-    data_dir = tmp_path / "data"
-    start_engine(EngineSettings(checkpoint), data_dir, timeout=900)
-    try:
-        path = tmp_path / "red.png"
-        Image.new("RGB", (56, 28), (200, 0, 0)).save(path)
-        with_image = Message("user", "What colour?", images=[str(path)])
-        backend = LocalBackend(data_dir, None)
-        plain = usage_of(run_turn(backend, ChatRequest("", [Message("user", "What colour?")],
-                                                       [], effort="none", max_tokens=2)))
-        seen = usage_of(run_turn(backend, ChatRequest("", [with_image], [], effort="none",
-                                                      max_tokens=2)))
-        # 56×28 px at 28 px per image token: a 2×1 grid = 2 [IMG] + [IMG_END] = 3 tokens.
-        assert seen.prompt_tokens - plain.prompt_tokens == 3
-    finally:
-        stop_engine(data_dir)
+    from model.images import encode_image
+    from tools.images import image_tokens
+
+    # 84×56 px: a 3×2 grid of 28-px cells, so a row break shows too (the tiny vision tower's
+    # longest side is 112 px, under which the tiny and the real model count alike).
+    width, height = 84, 56
+    path = tmp_path / "red.png"
+    Image.new("RGB", (width, height), (200, 0, 0)).save(path)
+    backend = LocalBackend(engine.data_dir, None)
+    plain = usage_of(run_turn(backend, ChatRequest("", [Message("user", "What colour?")], [],
+                                                   effort="none", max_tokens=2)))
+    with_image = Message("user", "What colour?", images=[str(path)])
+    seen = usage_of(run_turn(backend, ChatRequest("", [with_image], [], effort="none",
+                                                  max_tokens=2)))
+    counted = seen.prompt_tokens - plain.prompt_tokens
+    tokens, _ = encode_image(engine.checkpoint, path)  # mistral-common's own layout
+    assert counted == image_tokens(width, height) == len(tokens) == 8
+    print(f"\nimage {width}x{height} px: {counted} prompt tokens more than without it")
+
+
+def test_image_on_a_tool_result_is_accepted_and_counted(engine: Engine, tmp_path: Path) -> None:
+    """view_image / screenshot results carry images on the tool message (v13+ format)."""
+    from PIL import Image
+
+    from tools.images import image_tokens
+
+    width, height = 56, 84
+    path = tmp_path / "screenshot.png"
+    Image.new("RGB", (width, height), (0, 90, 200)).save(path)
+    call = RequestToolCall("call00001", "view_image", json.dumps({"path": "screenshot.png"}))
+    tool = {"type": "function", "function": {
+        "name": "view_image", "description": "Show an image of the repository.",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                       "required": ["path"]}}}
+
+    def history(images: list[str]) -> list[Message]:
+        return [Message("user", "Look at the screenshot."),
+                Message("assistant", "", tool_calls=[call]),
+                Message("tool", "screenshot.png (56x84 PNG)", tool_call_id=call.id,
+                        name="view_image", images=images)]
+
+    backend = LocalBackend(engine.data_dir, None)
+    counts = [usage_of(run_turn(backend, ChatRequest(SYSTEM, history(images), [tool],
+                                                     effort="none", max_tokens=2))).prompt_tokens
+              for images in ([], [str(path)])]
+    assert counts[1] - counts[0] == image_tokens(width, height) == 3 * (2 + 1)
+
+
+def test_greedy_output_with_an_image_equals_the_reference(engine: Engine,
+                                                          tmp_path: Path) -> None:
+    """The vision tower, the [IMG] placement and the text model together, through the
+    engine's chat endpoint, against our reference fed the prompt the engine saw. The chat
+    endpoint puts Mistral's output grammar on every request; the reference takes the same
+    grammar (served_grammar.py)."""
+    import base64
+
+    from PIL import Image
+
+    from model.images import encode_image
+
+    path = tmp_path / "gradient.png"
+    image = Image.new("RGB", (70, 42))
+    image.putdata([(x * 3, y * 5, (x + y) * 2) for y in range(42) for x in range(70)])
+    image.save(path)
+    url = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    out = engine.post("/chat/completions", {
+        "model": "tessera", "max_tokens": MAX_TOKENS, "temperature": 0, "ignore_eos": True,
+        "logprobs": True, "return_token_ids": True,
+        "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": "Describe it."}]}]})
+    prompt = out["prompt_token_ids"]
+    tokens, pixels = encode_image(engine.checkpoint, path)
+    assert out["usage"]["prompt_tokens_details"]["multimodal_tokens"] == {"image": len(tokens)}
+    at = prompt.index(tokens[0])
+    assert prompt[at:at + len(tokens)] == tokens  # the engine laid the image out as we do
+
+    choice = out["choices"][0]
+    model = load_model(engine.checkpoint)
+    ours = greedy_under_chat_grammar(model, engine.checkpoint, prompt, MAX_TOKENS, [pixels])
+    assert choice["token_ids"] == ours.token_ids
+    # The image mattered: the same prompt with other pixels continues otherwise.
+    other = greedy_under_chat_grammar(model, engine.checkpoint, prompt, MAX_TOKENS,
+                                      [torch.zeros_like(pixels)])
+    assert other.token_ids != ours.token_ids
+    engine_logprobs = [step["logprob"] for step in choice["logprobs"]["content"]]
+    worst = max(abs(a - b) for a, b in zip(engine_logprobs, ours.logprobs, strict=True))
+    print(f"\ngreedy with an image equal to the reference (max logprob diff {worst:.2e})")
+    assert worst <= LOGPROB_TOLERANCE
 
 
 def test_engine_killed_mid_stream_is_a_clear_error_within_seconds(engine: Engine) -> None:
