@@ -159,16 +159,16 @@ class FileItem(ListItem):
 class ReviewScreen(Screen):
     CSS_PATH = STYLES / "review.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n,j", "move(1)", "Next hunk"),
-        Binding("p,k", "move(-1)", "Previous hunk"),
+        Binding("n,j", "move(1)", "Next"),
+        Binding("p,k", "move(-1)", "Prev"),
         Binding("y", "keep", "Keep"),
         Binding("r", "revert", "Revert"),
-        Binding("u", "undo", "Undo revert"),
-        Binding("s", "toggle_side", "Side by side"),
-        Binding("f", "ask_fix", "Ask the model to fix"),
+        Binding("u", "undo", "Undo"),
+        Binding("s", "toggle_side", "Split"),
         Binding("m", "model_review", "Model review"),
-        Binding("right_square_bracket", "jump(1)", "Next finding"),
+        Binding("right_square_bracket", "jump(1)", "Finding"),
         Binding("left_square_bracket", "jump(-1)", "Previous finding", show=False),
+        Binding("f", "ask_fix", "Fix it"),
         Binding("escape,q", "close", "Back"),
     ]
 
