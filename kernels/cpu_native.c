@@ -55,9 +55,9 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
         for (int c = 0; c < nc; c++) {
             const long at = (j + c) * (long)k + kk;
             /* Weights stream from DRAM once: one prefetch per 64-byte line, for the same
-             * offset in the row the next block of columns will read. */
+             * offset two blocks of columns ahead (measured: better than one block ahead). */
             if (((at * elem_size(kind)) & 63) == 0)
-                _mm_prefetch((const char *)w + (at + nc * (long)k) * elem_size(kind), _MM_HINT_T0);
+                _mm_prefetch((const char *)w + (at + 2 * nc * (long)k) * elem_size(kind), _MM_HINT_T0);
             wv[c] = load8(w, at, kind);
         }
         for (int r = 0; r < nr; r++) {

@@ -99,20 +99,26 @@ def supports(weight: torch.Tensor) -> bool:
             and weight.is_contiguous() and weight.shape[-1] % 8 == 0 and available())
 
 
+def segment_table(segments: list[tuple[int, int, int]]) -> torch.Tensor:
+    """``(expert, lo, hi)`` rows as the int32 [3, S] table `grouped_gemm` reads."""
+    return torch.tensor(list(zip(*segments, strict=True)), dtype=torch.int32).reshape(3, -1)
+
+
 def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
-    """``y[lo:hi] = x[lo:hi] @ weight[e].T`` for each ``(e, lo, hi)`` row of ``segments``.
+    """``y[lo:hi] = x[lo:hi] @ weight[e].T`` for each ``(e, lo, hi)`` in ``segments``.
 
     ``weight`` [E, N, K] (checked by `supports`), ``x`` float32 [P, K] contiguous,
-    ``segments`` int32 [S, 3] contiguous. Rows outside every segment are left unwritten.
+    ``segments`` from `segment_table`. Rows outside every segment are left unwritten.
     """
     lib = _library()
     assert lib is not None and x.dtype == torch.float32 and x.is_contiguous()
+    assert segments.dtype == torch.int32 and segments.shape[0] == 3 and segments.is_contiguous()
     _, n_out, k = weight.shape
     y = buffers.empty(x.shape[0], n_out, dtype=torch.float32, device=x.device)
-    seg = segments.t().contiguous()  # expert, lo, hi as three int32 arrays
     status = lib.tessera_grouped_gemm(
         weight.data_ptr(), _WEIGHT_KIND[weight.dtype], n_out * k, x.data_ptr(), y.data_ptr(),
-        seg[0].data_ptr(), seg[1].data_ptr(), seg[2].data_ptr(), segments.shape[0], n_out, k)
+        segments[0].data_ptr(), segments[1].data_ptr(), segments[2].data_ptr(),
+        segments.shape[1], n_out, k)
     if status != 0:
         raise RuntimeError(f"tessera_grouped_gemm rejected its arguments (status {status})")
     return y

@@ -31,7 +31,7 @@ def test_grouped_gemm_matches_float64(dtype):
         segments.append((expert, start, start + rows))
         start += rows
     x = torch.randn(start, k)
-    y = cpu_native.grouped_gemm(weight, x, torch.tensor(segments, dtype=torch.int32))
+    y = cpu_native.grouped_gemm(weight, x, cpu_native.segment_table(segments))
     for expert, lo, hi in segments:
         ref = x[lo:hi].double() @ weight[expert].double().T
         torch.testing.assert_close(y[lo:hi].double(), ref, rtol=1e-5, atol=1e-5 * k**0.5)
@@ -44,7 +44,7 @@ def test_grouped_gemm_leaves_rows_outside_segments_unwritten(monkeypatch):
     monkeypatch.setattr(buffers, "POISON", True)
     weight = torch.randn(2, 8, 16)
     x = torch.randn(6, 16)
-    y = cpu_native.grouped_gemm(weight, x, torch.tensor([[1, 2, 5]], dtype=torch.int32))
+    y = cpu_native.grouped_gemm(weight, x, cpu_native.segment_table([(1, 2, 5)]))
     assert torch.isnan(y[[0, 1, 5]]).all()
     assert torch.isfinite(y[2:5]).all()
 
