@@ -141,7 +141,13 @@ async def _review(ctx: CommandContext, args: list[str]) -> None:
         session.backend_spec or session.options.backend,
         db_path=session.options.db_path,
     )
-    screen = ReviewScreen(session.options.repo, base, ask_model=ctx.screen.send, reviewer=reviewer)
+    kept = ctx.screen.review_findings
+
+    def keep(findings: list) -> None:
+        kept[base] = findings
+
+    screen = ReviewScreen(session.options.repo, base, ask_model=ctx.screen.send,
+                          reviewer=reviewer, findings=kept.get(base), on_findings=keep)
     await ctx.screen.app.push_screen(screen)
 
 

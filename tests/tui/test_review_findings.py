@@ -13,7 +13,15 @@ from textual.app import App
 from agent.review_findings import Finding
 from agent.sessions import SessionStore
 from tests.tui.conftest import write_replay
-from tests.tui.pilot import plain, wait_until
+from tests.tui.pilot import (
+    chat,
+    chat_app,
+    plain,
+    transcript_text,
+    type_and_send,
+    wait_idle,
+    wait_until,
+)
 from tests.tui.test_review import CHANGED, _dirty
 from tools.git.patch import FileDiff, Hunk
 from tui.reviewing import ModelReviewer, line_numbers, placement
@@ -123,6 +131,40 @@ def test_ask_fix_passes_the_hunks_findings(repo: Path) -> None:
     assert "suggested replacement: `    return a - b`" in request
     assert "add changed sign" not in request  # the other hunk's finding stays out
     assert "+    return b - a" in request
+
+
+def test_from_the_chat_findings_stay_for_the_next_review_and_go_with_a_fix(
+    repo: Path,
+) -> None:
+    _dirty(repo)
+
+    async def scenario() -> None:
+        # The review and the chat each get their own replay of this file: the review
+        # plays the findings answer; the chat answers the fix request with it too.
+        app = chat_app(repo, [ANSWER])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await type_and_send(pilot, "/review")
+            await pilot.pause(0.3)
+            screen = app.screen
+            assert isinstance(screen, ReviewScreen)
+            await _reviewed(pilot, screen)
+            await pilot.press("escape")
+            await pilot.pause()
+            await type_and_send(pilot, "/review")
+            await pilot.pause(0.3)
+            again = app.screen
+            assert isinstance(again, ReviewScreen) and again is not screen
+            assert len(again.findings) == 2  # no second model review needed
+            assert "2 finding(s) of the model's review" in str(again.message.render())
+            await pilot.press("n", "f")
+            await pilot.pause()
+            await wait_idle(pilot, app)
+            text = transcript_text(app)
+            assert "A review of this change in calc.py found:" in text
+            assert "operands are swapped" in text
+            assert chat(app).session.session_id is not None
+
+    asyncio.run(scenario())
 
 
 def test_an_unreadable_answer_and_no_backend_are_said(repo: Path) -> None:

@@ -64,6 +64,8 @@ class ChatScreen(Screen):
         self.ready = False  # mounted, with any resumed history shown
         # Images attached with /image, sent with the next message: (description, chip).
         self.pending_images: list[tuple[dict, ImageChip]] = []
+        # The last model review's findings per base, shown again when /review reopens.
+        self.review_findings: dict[str, list] = {}
         self._engine_noted = False
 
     def compose(self) -> ComposeResult:

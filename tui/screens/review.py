@@ -178,13 +178,16 @@ class ReviewScreen(Screen):
         base: str = "HEAD",
         ask_model: Callable[[str], object] | None = None,
         reviewer: ModelReviewer | None = None,
+        findings: list[Finding] | None = None,
+        on_findings: Callable[[list[Finding]], object] | None = None,
     ) -> None:
         super().__init__()
         self.repo_path = repo
         self.base = base
         self.ask_model = ask_model  # sends a message to the chat; None outside a chat
         self.reviewer = reviewer  # runs the model's review; None: no model to ask
-        self.findings: list[Finding] = []
+        self.findings: list[Finding] = list(findings or [])  # an earlier review's, if any
+        self.on_findings = on_findings  # the chat keeps them for the next /review
         self.current_finding = -1
         self.reviewing = False
         self.files: list[FileDiff] = []
@@ -231,7 +234,9 @@ class ReviewScreen(Screen):
         files.index = self.current_file
         await self.show_file(self.current_file)
         kept = sum(1 for v in self.verdicts.values() if v == "kept")
-        self.say(f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept")
+        found = f"; {len(self.findings)} finding(s) of the model's review" if self.findings else ""
+        self.say(f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept"
+                 + found)
 
     async def show_file(self, index: int) -> None:
         self.current_file = index
@@ -404,6 +409,8 @@ class ReviewScreen(Screen):
         finally:
             self.reviewing = False
         await self.show_findings(report.findings)
+        if self.on_findings is not None:
+            self.on_findings(self.findings)
         self.say(summary(report), error=report.status != "done")
 
     def _review_event(self, event: ev.Event) -> None:
