@@ -46,8 +46,14 @@ def dequantised_copy(directory: str | Path, out: str | Path) -> Path:
 
 
 def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tokens: int,
-                max_model_len: int | None = None) -> list[Generation]:
-    """One engine, several prompts: greedy continuations with the chosen tokens' logprobs."""
+                max_model_len: int | None = None,
+                images: Sequence[object | None] | None = None) -> list[Generation]:
+    """One engine, several prompts: greedy continuations with the chosen tokens' logprobs.
+
+    `images[i]`, when given, is a PIL image for prompt i, whose ids must already hold that
+    image's [IMG]/[IMG_BREAK]/[IMG_END] block (as mistral-common lays it out); vLLM's Pixtral
+    path then encodes the pixels into those positions.
+    """
     import tempfile
 
     from model.config import load_config
@@ -72,8 +78,16 @@ def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tok
         seed=0,
     )
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=1, ignore_eos=True)
-    outputs = llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params,
-                           use_tqdm=False)
+    images = list(images) if images is not None else [None] * len(prompts)
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images for {len(prompts)} prompts")
+    requests = []
+    for ids, image in zip(prompts, images, strict=True):
+        request: dict[str, object] = {"prompt_token_ids": list(ids)}
+        if image is not None:
+            request["multi_modal_data"] = {"image": image}
+        requests.append(request)
+    outputs = llm.generate(requests, params, use_tqdm=False)
     generations = []
     for output in outputs:
         completion = output.outputs[0]

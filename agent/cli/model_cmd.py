@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from model.images import encode_image
+
 
 def configure(parser: argparse.ArgumentParser, command_name: str) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="{tiny,info,check}")
@@ -153,13 +155,19 @@ def _check(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise ValueError("--max-tokens must be at least 1")
     if args.engine == "vllm":
-        if args.image is not None:
-            raise ValueError("--image is checked with the reference engine only")
         if args.dtype != "float32":
             raise ValueError("the vLLM check runs in float32")
         from model.vllm_check import vllm_greedy
 
-        generation = vllm_greedy(args.directory, [prompt], args.max_tokens)[0]
+        image = None
+        if args.image is not None:
+            from PIL import Image
+
+            tokens, _ = encode_image(args.directory, args.image)
+            prompt = prompt[:1] + tokens + prompt[1:]
+            with Image.open(args.image) as opened:
+                image = opened.convert("RGB")
+        generation = vllm_greedy(args.directory, [prompt], args.max_tokens, images=[image])[0]
     else:
         generation = _reference_check(args, prompt)
     result = {"token_ids": generation.token_ids, "logprobs": generation.logprobs}
@@ -179,8 +187,6 @@ def _reference_check(args: argparse.Namespace, prompt: list[int]) -> Any:
     model = load_model(args.directory, getattr(torch, args.dtype))
     images = []
     if args.image is not None:
-        from model.images import encode_image
-
         tokens, image = encode_image(args.directory, args.image)
         prompt = prompt[:1] + tokens + prompt[1:]
         images.append(image)
