@@ -28,6 +28,15 @@ SUMMARY_REQUEST = (
 SUMMARY_HEADER = "Summary of the earlier work on this task (older turns were compacted):\n\n"
 
 
+class CompactionError(Exception):
+    """Compaction on request did not happen; the message says why (the history is
+    unchanged)."""
+
+
+class NothingToCompact(CompactionError):
+    """Too little history: every message after the task would stay verbatim anyway."""
+
+
 @dataclass
 class CompactionSettings:
     context_limit: int  # tokens the engine can hold
@@ -74,6 +83,16 @@ def kept_tail(
         start += 1
     start = max(start, 1)
     return len(messages) - start
+
+
+def on_request_keep_tokens(settings: CompactionSettings | None, history_tokens: int) -> int:
+    """What a compaction the user asked for keeps verbatim: the recent turns the automatic
+    one keeps, but at most a quarter of the history, so that asking always frees room
+    (the last assistant turn with its results stays whatever its size)."""
+    quarter = history_tokens // 4
+    if settings is None:
+        return quarter
+    return min(int(settings.context_limit * settings.keep_recent), quarter)
 
 
 def compacted(messages: list[Message], summary: str, kept: int) -> list[Message]:

@@ -168,6 +168,7 @@ class Compaction(Event):
     dropped: int
     context_tokens: int  # before compacting
     raw: str = ""  # the summary turn as the model emitted it (replay consumes it)
+    reason: str = "auto"  # "auto": near the context limit; "user": asked for (/compact)
 
 
 @dataclass

@@ -32,7 +32,14 @@ from agent.backend import (
     UsageDelta,
 )
 from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
-from agent.compaction import SUMMARY_REQUEST, CompactionSettings, kept_tail
+from agent.compaction import (
+    SUMMARY_REQUEST,
+    CompactionError,
+    CompactionSettings,
+    NothingToCompact,
+    kept_tail,
+    on_request_keep_tokens,
+)
 from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
 from agent.tokens import TokenCounter, default_counter
@@ -170,7 +177,9 @@ class AgentLoop:
             if ended := self._budget_exhausted():
                 return ev.Finish("budget", ended, self.step)
             if self._needs_compaction():
-                await self._compact()
+                settings = self.settings.compaction
+                assert settings is not None
+                await self._compact(int(settings.context_limit * settings.keep_recent), "auto")
             self.step += 1
             self._signals.step = self.step
             self._signals.context_tokens = self.context_tokens
@@ -273,10 +282,41 @@ class AgentLoop:
             and len(self.history.messages) > 2
         )
 
-    async def _compact(self) -> None:
-        """Ask the model for a summary of the older turns and replace them with it."""
-        settings = self.settings.compaction
-        assert settings is not None
+    async def compact(self, reason: str = "user") -> ev.Compaction:
+        """Compact now, between runs (the user asked): the same summary as near the
+        context limit, keeping the system prompt, the task and the recent turns verbatim.
+
+        Raises NothingToCompact when every message after the task would be kept anyway,
+        CompactionError when the model wrote no summary (the history is unchanged),
+        BackendError when the backend fails. Cancelling it leaves the history as it was.
+        """
+        if self.history.pending_calls():
+            raise CompactionError("a call of the last step has no result yet; send a "
+                                  "message first so that every call gets its result")
+        await asyncio.to_thread(lambda: self.counter)  # the tokenizer loads off the loop
+        messages = self.history.messages
+        history_tokens = sum(self.counter.message(m) for m in messages[1:])
+        keep_tokens = on_request_keep_tokens(self.settings.compaction, history_tokens)
+        kept = kept_tail(messages, keep_tokens, self.counter.message)
+        if len(messages) - 1 - kept < 1:
+            after_task = max(0, len(messages) - 1)
+            raise NothingToCompact(
+                f"too little history to compact: {after_task} message(s) after the task, "
+                "all of them recent turns that stay as they are")
+        self.context_tokens = await asyncio.to_thread(self.count_context)
+        self._started = time.monotonic()  # a wall budget counts from now, as for a run
+        try:
+            compaction = await self._compact(keep_tokens, reason)
+        except asyncio.CancelledError:
+            await self.backend.cancel()
+            raise
+        if compaction is None:
+            raise CompactionError("the model wrote no summary; the history is unchanged")
+        return compaction
+
+    async def _compact(self, keep_tokens: int, reason: str) -> ev.Compaction | None:
+        """Ask the model for a summary of the older turns and replace them with it,
+        keeping the trailing turns within `keep_tokens`; None when it wrote no summary."""
         effort = self.settings.effort.current or "high"  # no switch: no extra re-read
         note = Message(role="user", content=SUMMARY_REQUEST)
         output = await self._stream(effort, [note])
@@ -286,19 +326,21 @@ class AgentLoop:
         )
         summary = output.text.strip()
         if not summary:
-            self._no_compaction_below = int(self.context_tokens * 1.1)
+            if reason == "auto":  # do not ask again before the context has grown
+                self._no_compaction_below = int(self.context_tokens * 1.1)
             self.emit(ev.Error(
                 "compaction failed: the model wrote no summary; continuing with the full "
                 "history", step=self.step))
-            return
+            return None
         messages = self.history.messages
-        kept = kept_tail(messages, int(settings.context_limit * settings.keep_recent),
-                         self.counter.message)
+        kept = kept_tail(messages, keep_tokens, self.counter.message)
         before = self.context_tokens
-        self.emit(ev.Compaction(self.step, summary, kept, len(messages) - 1 - kept, before,
-                                output.raw or ""))
+        compaction = ev.Compaction(self.step, summary, kept, len(messages) - 1 - kept, before,
+                                   output.raw or "", reason)
+        self.emit(compaction)
         self.counter.forget(self.history.messages)
         self.context_tokens = self.count_context()
+        return compaction
 
     def _collect(self, output: StepOutput, delta: Delta) -> None:
         if self.settings.on_delta is not None:
