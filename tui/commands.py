@@ -1,7 +1,7 @@
 """Slash commands typed in the message box.
 
-Each command is a small async function over the chat screen. Commands whose feature the
-agent does not offer yet say so plainly in the transcript instead of pretending.
+Each command is a small async function over the chat screen; what goes wrong is said
+plainly in the transcript.
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ async def run_command(ctx: CommandContext, line: str) -> None:
         ctx.screen.note(f"unknown command /{name}; /help lists the commands", "error")
         return
     await cmd.handler(ctx, args)
-
-
-def not_available(what: str, why: str) -> str:
-    return f"{what} is not available yet: {why}."
 
 
 @command("help", "/help", "this list, and the keys")
@@ -169,29 +165,36 @@ async def _sessions(ctx: CommandContext, args: list[str]) -> None:
     )
 
 
-@command("compact", "/compact", "summarise the history to free context")
+@command("compact", "/compact", "summarise the older turns now to free context")
 async def _compact(ctx: CommandContext, args: list[str]) -> None:
-    ctx.screen.note(
-        not_available(
-            "/compact on demand",
-            "the agent compacts by itself when the context passes 80% of its limit, and "
-            "offers no manual trigger yet",
-        ),
-        "warning",
-    )
+    ctx.screen.compact()
 
 
-@command("model", "/model", "the backend and model in use")
+@command("model", "/model [SPEC]", "the backend in use; SPEC (replay:FILE, local, openai:URL) "
+         "switches to it for the next steps")
 async def _model(ctx: CommandContext, args: list[str]) -> None:
-    spec = ctx.screen.session.backend_spec or "(chosen by the config when you send)"
-    ctx.screen.note(f"backend: {spec}")
-    if args:
-        ctx.screen.note(
-            not_available(
-                "switching the model in a session", "restart with `tessera chat --backend SPEC`"
-            ),
-            "warning",
-        )
+    screen = ctx.screen
+    if not args:
+        spec = screen.session.backend_spec or screen.stats.backend
+        screen.note(f"backend: {spec}; /model SPEC (replay:FILE, local, openai:URL) switches "
+                    "for the next steps, keeping the conversation")
+        return
+    from tui.session import SessionSetupError
+
+    spec = " ".join(args)
+    try:
+        screen.session.switch_backend(spec)
+    except SessionSetupError as exc:
+        screen.note(f"/model: {exc}; still on {screen.stats.backend}", "error")
+        return
+    screen.stats.backend = spec
+    if not spec.startswith("local"):
+        screen.stats.model = ""  # the model directory's name belongs to the local engine
+    screen.status_bar.refresh_stats()
+    tasks = getattr(screen.app, "tasks", None)
+    if tasks is not None:  # autonomous runs started from now on use it too
+        tasks.settings.backend = spec
+    screen.note(f"backend: {spec} from the next step on; the conversation is kept")
 
 
 @command("run", "/run [TASK]", "start an autonomous run (several at once); no TASK: watch them")

@@ -200,6 +200,11 @@ class TranscriptBuilder:
             self.live_thinking = self.live_text = None
             self._on_live()
 
+    def _drop_live(self) -> None:
+        if self.live_thinking is not None or self.live_text is not None:
+            self.live_thinking = self.live_text = None
+            self._on_live()
+
     def stop(self) -> None:
         """The user stopped the generation: what streamed so far stays, marked."""
         self.stopped_step = self.step
@@ -261,6 +266,13 @@ class TranscriptBuilder:
                 self._result(call_id, name, ok, output)
             case ev.Error(message=message, fatal=fatal):
                 self._add(NoteRecord(("error: " if fatal else "problem: ") + message, "error"))
+            case ev.Compaction(summary=summary, kept=kept, dropped=dropped, reason=reason):
+                self._drop_live()  # the summary streamed live; it is shown in the note
+                why = "on request" if reason == "user" else "near the context limit"
+                self._add(NoteRecord(
+                    f"context compacted {why}: {dropped} older message(s) replaced by the "
+                    f"model's summary; the task, the instructions and the last {kept} "
+                    f"message(s) stay as they were.\n\n{summary}", "dim"))
             case ev.Finish(status=status, summary=summary):
                 self._settle_live(stopped=status == "cancelled")
                 if status in FINISH_NOTES:

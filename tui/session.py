@@ -58,6 +58,9 @@ class ChatSession:
         self.loop = None  # agent.loop.AgentLoop once the first message is sent
         self.backend_spec: str | None = options.backend
         self._stored: list[ev.Event] = []
+        # A resumed replay session skips the turns it has used, unless /model switched
+        # to another backend before the loop was built.
+        self._skip_replayed = True
         self.running = False
 
     # -- opening -------------------------------------------------------------------
@@ -113,7 +116,7 @@ class ChatSession:
         except CannotResume as exc:
             raise SessionSetupError(str(exc)) from exc
         skip = getattr(loop.backend, "skip", None)
-        if skip is not None:
+        if skip is not None and self._skip_replayed:
             skip(replayed_turns(self._stored))
 
     # -- driving -------------------------------------------------------------------
@@ -170,14 +173,36 @@ class ChatSession:
                     list(images or []),
                 )
                 return await loop.run(start)
-            if self._stored or loop.history.pending_calls():
-                # After a crash or a stop mid-step, every call gets its one result first.
-                from agent.resume import finish_interrupted_calls
-
-                await finish_interrupted_calls(loop)
-                self._stored = []
+            await self._settle(loop)
             loop.add_user_message(text, images=images)
             return await loop.continue_run()
+        finally:
+            self.running = False
+
+    async def _settle(self, loop) -> None:
+        if self._stored or loop.history.pending_calls():
+            # After a crash or a stop mid-step, every call gets its one result first.
+            from agent.resume import finish_interrupted_calls
+
+            await finish_interrupted_calls(loop)
+            self._stored = []
+
+    async def compact(self) -> ev.Compaction:
+        """Compact the conversation now (`/compact`): the model summarises the older
+        turns (agent.loop.AgentLoop.compact). Raises agent.compaction.CompactionError
+        (NothingToCompact when the history is too short), SessionSetupError, or the
+        backend's BackendError; cancelling the task that awaits it changes nothing."""
+        from agent.compaction import NothingToCompact
+
+        if self.session_id is None:
+            raise NothingToCompact("nothing to compact yet: the conversation has not started")
+        self.prepare()
+        loop = self.loop
+        assert loop is not None
+        self.running = True
+        try:
+            await self._settle(loop)
+            return await loop.compact(reason="user")
         finally:
             self.running = False
 
@@ -192,6 +217,27 @@ class ChatSession:
         if self.loop is not None:
             self.loop.settings.effort.mode = mode
         return mode
+
+    def switch_backend(self, spec: str) -> str:
+        """Use the backend `spec` (`replay:FILE`, `local`, `openai:URL`) from the next step
+        on, keeping the conversation; raises SessionSetupError for a spec
+        agent.backend.make_backend refuses. Returns the spec."""
+        from agent.backend import BackendError, make_backend
+
+        if self.running:
+            raise SessionSetupError("stop the model first (Esc): it is working")
+        try:
+            backend = make_backend(spec)
+        except BackendError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        if self.loop is not None:
+            if hasattr(backend, "progress") and backend.progress is None and self.listener:
+                backend.progress = self.listener.session_progress
+            self.loop.backend = backend
+        else:  # built with the next message, on this backend, from its first turn
+            self._skip_replayed = False
+        self.backend_spec = self.options.backend = spec
+        return spec
 
     def undo(self):
         """Restore the newest checkpoint that differs from the work tree (blocking: run it

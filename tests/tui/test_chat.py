@@ -16,6 +16,7 @@ from tests.tui.pilot import (
     type_and_send,
     wait_approval,
     wait_idle,
+    wait_until,
 )
 from tui.widgets.blocks import TextEntry, ThinkingEntry, ToolEntry
 
@@ -189,7 +190,7 @@ def test_slash_commands(repo: Path) -> None:
             ):
                 assert f"/{name}" in text
             await type_and_send(pilot, "/compact")
-            assert transcript_text(app).count("is not available yet") == 1
+            await wait_until(pilot, lambda: "nothing to compact yet" in transcript_text(app))
             await type_and_send(pilot, "/image shot.png")  # no such file
             await pilot.pause(0.2)
             assert "/image:" in transcript_text(app) and "shot.png" in transcript_text(app)

@@ -268,6 +268,39 @@ class ChatScreen(Screen):
             self._flush()
             self._set_state("idle")
 
+    def compact(self) -> None:
+        """/compact: the model summarises the older turns now (Esc stops it)."""
+        busy = self._worker is not None and self._worker.is_running
+        if self.session.running or busy:
+            self.note("the model is still working; wait, or press Esc to stop it first", "warning")
+            return
+        self._set_state("compacting")
+        self._worker = self._compact()
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def _compact(self) -> None:
+        from agent.backend import BackendError
+        from agent.compaction import CompactionError, NothingToCompact
+
+        assert self._ticker is not None
+        self._ticker.resume()
+        try:
+            await self.session.compact()
+        except NothingToCompact as exc:
+            self.note(f"/compact: {exc}", "warning")
+        except (CompactionError, SessionSetupError, BackendError) as exc:
+            self.note(f"/compact: {exc}", "error")
+        except asyncio.CancelledError:
+            self.note("/compact stopped; the history is unchanged", "warning")
+            raise
+        else:
+            if self.session.loop is not None:
+                self.stats.context_tokens = self.session.loop.context_tokens
+        finally:
+            self._ticker.pause()
+            self._flush()
+            self._set_state("idle")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.group == "turn":
             self.note(f"internal error: {event.worker.error!r}", "error")
