@@ -22,7 +22,8 @@ from agent.history import rebuild
 from agent.loop import AgentLoop, LoopSettings
 from agent.replay import ReplayBackend, ReplayTurn
 from agent.sessions import SessionStore
-from tests.agent.conftest import call, of_type
+from tests.agent.conftest import of_type
+from tests.support import call
 from tools.base import ToolContext
 from tools.files import ReadFile
 

@@ -13,7 +13,8 @@ from agent.context import build_system_context
 from agent.history import rebuild
 from agent.loop import AgentLoop, LoopSettings
 from agent.replay import ReplayBackend, ReplayTurn
-from tests.agent.conftest import call, of_type
+from tests.agent.conftest import of_type
+from tests.support import call
 from tools.base import ToolContext
 from tools.files import ReadFile
 

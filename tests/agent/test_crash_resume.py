@@ -16,7 +16,7 @@ import pytest
 
 from agent import events as ev
 from agent.sessions import SessionStore
-from tests.agent.conftest import call, write_replay
+from tests.support import call, write_replay
 
 STEPS = 6
 

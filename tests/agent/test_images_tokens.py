@@ -21,7 +21,8 @@ from agent.replay import ReplayBackend, ReplayTurn
 from agent.sessions import SessionStore, default_db_path
 from agent.tokens import default_counter, load_model_tokenizer, to_conversation
 from model.chat import encode
-from tests.agent.conftest import call, of_type, run_session, write_replay
+from tests.agent.conftest import of_type, run_session
+from tests.support import call, write_replay
 from tools.images import image_tokens
 from tools.registry import tool_schemas
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from agent import events as ev
 from agent.history import rebuild
 from agent.sessions import SessionStore
-from tests.agent.conftest import CALC_BUGGY, call, of_type, run_session
+from tests.agent.conftest import CALC_BUGGY, of_type, run_session
+from tests.support import call
 
 FIX_TURNS = [
     "[THINK]Read the code first.[/THINK]" + call("read_file", path="calc.py")

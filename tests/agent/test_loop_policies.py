@@ -20,7 +20,8 @@ from agent.backend import (
 )
 from agent.loop import AgentLoop, Budgets, LoopSettings
 from agent.replay import ReplayBackend, ReplayTurn
-from tests.agent.conftest import CALC_BUGGY, call, of_type, run_session
+from tests.agent.conftest import CALC_BUGGY, of_type, run_session
+from tests.support import call
 from tools.base import ToolContext
 from tools.registry import default_tools
 

@@ -13,7 +13,7 @@ from agent import events as ev
 from agent.cli import main
 from agent.replay import ReplayBackend, ReplayTurn
 from agent.review import ReviewFailed, collect_diff, format_diff, review, review_task, run_review
-from tests.agent.conftest import call, write_replay
+from tests.support import call, write_replay
 
 
 def findings_answer(*findings: dict, text: str = "One real bug.") -> str:
@@ -32,7 +32,7 @@ CALC = "def add(a, b):\n    return a - b\n" + PADDING
 def changed(repo: Path) -> Path:
     """calc.py (18 lines committed) gains a multiply with a bug on line 22; an untracked
     helper file appears."""
-    from tests.agent.conftest import git
+    from tests.support import git
 
     (repo / "calc.py").write_text(CALC)
     git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "padding")
@@ -115,7 +115,7 @@ def test_review_function_returns_findings_and_no_diff_asks_nothing(changed: Path
 
 
 def test_base_ref_and_deleted_files(repo: Path) -> None:
-    from tests.agent.conftest import git
+    from tests.support import git
 
     first = git(repo, "rev-parse", "HEAD").strip()
     (repo / "check.py").unlink()

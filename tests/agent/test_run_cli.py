@@ -11,7 +11,7 @@ import pytest
 from agent import events as ev
 from agent.cli import main
 from agent.sessions import SessionStore, default_db_path
-from tests.agent.conftest import call, git, write_replay
+from tests.support import call, git, write_replay
 
 TURNS = [
     call("read_file", path="calc.py"),

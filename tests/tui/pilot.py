@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tests.tui.conftest import isolated_sandbox, write_replay
+from tests.support import write_replay
+from tests.tui.conftest import isolated_sandbox
 from tui.app import SandboxProbe, TesseraApp
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions

@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 
 from agent.sessions import SessionStore
-from tests.tui.conftest import CALC, call, sandbox_off
+from tests.support import call
+from tests.tui.conftest import CALC, sandbox_off
 from tests.tui.pilot import (
     chat,
     chat_app,

@@ -8,7 +8,7 @@ from pathlib import Path
 from agent import events as ev
 from agent.compaction import SUMMARY_HEADER
 from agent.sessions import SessionStore
-from tests.tui.conftest import write_replay
+from tests.support import write_replay
 from tests.tui.pilot import chat, chat_app, transcript_text, type_and_send, wait_idle, wait_until
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import write_replay
+from tests.support import write_replay
 
 TMUX = shutil.which("tmux")
 TESSERA = Path(sys.executable).parent / "tessera"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from textual.app import App
 
-from tests.tui.conftest import CALC, git
+from tests.support import git
+from tests.tui.conftest import CALC
 from tools.git.checkpoints import list_checkpoints
 from tools.git.repo import open_repo
 from tui.screens.review import HunkView, ReviewScreen

@@ -12,7 +12,7 @@ from textual.app import App
 
 from agent.review_findings import Finding
 from agent.sessions import SessionStore
-from tests.tui.conftest import write_replay
+from tests.support import write_replay
 from tests.tui.pilot import (
     chat,
     chat_app,

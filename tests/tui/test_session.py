@@ -55,7 +55,8 @@ def test_bad_setups_are_clear_errors(repo: Path, tmp_path: Path) -> None:
 
 
 def test_the_listeners_denial_reaches_the_loop(repo: Path) -> None:
-    from tests.tui.conftest import CALC, call, write_replay
+    from tests.support import call, write_replay
+    from tests.tui.conftest import CALC
 
     replay = write_replay(
         repo.parent / "t.jsonl",

@@ -7,7 +7,8 @@ import asyncio
 from pathlib import Path
 
 from agent.sessions import SessionStore
-from tests.tui.conftest import CALC, call
+from tests.support import call
+from tests.tui.conftest import CALC
 from tests.tui.pilot import chat, chat_app, transcript_text, type_and_send, wait_until
 from tui.screens.tasks import RunItem, TasksScreen
 from tui.widgets.blocks import Entry
