@@ -35,6 +35,11 @@ _HOST_GROUPING_MAX_PAIRS = 64
 # packed GEMM wins). bf16/fp16 weights always take the kernel when it is available: torch's
 # alternative is a per-call float32 copy of the weights (see docs/perf/cpu_moe.md).
 _NATIVE_MAX_ROWS_F32 = 48
+# Up to this many tokens the whole MoE runs in one native call (`cpu_native.fused_moe`):
+# the ~20 small torch ops around the two GEMMs cost 0.2–0.8 ms per call, a large share of a
+# decode step. No expert can get more rows than there are tokens, so this stays within
+# _NATIVE_MAX_ROWS_F32 for float32 weights too.
+_FUSED_MAX_TOKENS = 48
 # torch's bf16/fp16 GEMM on CPUs without native bf16 units is several times slower than fp32
 # once an expert has a few rows; from this many rows, upcasting its weights pays for itself.
 _UPCAST_MIN_ROWS = 4
@@ -105,6 +110,8 @@ def moe_cpu(
                                     problem.hidden)
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
+    if tokens <= _FUSED_MAX_TOKENS and _native_pays(problem, w13, w2, tokens):
+        return cpu_native.fused_moe(x, w13, w2, weights, ids)
     num_pairs = tokens * top_k
     if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
         order, token_of_row, segments = _plan_small(ids, top_k)

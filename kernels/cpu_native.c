@@ -15,10 +15,13 @@
  * the thread count. The caller guarantees k % 8 == 0.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
-enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64 };
+enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PACK_AHEAD = 1024 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
     if (kind == W_BF16) {
@@ -42,23 +45,33 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* nr rows (≤ ROWS) × nc output columns (≤ 8), starting at weight row j. With few rows, more
- * columns per block keep more independent FMA chains and weight streams in flight. */
-static inline __attribute__((always_inline)) void block(const void *w, int kind, long j,
-                                                        const float *x, float *y, int nr,
-                                                        int nc, int n_out, int k) {
+/* Element offset of weight (column j, k index kk) inside one expert. Row-major is vLLM's
+ * [n_out, k]. Packed (see `tessera_pack_weights`) stores panels of 8 columns, each panel as
+ * [k/8][8 columns][8 k values]: exactly the order a block reads them, one sequential stream
+ * instead of one stream per column. */
+static inline __attribute__((always_inline)) long w_at(int packed, long j, long kk, int k) {
+    return packed ? (j >> 2) * 4L * k + kk * 4 + (j & 3) * 8 : j * (long)k + kk;
+}
+
+/* nr rows (≤ ROWS) × nc output columns (≤ 8), starting at weight column j. With few rows,
+ * more columns per block keep more independent FMA chains and weight streams in flight. */
+static inline __attribute__((always_inline)) void block(const void *w, int kind, int packed,
+                                                        long j, const float *x, float *y,
+                                                        int nr, int nc, int n_out, int k) {
     __m256 acc[ROWS][8];
     for (int r = 0; r < ROWS; r++)
         for (int c = 0; c < 8; c++) acc[r][c] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 8) {
         __m256 wv[8];
         for (int c = 0; c < nc; c++) {
-            const long at = (j + c) * (long)k + kk;
-            /* Weights stream from DRAM once: one non-temporal prefetch per 64-byte line, for
-             * the same offset two blocks of columns ahead (measured: better than one or four
-             * blocks ahead, and NTA better than T0 at one token). */
-            if (((at * elem_size(kind)) & 63) == 0)
-                _mm_prefetch((const char *)w + (at + 2 * nc * (long)k) * elem_size(kind), _MM_HINT_NTA);
+            const long at = w_at(packed, j + c, kk, k);
+            /* Weights stream from DRAM once: one non-temporal prefetch per 64-byte line, two
+             * blocks of columns ahead for row-major (measured: better than one or four, and
+             * NTA better than T0 at one token), PACK_AHEAD bytes ahead in a packed stream. */
+            if (((at * elem_size(kind)) & 63) == 0) {
+                const long ahead = packed ? PACK_AHEAD / elem_size(kind) : 2 * nc * (long)k;
+                _mm_prefetch((const char *)w + (at + ahead) * elem_size(kind), _MM_HINT_NTA);
+            }
             wv[c] = load8(w, at, kind);
         }
         for (int r = 0; r < nr; r++) {
@@ -71,45 +84,56 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
 }
 
 /* Constant row/column counts so the compiler keeps the accumulators in registers. Returns
- * how many columns it did: 8/6/4/3 for 1/2/3/4 rows (as many accumulators as fit the 16
- * vector registers), one at a tile's ragged end. COLS_PER_TILE is a multiple of each. */
-static int block_any(const void *w, int kind, long j, const float *x, float *y, int nr,
-                     int cols_left, int n_out, int k) {
-#define COLS(R, K, WIDE)                                                        \
-    if (cols_left >= WIDE) { block(w, K, j, x, y, R, WIDE, n_out, k); return WIDE; } \
-    block(w, K, j, x, y, R, 1, n_out, k);                                       \
+ * how many columns it did: row-major 8/6/4/3 for 1/2/3/4 rows (as many accumulators as fit
+ * the 16 vector registers), packed 8/4/4/2 (widths that divide a panel); one at a tile's
+ * ragged end. COLS_PER_TILE is a multiple of each. */
+static int block_any(const void *w, int kind, int packed, long j, const float *x, float *y,
+                     int nr, int cols_left, int n_out, int k) {
+#define COLS(R, K, P, WIDE)                                                         \
+    if (cols_left >= WIDE) { block(w, K, P, j, x, y, R, WIDE, n_out, k); return WIDE; } \
+    block(w, K, P, j, x, y, R, 1, n_out, k);                                        \
     return 1;
-#define KINDS(R, WIDE)                                                          \
-    if (kind == W_BF16) { COLS(R, W_BF16, WIDE) }                              \
-    else if (kind == W_F16) { COLS(R, W_F16, WIDE) }                            \
-    else { COLS(R, W_F32, WIDE) }
+#define KINDS(R, P, WIDE)                                                           \
+    if (kind == W_BF16) { COLS(R, W_BF16, P, WIDE) }                               \
+    else if (kind == W_F16) { COLS(R, W_F16, P, WIDE) }                             \
+    else { COLS(R, W_F32, P, WIDE) }
+    if (packed) {
+        switch (nr) {
+        case 1: KINDS(1, 1, 8)
+        case 2: KINDS(2, 1, 4)
+        case 3: KINDS(3, 1, 4)
+        default: KINDS(4, 1, 2)
+        }
+    }
     switch (nr) {
-    case 1: KINDS(1, 8)
-    case 2: KINDS(2, 6)
-    case 3: KINDS(3, 4)
-    default: KINDS(4, 3)
+    case 1: KINDS(1, 0, 8)
+    case 2: KINDS(2, 0, 6)
+    case 3: KINDS(3, 0, 4)
+    default: KINDS(4, 0, 3)
     }
 #undef COLS
 #undef KINDS
 }
 
-int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const float *x, float *y,
-                         const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
-                         int num_segments, int n_out, int k) {
-    if (k % 8 != 0 || kind < W_F32 || kind > W_F16) return -1;
+static int row_blocks(const int32_t *seg_lo, const int32_t *seg_hi, int s) {
+    return (seg_hi[s] - seg_lo[s] + ROW_BLOCK - 1) / ROW_BLOCK;
+}
+
+static void grouped(const void *w, int kind, int packed, long expert_stride, const float *x,
+                    float *y, const int32_t *seg_expert, const int32_t *seg_lo,
+                    const int32_t *seg_hi, int num_segments, int n_out, int k) {
     const int elem = kind == W_F32 ? 4 : 2;
     const int tiles = (n_out + COLS_PER_TILE - 1) / COLS_PER_TILE;
     /* Items: (segment, block of up to ROW_BLOCK rows, tile of output columns). Consecutive
      * items share a row block, whose x rows stay in L2 while the tiles pass over them. */
     long items = 0;
-    for (int s = 0; s < num_segments; s++)
-        items += (long)((seg_hi[s] - seg_lo[s] + ROW_BLOCK - 1) / ROW_BLOCK) * tiles;
+    for (int s = 0; s < num_segments; s++) items += (long)row_blocks(seg_lo, seg_hi, s) * tiles;
 #pragma omp parallel for schedule(static)
     for (long item = 0; item < items; item++) {
         long rest = item;
         int s = 0;
         for (;; s++) {
-            const long here = (long)((seg_hi[s] - seg_lo[s] + ROW_BLOCK - 1) / ROW_BLOCK) * tiles;
+            const long here = (long)row_blocks(seg_lo, seg_hi, s) * tiles;
             if (rest < here) break;
             rest -= here;
         }
@@ -118,13 +142,123 @@ int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const floa
         const int j0 = (int)(rest % tiles) * COLS_PER_TILE;
         const int j1 = j0 + COLS_PER_TILE < n_out ? j0 + COLS_PER_TILE : n_out;
         const char *we = (const char *)w + (long)seg_expert[s] * expert_stride * elem;
-        /* The tile's weight rows (COLS_PER_TILE × k) stay in cache across the row groups. */
+        /* The tile's weights (COLS_PER_TILE × k) stay in cache across the row groups. */
         for (int r0 = lo; r0 < hi; r0 += ROWS) {
             const int nr = hi - r0 < ROWS ? hi - r0 : ROWS;
             const float *xr = x + (long)r0 * k;
             float *yr = y + (long)r0 * n_out;
-            for (int j = j0; j < j1;) j += block_any(we, kind, j, xr, yr, nr, j1 - j, n_out, k);
+            for (int j = j0; j < j1;)
+                j += block_any(we, kind, packed, j, xr, yr, nr, j1 - j, n_out, k);
         }
     }
+}
+
+int tessera_grouped_gemm(const void *w, int kind, int packed, long expert_stride,
+                         const float *x, float *y, const int32_t *seg_expert,
+                         const int32_t *seg_lo, const int32_t *seg_hi, int num_segments,
+                         int n_out, int k) {
+    if (k % 8 != 0 || kind < W_F32 || kind > W_F16 || (packed && n_out % 8 != 0)) return -1;
+    grouped(w, kind, packed, expert_stride, x, y, seg_expert, seg_lo, seg_hi, num_segments,
+            n_out, k);
+    return 0;
+}
+
+/* Row-major [experts, n_out, k] → packed panels (layout at `w_at`); n_out % 8 == 0. */
+int tessera_pack_weights(const void *w, int kind, void *packed, long experts, int n_out, int k) {
+    if (k % 8 != 0 || n_out % 8 != 0 || kind < W_F32 || kind > W_F16) return -1;
+    const long elem = elem_size(kind), per_expert = (long)n_out * k;
+#pragma omp parallel for schedule(static)
+    for (long e = 0; e < experts; e++)
+        for (long j = 0; j < n_out; j++)
+            for (long kk = 0; kk < k; kk += 8)
+                memcpy((char *)packed + (e * per_expert + w_at(1, j, kk, k)) * elem,
+                       (const char *)w + (e * per_expert + j * k + kk) * elem, 8 * elem);
+    return 0;
+}
+
+static inline float to_f32(const void *p, long i, int kind) {
+    if (kind == W_F32) return ((const float *)p)[i];
+    const uint16_t h = ((const uint16_t *)p)[i];
+    if (kind == W_F16) return _cvtsh_ss(h);
+    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    return v.f;
+}
+
+static inline void store_from_f32(void *p, long i, int kind, float f) {
+    if (kind == W_F32) { ((float *)p)[i] = f; return; }
+    if (kind == W_F16) { ((uint16_t *)p)[i] = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); return; }
+    union { float f; uint32_t u; } v = {f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) { ((uint16_t *)p)[i] = (uint16_t)((v.u >> 16) | 0x40); return; }
+    /* Round to nearest even, as torch's float32 → bfloat16 conversion does. */
+    ((uint16_t *)p)[i] = (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* The whole MoE in one call: group the (token, slot) pairs by expert (a stable counting
+ * sort), gather x rows as float32, w13 GEMM, SiLU(gate)·up, w2 GEMM, then each token's
+ * output = Σ_slot weight · row in slot order, converted to x's dtype. Replaces ~20 small
+ * torch ops whose fixed cost is a large share of a decode call. Every value is computed by
+ * one thread in a fixed order: same bits for any thread count. Returns 0, or < 0 for bad
+ * arguments (-2: an id out of range), or -3 when out of memory. */
+int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int w_kind,
+                int packed, const float *route_w, const int32_t *ids, void *out, int tokens,
+                int top_k, int experts, int hidden, int inter) {
+    if (hidden % 8 != 0 || inter % 8 != 0 || w_kind < W_F32 || w_kind > W_F16 ||
+        x_kind < W_F32 || x_kind > W_F16 || top_k < 1 || experts < 1)
+        return -1;
+    const long pairs = (long)tokens * top_k;
+    for (long p = 0; p < pairs; p++)
+        if (ids[p] < 0 || ids[p] >= experts) return -2;
+    int32_t *counts = calloc((size_t)experts * 4 + 1, sizeof(int32_t));
+    int32_t *order = malloc(sizeof(int32_t) * (size_t)(2 * pairs + 1));
+    float *xs = malloc(sizeof(float) * (size_t)(pairs * (hidden + 2L * inter + inter + hidden) + 1));
+    if (!counts || !order || !xs) { free(counts); free(order); free(xs); return -3; }
+    int32_t *seg_expert = counts + experts, *seg_lo = seg_expert + experts, *seg_hi = seg_lo + experts;
+    int32_t *pos_of_pair = order + pairs;
+    float *gate_up = xs + pairs * hidden, *act = gate_up + pairs * 2 * inter, *down = act + pairs * inter;
+
+    for (long p = 0; p < pairs; p++) counts[ids[p]]++;
+    int segments = 0, start = 0;
+    for (int e = 0; e < experts; e++) {
+        if (!counts[e]) continue;
+        seg_expert[segments] = e;
+        seg_lo[segments] = start;
+        seg_hi[segments] = start + counts[e];
+        counts[e] = start; /* from here: next free position of expert e */
+        start += seg_hi[segments] - seg_lo[segments];
+        segments++;
+    }
+    for (long p = 0; p < pairs; p++) {
+        const int32_t at = counts[ids[p]]++;
+        order[at] = (int32_t)p;
+        pos_of_pair[p] = at;
+    }
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < pairs; r++) {
+        const long t = order[r] / top_k;
+        for (int h = 0; h < hidden; h++) xs[r * hidden + h] = to_f32(x, t * hidden + h, x_kind);
+    }
+    grouped(w13, w_kind, packed, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
+            segments, 2 * inter, hidden);
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < pairs; r++)
+        for (int i = 0; i < inter; i++) {
+            const float g = gate_up[r * 2 * inter + i], u = gate_up[r * 2 * inter + inter + i];
+            act[r * inter + i] = g / (1.0f + expf(-g)) * u;
+        }
+    grouped(w2, w_kind, packed, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
+            segments, hidden, inter);
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < tokens; t++)
+        for (int h = 0; h < hidden; h++) {
+            float sum = 0.0f;
+            for (int s = 0; s < top_k; s++) {
+                const long p = t * top_k + s;
+                sum += route_w[p] * down[(long)pos_of_pair[p] * hidden + h];
+            }
+            store_from_f32(out, t * hidden + h, x_kind, sum);
+        }
+    free(counts);
+    free(order);
+    free(xs);
     return 0;
 }
