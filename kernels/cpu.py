@@ -1,8 +1,10 @@
 """The CPU path: tokens grouped by expert, each touched expert's weights streamed once.
 
 Why this shape: on a CPU the cost is streaming each touched expert's weights through a GEMM.
-Tokens are grouped by expert (tiny batches on the host from a plain list, larger ones with one
-stable argsort), then:
+Up to `_FUSED_MAX_TOKENS` tokens (decode) with weights the AVX2 kernel reads, the whole MoE
+is one native call (`cpu_native.fused_moe`); with ``TESSERA_CPU_PACKED=1`` it reads a packed
+copy of the weights made once per weight tensor. Otherwise tokens are grouped by expert (tiny
+batches on the host from a plain list, larger ones with one stable argsort), then:
 
 - bf16/fp16 weights, and float32 ones with few rows per expert: the AVX2 grouped GEMM in
   `kernels.cpu_native` — one call per projection for all experts, weights widened to float32
@@ -111,7 +113,10 @@ def moe_cpu(
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
     if tokens <= _FUSED_MAX_TOKENS and _native_pays(problem, w13, w2, tokens):
-        return cpu_native.fused_moe(x, w13, w2, weights, ids)
+        packed = None
+        if cpu_native.packing_enabled() and cpu_native.can_pack(w13) and cpu_native.can_pack(w2):
+            packed = (cpu_native.packed_copy(w13), cpu_native.packed_copy(w2))
+        return cpu_native.fused_moe(x, w13, w2, weights, ids, packed)
     num_pairs = tokens * top_k
     if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
         order, token_of_row, segments = _plan_small(ids, top_k)

@@ -21,7 +21,7 @@
 #include <string.h>
 
 enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
-enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PACK_AHEAD = 1024 };
+enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PACK_AHEAD = 1024, SERIAL_BELOW_ROWS = 64 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
     if (kind == W_BF16) {
@@ -232,14 +232,16 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
         order[at] = (int32_t)p;
         pos_of_pair[p] = at;
     }
-#pragma omp parallel for schedule(static)
+    /* The small elementwise steps run on one thread at decode sizes: under load, every extra
+     * parallel region is a barrier that may wait on a descheduled thread. */
+#pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++) {
         const long t = order[r] / top_k;
         for (int h = 0; h < hidden; h++) xs[r * hidden + h] = to_f32(x, t * hidden + h, x_kind);
     }
     grouped(w13, w_kind, packed, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
             segments, 2 * inter, hidden);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++)
         for (int i = 0; i < inter; i++) {
             const float g = gate_up[r * 2 * inter + i], u = gate_up[r * 2 * inter + inter + i];
@@ -247,7 +249,7 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
         }
     grouped(w2, w_kind, packed, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
             segments, hidden, inter);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long t = 0; t < tokens; t++)
         for (int h = 0; h < hidden; h++) {
             float sum = 0.0f;

@@ -1,4 +1,6 @@
-"""Build and call the AVX2 grouped GEMM in ``cpu_native.c`` (see there for why it exists).
+"""Build and call the AVX2 kernels in ``cpu_native.c`` (see there for why they exist): the
+grouped GEMM, the whole-MoE call used for decode sizes (`fused_moe`), and the packed weight
+layout (`pack`, `packed_copy`; opt-in with ``TESSERA_CPU_PACKED=1``).
 
 The C file is compiled once with the system ``gcc`` into a cache directory
 (``$TESSERA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tessera/kernels``), named by a hash of the
@@ -17,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -163,6 +166,33 @@ def pack(weight: torch.Tensor) -> PackedWeight:
     if status != 0:
         raise RuntimeError(f"tessera_pack_weights rejected its arguments (status {status})")
     return PackedWeight(data, (experts, n_out, k), weight.dtype)
+
+
+# id(weight) → (weakref to it, its _version and data_ptr when packed, the packed copy).
+_packed_copies: dict[int, tuple[weakref.ref, int, int, PackedWeight]] = {}
+
+
+def packing_enabled() -> bool:
+    """``TESSERA_CPU_PACKED=1``: keep a packed copy of each expert weight the fused call
+    reads. Opt-in because it is a second copy of the expert weights (vLLM's prepack
+    replaces its weights; we cannot, the caller owns them)."""
+    return os.environ.get("TESSERA_CPU_PACKED", "0") == "1"
+
+
+def packed_copy(weight: torch.Tensor) -> PackedWeight:
+    """`pack(weight)`, made once per tensor object and reused while the tensor lives and is
+    not modified in place (checked through ``_version`` and ``data_ptr``). Pass the same
+    tensor every call (the layer's parameter): a fresh view each call would repack."""
+    key = id(weight)
+    entry = _packed_copies.get(key)
+    if entry is not None:
+        ref, version, address, packed = entry
+        if ref() is weight and version == weight._version and address == weight.data_ptr():
+            return packed
+    packed = pack(weight)
+    ref = weakref.ref(weight, lambda _dead, key=key: _packed_copies.pop(key, None))
+    _packed_copies[key] = (ref, weight._version, weight.data_ptr(), packed)
+    return packed
 
 
 def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: torch.Tensor,

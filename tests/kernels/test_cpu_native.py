@@ -177,3 +177,16 @@ def test_decode_sizes_take_the_fused_call(monkeypatch):
                          dtype=torch.bfloat16)
     assert_matches_reference(run(large), large)
     assert calls == [1]
+
+
+@needs_native
+def test_packed_copies_are_reused_and_refreshed_after_in_place_changes(monkeypatch):
+    monkeypatch.setenv("TESSERA_CPU_PACKED", "1")
+    problem = make_problem(3, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
+    plain = cpu_native.fused_moe(*problem.args())
+    assert torch.equal(run(problem), plain)
+    first = cpu_native.packed_copy(problem.w13)
+    assert cpu_native.packed_copy(problem.w13) is first
+    problem.w13.mul_(2)  # in place: the packed copy is stale and must be rebuilt
+    assert cpu_native.packed_copy(problem.w13) is not first
+    assert_matches_reference(run(problem), problem)
