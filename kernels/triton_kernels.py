@@ -110,6 +110,27 @@ def _silu_mul(gate, up):
 
 
 @triton.jit
+def _gate_up_epilogue(acc_gate, acc_up, expert, w_scale_ptr, a_scale, a2_scale_ptr,
+                      W_SCALE: tl.constexpr, A_SCALE: tl.constexpr, QUANT_OUT: tl.constexpr):
+    """Scales (per tensor/expert, or separate gate/up per expert), SiLU(gate)·up, and the
+    optional FP8 quantisation of the result for the down projection."""
+    if W_SCALE == 1 or W_SCALE == 2:
+        ws = _scalar_scale(w_scale_ptr, expert, W_SCALE)
+        acc_gate *= ws
+        acc_up *= ws
+    if W_SCALE == 3:
+        acc_gate *= tl.load(w_scale_ptr + expert * 2).to(tl.float32)
+        acc_up *= tl.load(w_scale_ptr + expert * 2 + 1).to(tl.float32)
+    if A_SCALE != 0:
+        acc_gate *= a_scale
+        acc_up *= a_scale
+    h = _silu_mul(acc_gate, acc_up)
+    if QUANT_OUT != 0:
+        h = _quantize_fp8(h, _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
+    return h
+
+
+@triton.jit
 def _gate_up_sorted(
     x_ptr, w_ptr, h_ptr, pair_ids_ptr, block_experts_ptr, num_padded_ptr,
     w_scale_ptr, a_scale_ptr, a2_scale_ptr,
@@ -165,19 +186,8 @@ def _gate_up_sorted(
         else:
             acc_gate += _dot(a, bg, UPCAST)
             acc_up += _dot(a, bu, UPCAST)
-    if W_SCALE == 1 or W_SCALE == 2:
-        ws = _scalar_scale(w_scale_ptr, expert, W_SCALE)
-        acc_gate *= ws
-        acc_up *= ws
-    if W_SCALE == 3:
-        acc_gate *= tl.load(w_scale_ptr + expert * 2).to(tl.float32)
-        acc_up *= tl.load(w_scale_ptr + expert * 2 + 1).to(tl.float32)
-    if A_SCALE != 0:
-        acc_gate *= a_scale
-        acc_up *= a_scale
-    h = _silu_mul(acc_gate, acc_up)
-    if QUANT_OUT != 0:
-        h = _quantize_fp8(h, _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
+    h = _gate_up_epilogue(acc_gate, acc_up, expert, w_scale_ptr, a_scale, a2_scale_ptr,
+                          W_SCALE, A_SCALE, QUANT_OUT)
     h_ptrs = h_ptr + pairs.to(tl.int64)[:, None] * stride_hp + offs_n[None, :]
     tl.store(h_ptrs, _store_cast(h, h_ptr), mask=row_ok[:, None] & n_ok[None, :])
 
@@ -279,19 +289,8 @@ def _gate_up_direct(
                                mask=n_ok, other=0.0)
         acc_gate += part_gate
         acc_up += part_up
-    if W_SCALE == 1 or W_SCALE == 2:
-        ws = _scalar_scale(w_scale_ptr, expert, W_SCALE)
-        acc_gate *= ws
-        acc_up *= ws
-    if W_SCALE == 3:
-        acc_gate *= tl.load(w_scale_ptr + expert * 2).to(tl.float32)
-        acc_up *= tl.load(w_scale_ptr + expert * 2 + 1).to(tl.float32)
-    if A_SCALE != 0:
-        acc_gate *= a_scale
-        acc_up *= a_scale
-    h = _silu_mul(acc_gate, acc_up)
-    if QUANT_OUT != 0:
-        h = _quantize_fp8(h, _scalar_scale(a2_scale_ptr, expert, QUANT_OUT))
+    h = _gate_up_epilogue(acc_gate, acc_up, expert, w_scale_ptr, a_scale, a2_scale_ptr,
+                          W_SCALE, A_SCALE, QUANT_OUT)
     tl.store(h_ptr + pair * stride_hp + offs_n, _store_cast(h, h_ptr), mask=n_ok)
 
 
