@@ -15,7 +15,6 @@ GPU mode is `kernels.bench_gpu` (see docs/perf/README.md).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -86,8 +85,6 @@ def interleaved_medians(fns: dict[str, Callable], reps: int, budget_s: float) ->
 
 
 def run_cpu(args: argparse.Namespace) -> int:
-    if args.packed:
-        os.environ["TESSERA_CPU_PACKED"] = "1"
     for threads in args.threads:
         status = run_cpu_threads(args, threads)
         if status:
@@ -101,8 +98,7 @@ def run_cpu_threads(args: argparse.Namespace, threads: int) -> int:
         torch.set_num_threads(threads)
     prepare_vllm, note = vllm_cpu_op()
     print(f"CPU MoE: E={args.experts} H={args.hidden} I={args.inter} top-{args.top_k}, "
-          f"threads={torch.get_num_threads()}, baseline: {note}"
-          f"{', ours on packed weights' if args.packed else ''}")
+          f"threads={torch.get_num_threads()}, baseline: {note}")
     if prepare_vllm is None and not args.allow_missing_vllm:
         print("error: the vLLM baseline is unavailable (see above); "
               "--allow-missing-vllm to run without it", file=sys.stderr)
@@ -157,9 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[0],
                         help="torch/OpenMP threads for every implementation, one table per "
                              "value (0: torch's default)")
-    parser.add_argument("--packed", action="store_true",
-                        help="our path on a packed copy of the weights (TESSERA_CPU_PACKED=1; "
-                             "a second copy of the expert weights)")
     parser.add_argument("--allow-missing-vllm", action="store_true")
     parser.add_argument("--out-dir", default="docs/perf", help="GPU mode: where results go")
     args = parser.parse_args(argv)

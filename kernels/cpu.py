@@ -2,8 +2,8 @@
 
 Why this shape: on a CPU the cost is streaming each touched expert's weights through a GEMM.
 Up to `_FUSED_MAX_TOKENS` tokens (decode) with weights the AVX2 kernel reads, the whole MoE
-is one native call (`cpu_native.fused_moe`); with ``TESSERA_CPU_PACKED=1`` it reads a packed
-copy of the weights made once per weight tensor. Otherwise tokens are grouped by expert (tiny
+is one native call (`cpu_native.fused_moe`), which reads each touched expert's weights as
+several long sequential streams at once. Otherwise tokens are grouped by expert (tiny
 batches on the host from a plain list, larger ones with one stable argsort), then:
 
 - bf16/fp16 weights, and float32 ones with few rows per expert: the AVX2 grouped GEMM in
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from kernels import buffers, cpu_native
 from kernels.fp8 import SCALE_BLOCK, ScaleLayout, quantize_activation
-from kernels.validate import MoeProblem
+from kernels.validate import MoeProblem, check_ids_range
 
 # Above this many (token, slot) pairs, grouping by argsort beats a Python loop over the ids.
 _HOST_GROUPING_MAX_PAIRS = 64
@@ -113,10 +113,8 @@ def moe_cpu(
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
     if tokens <= _FUSED_MAX_TOKENS and _native_pays(problem, w13, w2, tokens):
-        packed = None
-        if cpu_native.packing_enabled() and cpu_native.can_pack(w13) and cpu_native.can_pack(w2):
-            packed = (cpu_native.packed_copy(w13), cpu_native.packed_copy(w2))
-        return cpu_native.fused_moe(x, w13, w2, weights, ids, packed)
+        return cpu_native.fused_moe(x, w13, w2, weights, ids)  # checks the ids' range
+    check_ids_range(ids, problem.experts)
     num_pairs = tokens * top_k
     if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
         order, token_of_row, segments = _plan_small(ids, top_k)

@@ -18,10 +18,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
-enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, PACK_AHEAD = 1024, SERIAL_BELOW_ROWS = 64 };
+enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, SERIAL_BELOW_ROWS = 64 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
     if (kind == W_BF16) {
@@ -45,33 +44,24 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Element offset of weight (column j, k index kk) inside one expert. Row-major is vLLM's
- * [n_out, k]. Packed (see `tessera_pack_weights`) stores panels of 8 columns, each panel as
- * [k/8][8 columns][8 k values]: exactly the order a block reads them, one sequential stream
- * instead of one stream per column. */
-static inline __attribute__((always_inline)) long w_at(int packed, long j, long kk, int k) {
-    return packed ? (j >> 2) * 4L * k + kk * 4 + (j & 3) * 8 : j * (long)k + kk;
-}
-
 /* nr rows (≤ ROWS) × nc output columns (≤ 8), starting at weight column j. With few rows,
  * more columns per block keep more independent FMA chains and weight streams in flight. */
-static inline __attribute__((always_inline)) void block(const void *w, int kind, int packed,
-                                                        long j, const float *x, float *y,
-                                                        int nr, int nc, int n_out, int k) {
+static inline __attribute__((always_inline)) void block(const void *w, int kind, long j,
+                                                        const float *x, float *y, int nr, int nc,
+                                                        int n_out, int k) {
     __m256 acc[ROWS][8];
     for (int r = 0; r < ROWS; r++)
         for (int c = 0; c < 8; c++) acc[r][c] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 8) {
         __m256 wv[8];
         for (int c = 0; c < nc; c++) {
-            const long at = w_at(packed, j + c, kk, k);
+            const long at = (j + c) * (long)k + kk;
             /* Weights stream from DRAM once: one non-temporal prefetch per 64-byte line, two
-             * blocks of columns ahead for row-major (measured: better than one or four, and
-             * NTA better than T0 at one token), PACK_AHEAD bytes ahead in a packed stream. */
-            if (((at * elem_size(kind)) & 63) == 0) {
-                const long ahead = packed ? PACK_AHEAD / elem_size(kind) : 2 * nc * (long)k;
-                _mm_prefetch((const char *)w + (at + ahead) * elem_size(kind), _MM_HINT_NTA);
-            }
+             * blocks of columns ahead (measured: better than one or four, and NTA better than
+             * T0 at one token). */
+            if (((at * elem_size(kind)) & 63) == 0)
+                _mm_prefetch((const char *)w + (at + 2 * nc * (long)k) * elem_size(kind),
+                             _MM_HINT_NTA);
             wv[c] = load8(w, at, kind);
         }
         for (int r = 0; r < nr; r++) {
@@ -84,32 +74,23 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
 }
 
 /* Constant row/column counts so the compiler keeps the accumulators in registers. Returns
- * how many columns it did: row-major 8/6/4/3 for 1/2/3/4 rows (as many accumulators as fit
- * the 16 vector registers), packed 8/4/4/2 (widths that divide a panel); one at a tile's
- * ragged end. COLS_PER_TILE is a multiple of each. */
-static int block_any(const void *w, int kind, int packed, long j, const float *x, float *y,
-                     int nr, int cols_left, int n_out, int k) {
-#define COLS(R, K, P, WIDE)                                                         \
-    if (cols_left >= WIDE) { block(w, K, P, j, x, y, R, WIDE, n_out, k); return WIDE; } \
-    block(w, K, P, j, x, y, R, 1, n_out, k);                                        \
+ * how many columns it did: 8/6/4/3 for 1/2/3/4 rows (as many accumulators as fit the 16
+ * vector registers), one at a tile's ragged end. COLS_PER_TILE is a multiple of each. */
+static int block_any(const void *w, int kind, long j, const float *x, float *y, int nr,
+                     int cols_left, int n_out, int k) {
+#define COLS(R, K, WIDE)                                                            \
+    if (cols_left >= WIDE) { block(w, K, j, x, y, R, WIDE, n_out, k); return WIDE; } \
+    block(w, K, j, x, y, R, 1, n_out, k);                                           \
     return 1;
-#define KINDS(R, P, WIDE)                                                           \
-    if (kind == W_BF16) { COLS(R, W_BF16, P, WIDE) }                               \
-    else if (kind == W_F16) { COLS(R, W_F16, P, WIDE) }                             \
-    else { COLS(R, W_F32, P, WIDE) }
-    if (packed) {
-        switch (nr) {
-        case 1: KINDS(1, 1, 8)
-        case 2: KINDS(2, 1, 4)
-        case 3: KINDS(3, 1, 4)
-        default: KINDS(4, 1, 2)
-        }
-    }
+#define KINDS(R, WIDE)                                                              \
+    if (kind == W_BF16) { COLS(R, W_BF16, WIDE) }                                  \
+    else if (kind == W_F16) { COLS(R, W_F16, WIDE) }                                \
+    else { COLS(R, W_F32, WIDE) }
     switch (nr) {
-    case 1: KINDS(1, 0, 8)
-    case 2: KINDS(2, 0, 6)
-    case 3: KINDS(3, 0, 4)
-    default: KINDS(4, 0, 3)
+    case 1: KINDS(1, 8)
+    case 2: KINDS(2, 6)
+    case 3: KINDS(3, 4)
+    default: KINDS(4, 3)
     }
 #undef COLS
 #undef KINDS
@@ -119,7 +100,7 @@ static int row_blocks(const int32_t *seg_lo, const int32_t *seg_hi, int s) {
     return (seg_hi[s] - seg_lo[s] + ROW_BLOCK - 1) / ROW_BLOCK;
 }
 
-static void grouped(const void *w, int kind, int packed, long expert_stride, const float *x,
+static void grouped(const void *w, int kind, long expert_stride, const float *x,
                     float *y, const int32_t *seg_expert, const int32_t *seg_lo,
                     const int32_t *seg_hi, int num_segments, int n_out, int k) {
     const int elem = kind == W_F32 ? 4 : 2;
@@ -148,31 +129,119 @@ static void grouped(const void *w, int kind, int packed, long expert_stride, con
             const float *xr = x + (long)r0 * k;
             float *yr = y + (long)r0 * n_out;
             for (int j = j0; j < j1;)
-                j += block_any(we, kind, packed, j, xr, yr, nr, j1 - j, n_out, k);
+                j += block_any(we, kind, j, xr, yr, nr, j1 - j, n_out, k);
         }
     }
 }
 
-int tessera_grouped_gemm(const void *w, int kind, int packed, long expert_stride,
-                         const float *x, float *y, const int32_t *seg_expert,
-                         const int32_t *seg_lo, const int32_t *seg_hi, int num_segments,
-                         int n_out, int k) {
-    if (k % 8 != 0 || kind < W_F32 || kind > W_F16 || (packed && n_out % 8 != 0)) return -1;
-    grouped(w, kind, packed, expert_stride, x, y, seg_expert, seg_lo, seg_hi, num_segments,
-            n_out, k);
-    return 0;
+/* ---- Decode sizes: several long weight streams at once --------------------------------
+ *
+ * With a few rows per expert the cost is reading the expert's weights from memory, and one
+ * core reads one sequential stream at ~8-10 GB/s here but four to eight far-apart streams at
+ * ~15-17 GB/s (more misses in flight). So a work item takes ITEM_COLS output columns of one
+ * expert and walks STREAMS sub-ranges of them side by side; each sub-range is a run of
+ * consecutive weight rows, one long sequential stream in vLLM's row-major layout (no packed
+ * copy needed). The STREAMS rows of one step (a few KiB) stay in L1 while every row group of
+ * the segment passes over them.
+ *
+ * bf16 rows are widened 16 values per 32-byte load with one shift (even elements) and one
+ * mask (odd elements), no shuffle; x is stored with each 16-block split into its even then
+ * odd elements to match (`stream_perm`). */
+enum { STREAMS = 4, STREAM_ROWS = 3, ITEM_COLS = 256, STREAM_AHEAD = 512 };
+
+/* Where natural k index `kk` of an x row goes in the layout the stream kernel reads. */
+static inline long stream_perm(int kind, long kk) {
+    if (kind != W_BF16) return kk;
+    const long in_block = kk & 15;
+    return (kk & ~15L) + (in_block & 1) * 8 + (in_block >> 1);
 }
 
-/* Row-major [experts, n_out, k] → packed panels (layout at `w_at`); n_out % 8 == 0. */
-int tessera_pack_weights(const void *w, int kind, void *packed, long experts, int n_out, int k) {
-    if (k % 8 != 0 || n_out % 8 != 0 || kind < W_F32 || kind > W_F16) return -1;
-    const long elem = elem_size(kind), per_expert = (long)n_out * k;
+static inline __attribute__((always_inline)) void stream_block(
+    const char *const *ws, const long *col, int kind, int nr, const float *x, float *y, int n_out,
+    int k) {
+    const long elem = elem_size(kind);
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[STREAM_ROWS][STREAMS];
+    for (int r = 0; r < STREAM_ROWS; r++)
+        for (int s = 0; s < STREAMS; s++) acc[r][s] = _mm256_setzero_ps();
+    for (int kk = 0; kk < k; kk += 32) {
+        for (int s = 0; s < STREAMS; s++)
+            for (long b = 0; b < 32 * elem; b += 64)
+                _mm_prefetch(ws[s] + kk * elem + b + STREAM_AHEAD, _MM_HINT_T0);
+        if (kind == W_BF16) {
+            for (int h = 0; h < 32; h += 16)
+                for (int s = 0; s < STREAMS; s++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(ws[s] + (kk + h) * 2));
+                    const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                    const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+                    for (int r = 0; r < nr; r++) {
+                        const float *xr = x + (long)r * k + kk + h;
+                        acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr), even, acc[r][s]);
+                        acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8), odd, acc[r][s]);
+                    }
+                }
+        } else {
+            for (int h = 0; h < 32; h += 8)
+                for (int s = 0; s < STREAMS; s++) {
+                    const __m256 wv = load8(ws[s], (kk + h), kind);
+                    for (int r = 0; r < nr; r++)
+                        acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (long)r * k + kk + h), wv,
+                                                    acc[r][s]);
+                }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int s = 0; s < STREAMS; s++) y[(long)r * n_out + col[s]] = hsum(acc[r][s]);
+}
+
+static void stream_any(const char *const *ws, const long *col, int kind, int nr, const float *x,
+                       float *y, int n_out, int k) {
+#define STREAM_KINDS(R)                                                              \
+    if (kind == W_BF16) stream_block(ws, col, W_BF16, R, x, y, n_out, k);            \
+    else if (kind == W_F16) stream_block(ws, col, W_F16, R, x, y, n_out, k);         \
+    else stream_block(ws, col, W_F32, R, x, y, n_out, k);                            \
+    return;
+    switch (nr) {
+    case 1: STREAM_KINDS(1)
+    case 2: STREAM_KINDS(2)
+    default: STREAM_KINDS(3)
+    }
+#undef STREAM_KINDS
+}
+
+/* Same contract as `grouped` (x rows in `stream_perm` order); k % 32 == 0 and
+ * n_out % (4 · STREAMS) == 0, so every item splits into STREAMS equal runs. */
+static void stream_grouped(const void *w, int kind, long expert_stride, const float *x,
+                           float *y, const int32_t *seg_expert, const int32_t *seg_lo,
+                           const int32_t *seg_hi, int num_segments, int n_out, int k) {
+    const long elem = elem_size(kind), row_bytes = (long)k * elem;
+    const int per_segment = (n_out + ITEM_COLS - 1) / ITEM_COLS;
 #pragma omp parallel for schedule(static)
-    for (long e = 0; e < experts; e++)
-        for (long j = 0; j < n_out; j++)
-            for (long kk = 0; kk < k; kk += 8)
-                memcpy((char *)packed + (e * per_expert + w_at(1, j, kk, k)) * elem,
-                       (const char *)w + (e * per_expert + j * k + kk) * elem, 8 * elem);
+    for (long item = 0; item < (long)num_segments * per_segment; item++) {
+        const int s = (int)(item / per_segment);
+        const int j0 = (int)(item % per_segment) * ITEM_COLS;
+        const int run = (n_out - j0 < ITEM_COLS ? n_out - j0 : ITEM_COLS) / STREAMS;
+        const char *we = (const char *)w + seg_expert[s] * expert_stride * elem;
+        for (int c = 0; c < run; c++) {
+            long col[STREAMS];
+            const char *ws[STREAMS];
+            for (int st = 0; st < STREAMS; st++) {
+                col[st] = j0 + (long)st * run + c;
+                ws[st] = we + col[st] * row_bytes;
+            }
+            for (int r0 = seg_lo[s]; r0 < seg_hi[s]; r0 += STREAM_ROWS) {
+                const int nr = seg_hi[s] - r0 < STREAM_ROWS ? seg_hi[s] - r0 : STREAM_ROWS;
+                stream_any(ws, col, kind, nr, x + (long)r0 * k, y + (long)r0 * n_out, n_out, k);
+            }
+        }
+    }
+}
+
+int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const float *x, float *y,
+                         const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
+                         int num_segments, int n_out, int k) {
+    if (k % 8 != 0 || kind < W_F32 || kind > W_F16) return -1;
+    grouped(w, kind, expert_stride, x, y, seg_expert, seg_lo, seg_hi, num_segments, n_out, k);
     return 0;
 }
 
@@ -200,7 +269,7 @@ static inline void store_from_f32(void *p, long i, int kind, float f) {
  * one thread in a fixed order: same bits for any thread count. Returns 0, or < 0 for bad
  * arguments (-2: an id out of range), or -3 when out of memory. */
 int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int w_kind,
-                int packed, const float *route_w, const int32_t *ids, void *out, int tokens,
+                const float *route_w, const int32_t *ids, void *out, int tokens,
                 int top_k, int experts, int hidden, int inter) {
     if (hidden % 8 != 0 || inter % 8 != 0 || w_kind < W_F32 || w_kind > W_F16 ||
         x_kind < W_F32 || x_kind > W_F16 || top_k < 1 || experts < 1)
@@ -216,6 +285,9 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
     int32_t *pos_of_pair = order + pairs;
     float *gate_up = xs + pairs * hidden, *act = gate_up + pairs * 2 * inter, *down = act + pairs * inter;
 
+    /* The stream kernel needs whole 64-byte lines per row; other widths take `grouped`. */
+    const int streams = hidden % 32 == 0 && inter % 32 == 0;
+    const int x_order = streams ? w_kind : W_F32; /* W_BF16: `stream_perm`'s split order */
     for (long p = 0; p < pairs; p++) counts[ids[p]]++;
     int segments = 0, start = 0;
     for (int e = 0; e < experts; e++) {
@@ -237,18 +309,27 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++) {
         const long t = order[r] / top_k;
-        for (int h = 0; h < hidden; h++) xs[r * hidden + h] = to_f32(x, t * hidden + h, x_kind);
+        for (int h = 0; h < hidden; h++)
+            xs[r * hidden + stream_perm(x_order, h)] = to_f32(x, t * hidden + h, x_kind);
     }
-    grouped(w13, w_kind, packed, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
-            segments, 2 * inter, hidden);
+    if (streams)
+        stream_grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
+                       segments, 2 * inter, hidden);
+    else
+        grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
+                segments, 2 * inter, hidden);
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++)
         for (int i = 0; i < inter; i++) {
             const float g = gate_up[r * 2 * inter + i], u = gate_up[r * 2 * inter + inter + i];
-            act[r * inter + i] = g / (1.0f + expf(-g)) * u;
+            act[r * inter + stream_perm(x_order, i)] = g / (1.0f + expf(-g)) * u;
         }
-    grouped(w2, w_kind, packed, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
-            segments, hidden, inter);
+    if (streams)
+        stream_grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
+                       segments, hidden, inter);
+    else
+        grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
+                segments, hidden, inter);
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long t = 0; t < tokens; t++)
         for (int h = 0; h < hidden; h++) {

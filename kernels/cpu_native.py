@@ -1,6 +1,6 @@
 """Build and call the AVX2 kernels in ``cpu_native.c`` (see there for why they exist): the
-grouped GEMM, the whole-MoE call used for decode sizes (`fused_moe`), and the packed weight
-layout (`pack`, `packed_copy`; opt-in with ``TESSERA_CPU_PACKED=1``).
+grouped GEMM, and the whole-MoE call used for decode sizes (`fused_moe`). Both read vLLM's
+row-major expert weights in place: no prepacked copy, no extra memory.
 
 The C file is compiled once with the system ``gcc`` into a cache directory
 (``$TESSERA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tessera/kernels``), named by a hash of the
@@ -19,14 +19,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import weakref
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import torch
 
 from kernels import buffers
+from kernels.validate import check_ids_range
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +86,8 @@ def _library() -> ctypes.CDLL | None:
         return None
     ptr, i32, i64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
     signatures = {
-        "tessera_grouped_gemm": [ptr, i32, i32, i64, ptr, ptr, ptr, ptr, ptr, i32, i32, i32],
-        "tessera_pack_weights": [ptr, i32, ptr, i64, i32, i32],
-        "tessera_moe": [ptr, i32, ptr, ptr, i32, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32],
+        "tessera_grouped_gemm": [ptr, i32, i64, ptr, ptr, ptr, ptr, ptr, i32, i32, i32],
+        "tessera_moe": [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -113,23 +111,19 @@ def segment_table(segments: list[tuple[int, int, int]]) -> torch.Tensor:
     return torch.tensor(list(zip(*segments, strict=True)), dtype=torch.int32).reshape(3, -1)
 
 
-def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor,
-                 packed: PackedWeight | None = None) -> torch.Tensor:
+def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
     """``y[lo:hi] = x[lo:hi] @ weight[e].T`` for each ``(e, lo, hi)`` in ``segments``.
 
     ``weight`` [E, N, K] (checked by `supports`), ``x`` float32 [P, K] contiguous,
     ``segments`` from `segment_table`. Rows outside every segment are left unwritten.
-    With ``packed`` (`pack(weight)`), the kernel reads that copy instead of ``weight``.
     """
     lib = _library()
     assert lib is not None and x.dtype == torch.float32 and x.is_contiguous()
     assert segments.dtype == torch.int32 and segments.shape[0] == 3 and segments.is_contiguous()
     _, n_out, k = weight.shape
     y = buffers.empty(x.shape[0], n_out, dtype=torch.float32, device=x.device)
-    source = weight if packed is None else packed.data
     status = lib.tessera_grouped_gemm(
-        source.data_ptr(), _WEIGHT_KIND[weight.dtype], packed is not None, n_out * k,
-        x.data_ptr(), y.data_ptr(),
+        weight.data_ptr(), _WEIGHT_KIND[weight.dtype], n_out * k, x.data_ptr(), y.data_ptr(),
         segments[0].data_ptr(), segments[1].data_ptr(), segments[2].data_ptr(),
         segments.shape[1], n_out, k)
     if status != 0:
@@ -137,85 +131,27 @@ def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor,
     return y
 
 
-@dataclass(frozen=True)
-class PackedWeight:
-    """A copy of an ``[E, N, K]`` weight in the kernel's streaming order (see `pack`)."""
-
-    data: torch.Tensor
-    shape: tuple[int, int, int]
-    dtype: torch.dtype
-
-
-def can_pack(weight: torch.Tensor) -> bool:
-    return supports(weight) and weight.shape[1] % 8 == 0
-
-
-def pack(weight: torch.Tensor) -> PackedWeight:
-    """The weight rearranged into panels of 8 output columns, each ``[K/8][8 cols][8 k]``:
-    the order the kernel's FMA loop consumes them, so a panel is one sequential read instead
-    of 8 strided row streams. Same size as ``weight`` (a copy: the caller keeps both)."""
-    if not can_pack(weight):
-        raise ValueError(f"cannot pack a {weight.dtype} weight of shape {list(weight.shape)} "
-                         "(needs a contiguous CPU [E, N, K] float32/bf16/fp16, N and K % 8 == 0)")
-    lib = _library()
-    assert lib is not None
-    experts, n_out, k = weight.shape
-    data = torch.empty_like(weight)
-    status = lib.tessera_pack_weights(weight.data_ptr(), _WEIGHT_KIND[weight.dtype],
-                                      data.data_ptr(), experts, n_out, k)
-    if status != 0:
-        raise RuntimeError(f"tessera_pack_weights rejected its arguments (status {status})")
-    return PackedWeight(data, (experts, n_out, k), weight.dtype)
-
-
-# id(weight) → (weakref to it, its _version and data_ptr when packed, the packed copy).
-_packed_copies: dict[int, tuple[weakref.ref, int, int, PackedWeight]] = {}
-
-
-def packing_enabled() -> bool:
-    """``TESSERA_CPU_PACKED=1``: keep a packed copy of each expert weight the fused call
-    reads. Opt-in because it is a second copy of the expert weights (vLLM's prepack
-    replaces its weights; we cannot, the caller owns them)."""
-    return os.environ.get("TESSERA_CPU_PACKED", "0") == "1"
-
-
-def packed_copy(weight: torch.Tensor) -> PackedWeight:
-    """`pack(weight)`, made once per tensor object and reused while the tensor lives and is
-    not modified in place (checked through ``_version`` and ``data_ptr``). Pass the same
-    tensor every call (the layer's parameter): a fresh view each call would repack."""
-    key = id(weight)
-    entry = _packed_copies.get(key)
-    if entry is not None:
-        ref, version, address, packed = entry
-        if ref() is weight and version == weight._version and address == weight.data_ptr():
-            return packed
-    packed = pack(weight)
-    ref = weakref.ref(weight, lambda _dead, key=key: _packed_copies.pop(key, None))
-    _packed_copies[key] = (ref, weight._version, weight.data_ptr(), packed)
-    return packed
-
-
 def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: torch.Tensor,
-              ids: torch.Tensor, packed: tuple[PackedWeight, PackedWeight] | None = None,
-              ) -> torch.Tensor:
+              ids: torch.Tensor) -> torch.Tensor:
     """The whole routed MoE in one native call (grouping, gather, both GEMMs, SiLU·up,
-    routing weights and the top-k sum). Arguments as `kernels.moe`, already validated;
-    ``w13``/``w2`` pass `supports`, ``x`` is float32/bf16/fp16. With ``packed``, the
-    kernel reads ``(pack(w13), pack(w2))`` instead of the weights."""
+    routing weights and the top-k sum). Arguments as `kernels.moe`, already validated
+    except for the range of ``ids``, which the kernel checks (ValueError);
+    ``w13``/``w2`` pass `supports`, ``x`` is float32/bf16/fp16."""
     lib = _library()
     assert lib is not None
     tokens, hidden = x.shape
     top_k = ids.shape[1]
     experts, two_inter, _ = w13.shape
     x = x.contiguous()
-    ids = ids.to(torch.int32).contiguous()
+    ids32 = ids.to(torch.int32).contiguous()
     weights = weights.to(torch.float32).contiguous()
     out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
-    src13, src2 = (w13, w2) if packed is None else (packed[0].data, packed[1].data)
     status = lib.tessera_moe(
-        x.data_ptr(), _WEIGHT_KIND[x.dtype], src13.data_ptr(), src2.data_ptr(),
-        _WEIGHT_KIND[w13.dtype], packed is not None, weights.data_ptr(), ids.data_ptr(),
-        out.data_ptr(), tokens, top_k, experts, hidden, two_inter // 2)
+        x.data_ptr(), _WEIGHT_KIND[x.dtype], w13.data_ptr(), w2.data_ptr(),
+        _WEIGHT_KIND[w13.dtype], weights.data_ptr(), ids32.data_ptr(), out.data_ptr(), tokens,
+        top_k, experts, hidden, two_inter // 2)
+    if status == -2:
+        check_ids_range(ids, experts)
     if status == -3:
         raise MemoryError("tessera_moe could not allocate its scratch buffers")
     if status != 0:

@@ -38,14 +38,17 @@ def moe(
     the top-k results with atomics instead of a fixed-order reduction. ``config`` overrides
     the Triton launch configuration (see `kernels.configs`).
     """
-    problem = check_moe_args(x, w13, w2, weights, ids, w13_scale, w2_scale, a13_scale, a2_scale)
+    chosen = resolve_backend(x.device, backend)
+    # The CPU path checks the ids' range itself (in the kernel where it has one).
+    problem = check_moe_args(x, w13, w2, weights, ids, w13_scale, w2_scale, a13_scale, a2_scale,
+                             check_ids=chosen == "triton")
     scales = {
         "w13_scale": w13_scale,
         "w2_scale": w2_scale,
         "a13_scale": a13_scale,
         "a2_scale": a2_scale,
     }
-    if resolve_backend(x.device, backend) == "triton":
+    if chosen == "triton":
         module = triton_module("triton_moe", x.device)
         return module.moe_triton(
             x, w13, w2, weights, ids, problem, deterministic=deterministic, config=config,

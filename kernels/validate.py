@@ -42,6 +42,13 @@ def _check_activation_scale(scale: torch.Tensor | None, name: str, experts: int)
         raise TypeError(f"{name} must be a floating tensor, got {scale.dtype}")
 
 
+def check_ids_range(ids: torch.Tensor, experts: int) -> None:
+    """ValueError unless every id is an expert index (reads ``ids`` on the host)."""
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= experts):
+        raise ValueError(f"ids has values outside [0, {experts}) (min {int(ids.min())}, "
+                         f"max {int(ids.max())})")
+
+
 def check_moe_args(
     x: torch.Tensor,
     w13: torch.Tensor,
@@ -52,7 +59,11 @@ def check_moe_args(
     w2_scale: torch.Tensor | None,
     a13_scale: torch.Tensor | None,
     a2_scale: torch.Tensor | None,
+    *,
+    check_ids: bool = True,
 ) -> MoeProblem:
+    """The problem `moe` was given, or a clear error. ``check_ids=False`` leaves the range of
+    ``ids`` to the caller (`check_ids_range`), for a path whose kernel checks it anyway."""
     named = {"x": x, "w13": w13, "w2": w2, "weights": weights, "ids": ids}
     for name, t in named.items():
         if not isinstance(t, torch.Tensor):
@@ -87,11 +98,9 @@ def check_moe_args(
     if len(devices) != 1:
         raise ValueError(f"x, w13, w2, weights and ids must share one device, got {devices}")
     # The range check reads ids back to the host; on a GPU that sync would cost more than a
-    # decode step, so it runs only where it is free.
-    on_cpu = ids.device.type == "cpu"
-    if on_cpu and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= experts):
-        raise ValueError(f"ids has values outside [0, {experts}) (min {int(ids.min())}, "
-                         f"max {int(ids.max())})")
+    # decode step, so it runs only where it is free (and not when the caller's kernel checks).
+    if check_ids and ids.device.type == "cpu":
+        check_ids_range(ids, experts)
 
     fp8 = w13.dtype == FP8_DTYPE
     for name, w in (("w13", w13), ("w2", w2)):

@@ -109,60 +109,42 @@ def test_native_choice_follows_rows_per_expert():
     assert cpu._native_pays(checked, half.w13, half.w2, 1000.0) is native
 
 
+# Widths: hidden 64 / inter 40 take the row-block kernel (not whole 64-byte lines); 128 / 96
+# and 288 / 64 take the stream kernel (288 columns: a full item of 256 and a short one of 32).
 @needs_native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_packed_grouped_gemm_matches_float64(dtype):
-    experts, n_out, k = 4, 40, 48  # 40 columns: a tile of 24 and a short one of 16
-    weight = torch.randn(experts, n_out, k).to(dtype)
-    sizes = [(2, 1), (0, 2), (3, 3), (1, 4), (2, 69)]  # every row-group width, two row blocks
-    segments, start = [], 0
-    for expert, rows in sizes:
-        segments.append((expert, start, start + rows))
-        start += rows
-    x = torch.randn(start, k)
-    table = cpu_native.segment_table(segments)
-    packed = cpu_native.pack(weight)
-    assert packed.data.shape == weight.shape and not torch.equal(packed.data, weight)
-    y = cpu_native.grouped_gemm(weight, x, table, packed)
-    for expert, lo, hi in segments:
-        ref = x[lo:hi].double() @ weight[expert].double().T
-        torch.testing.assert_close(y[lo:hi].double(), ref, rtol=1e-5, atol=1e-5 * k**0.5)
-    # Same accumulation order as the row-major read: the same bits.
-    assert torch.equal(y, cpu_native.grouped_gemm(weight, x, table))
-
-
-def test_pack_refuses_widths_it_cannot_panel():
-    weight = torch.randn(2, 12, 16)  # 12 output columns: not whole panels of 8
-    assert not cpu_native.can_pack(weight)
-    with pytest.raises(ValueError, match="cannot pack"):
-        cpu_native.pack(weight)
-
-
-@needs_native
-@pytest.mark.parametrize("packed", [False, True])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("hidden, inter", [(64, 40), (128, 96), (288, 64)])
 @pytest.mark.parametrize("tokens, experts, top_k", [(1, 16, 4), (7, 8, 2), (48, 4, 1)])
-def test_fused_moe_matches_reference(packed, dtype, tokens, experts, top_k):
-    problem = make_problem(tokens, experts, top_k, hidden=64, inter=40, dtype=dtype)
-    prepared = (cpu_native.pack(problem.w13), cpu_native.pack(problem.w2)) if packed else None
-    out = cpu_native.fused_moe(*problem.args(), packed=prepared)
+def test_fused_moe_matches_reference(dtype, hidden, inter, tokens, experts, top_k):
+    # (48, 4, 1): twelve rows per expert, so several row groups share each weight step.
+    problem = make_problem(tokens, experts, top_k, hidden=hidden, inter=inter, dtype=dtype)
+    out = cpu_native.fused_moe(*problem.args())
     assert out.dtype == dtype and out.shape == problem.x.shape
     assert_matches_reference(out, problem)
 
 
 @needs_native
-def test_fused_moe_same_bits_whatever_the_thread_count_and_layout():
-    problem = make_problem(24, 8, 4, hidden=128, inter=64, dtype=torch.bfloat16)
-    prepared = (cpu_native.pack(problem.w13), cpu_native.pack(problem.w2))
+@pytest.mark.parametrize("hidden, inter", [(128, 64), (64, 40)])
+def test_fused_moe_same_bits_whatever_the_thread_count(hidden, inter):
+    problem = make_problem(24, 8, 4, hidden=hidden, inter=inter, dtype=torch.bfloat16)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         one = cpu_native.fused_moe(*problem.args())
         torch.set_num_threads(2)
-        two = cpu_native.fused_moe(*problem.args(), packed=prepared)
+        two = cpu_native.fused_moe(*problem.args())
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two)
+
+
+@needs_native
+def test_fused_moe_refuses_ids_out_of_range():
+    problem = make_problem(3, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
+    ids = problem.ids.clone()
+    ids[1, 0] = 8
+    with pytest.raises(ValueError, match=r"outside \[0, 8\)"):
+        kernels.moe(problem.x, problem.w13, problem.w2, problem.weights, ids, backend="torch")
 
 
 @needs_native
@@ -177,16 +159,3 @@ def test_decode_sizes_take_the_fused_call(monkeypatch):
                          dtype=torch.bfloat16)
     assert_matches_reference(run(large), large)
     assert calls == [1]
-
-
-@needs_native
-def test_packed_copies_are_reused_and_refreshed_after_in_place_changes(monkeypatch):
-    monkeypatch.setenv("TESSERA_CPU_PACKED", "1")
-    problem = make_problem(3, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
-    plain = cpu_native.fused_moe(*problem.args())
-    assert torch.equal(run(problem), plain)
-    first = cpu_native.packed_copy(problem.w13)
-    assert cpu_native.packed_copy(problem.w13) is first
-    problem.w13.mul_(2)  # in place: the packed copy is stale and must be rebuilt
-    assert cpu_native.packed_copy(problem.w13) is not first
-    assert_matches_reference(run(problem), problem)
