@@ -157,8 +157,8 @@ static inline long stream_perm(int kind, long kk) {
 }
 
 static inline __attribute__((always_inline)) void stream_block(
-    const char *const *ws, const long *col, int kind, int nr, const float *x, float *y, int n_out,
-    int k) {
+    const char *const *ws, const long *col, int kind, int nr, int once, const float *x, float *y,
+    int n_out, int k) {
     const long elem = elem_size(kind);
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     __m256 acc[STREAM_ROWS][STREAMS];
@@ -166,8 +166,11 @@ static inline __attribute__((always_inline)) void stream_block(
         for (int s = 0; s < STREAMS; s++) acc[r][s] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 32) {
         for (int s = 0; s < STREAMS; s++)
-            for (long b = 0; b < 32 * elem; b += 64)
-                _mm_prefetch(ws[s] + kk * elem + b + STREAM_AHEAD, _MM_HINT_T0);
+            for (long b = 0; b < 32 * elem; b += 64) {
+                const char *line = ws[s] + kk * elem + b + STREAM_AHEAD;
+                if (once) _mm_prefetch(line, _MM_HINT_NTA);
+                else _mm_prefetch(line, _MM_HINT_T0);
+            }
         if (kind == W_BF16) {
             for (int h = 0; h < 32; h += 16)
                 for (int s = 0; s < STREAMS; s++) {
@@ -194,12 +197,12 @@ static inline __attribute__((always_inline)) void stream_block(
         for (int s = 0; s < STREAMS; s++) y[(long)r * n_out + col[s]] = hsum(acc[r][s]);
 }
 
-static void stream_any(const char *const *ws, const long *col, int kind, int nr, const float *x,
-                       float *y, int n_out, int k) {
+static void stream_any(const char *const *ws, const long *col, int kind, int nr, int once,
+                       const float *x, float *y, int n_out, int k) {
 #define STREAM_KINDS(R)                                                              \
-    if (kind == W_BF16) stream_block(ws, col, W_BF16, R, x, y, n_out, k);            \
-    else if (kind == W_F16) stream_block(ws, col, W_F16, R, x, y, n_out, k);         \
-    else stream_block(ws, col, W_F32, R, x, y, n_out, k);                            \
+    if (kind == W_BF16) stream_block(ws, col, W_BF16, R, once, x, y, n_out, k);         \
+    else if (kind == W_F16) stream_block(ws, col, W_F16, R, once, x, y, n_out, k);     \
+    else stream_block(ws, col, W_F32, R, once, x, y, n_out, k);                        \
     return;
     switch (nr) {
     case 1: STREAM_KINDS(1)
@@ -222,6 +225,9 @@ static void stream_grouped(const void *w, int kind, long expert_stride, const fl
         const int j0 = (int)(item % per_segment) * ITEM_COLS;
         const int run = (n_out - j0 < ITEM_COLS ? n_out - j0 : ITEM_COLS) / STREAMS;
         const char *we = (const char *)w + seg_expert[s] * expert_stride * elem;
+        /* One row group reads each weight line once: prefetch it non-temporally (measured
+         * 10-25 % faster for float32); with more, the next groups re-read it from cache. */
+        const int once = seg_hi[s] - seg_lo[s] <= STREAM_ROWS;
         for (int c = 0; c < run; c++) {
             long col[STREAMS];
             const char *ws[STREAMS];
@@ -231,7 +237,8 @@ static void stream_grouped(const void *w, int kind, long expert_stride, const fl
             }
             for (int r0 = seg_lo[s]; r0 < seg_hi[s]; r0 += STREAM_ROWS) {
                 const int nr = seg_hi[s] - r0 < STREAM_ROWS ? seg_hi[s] - r0 : STREAM_ROWS;
-                stream_any(ws, col, kind, nr, x + (long)r0 * k, y + (long)r0 * n_out, n_out, k);
+                stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out,
+                           n_out, k);
             }
         }
     }
