@@ -112,7 +112,7 @@ def moe_cpu(
                                     problem.hidden)
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
-    if tokens <= _FUSED_MAX_TOKENS and _native_pays(problem, w13, w2, tokens):
+    if _fused_pays(problem, w13, w2):
         return cpu_native.fused_moe(x, w13, w2, weights, ids)  # checks the ids' range
     check_ids_range(ids, problem.experts)
     num_pairs = tokens * top_k
@@ -148,6 +148,13 @@ def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor
     if top_k == 1:
         return pair_out.to(dtype)
     return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(dtype)
+
+
+def _fused_pays(problem: MoeProblem, w13, w2) -> bool:
+    """The whole MoE in native calls: bf16/fp16 weights at any size (torch would need float32
+    copies of them), float32 ones up to `_FUSED_MAX_TOKENS` tokens (above, MKL's GEMMs)."""
+    return (_native_pays(problem, w13, w2, 0)
+            and (w13.dtype != torch.float32 or problem.tokens <= _FUSED_MAX_TOKENS))
 
 
 def _native_pays(problem: MoeProblem, w13, w2, rows_per_expert: float) -> bool:

@@ -50,10 +50,13 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
                                                         const float *x, float *y, int nr, int nc,
                                                         int n_out, int k) {
     __m256 acc[ROWS][8];
+    #pragma GCC unroll 8
     for (int r = 0; r < ROWS; r++)
+        #pragma GCC unroll 8
         for (int c = 0; c < 8; c++) acc[r][c] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 8) {
         __m256 wv[8];
+        #pragma GCC unroll 8
         for (int c = 0; c < nc; c++) {
             const long at = (j + c) * (long)k + kk;
             /* Weights stream from DRAM once: one non-temporal prefetch per 64-byte line, two
@@ -64,12 +67,16 @@ static inline __attribute__((always_inline)) void block(const void *w, int kind,
                              _MM_HINT_NTA);
             wv[c] = load8(w, at, kind);
         }
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             __m256 xv = _mm256_loadu_ps(x + (long)r * k + kk);
+            #pragma GCC unroll 8
             for (int c = 0; c < nc; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
         }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 8
         for (int c = 0; c < nc; c++) y[(long)r * n_out + j + c] = hsum(acc[r][c]);
 }
 
@@ -146,15 +153,12 @@ static void grouped(const void *w, int kind, long expert_stride, const float *x,
  *
  * bf16 rows are widened 16 values per 32-byte load with one shift (even elements) and one
  * mask (odd elements), no shuffle; x is stored with each 16-block split into its even then
- * odd elements to match (`stream_perm`). */
+ * odd elements to match (the split order, below). */
 enum { STREAMS = 4, STREAM_ROWS = 3, ITEM_COLS = 256, STREAM_AHEAD = 512 };
 
-/* Where natural k index `kk` of an x row goes in the layout the stream kernel reads. */
-static inline long stream_perm(int kind, long kk) {
-    if (kind != W_BF16) return kk;
-    const long in_block = kk & 15;
-    return (kk & ~15L) + (in_block & 1) * 8 + (in_block >> 1);
-}
+/* The split order: for bf16 weights, x rows keep each 16-block of k as its 8 even-indexed
+ * values, then its 8 odd ones, matching the two halves a 32-byte bf16 load widens into. For
+ * other weight types x rows keep the natural order. */
 
 static inline __attribute__((always_inline)) void stream_block(
     const char *const *ws, const long *col, int kind, int nr, int once, const float *x, float *y,
@@ -162,9 +166,12 @@ static inline __attribute__((always_inline)) void stream_block(
     const long elem = elem_size(kind);
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     __m256 acc[STREAM_ROWS][STREAMS];
+    #pragma GCC unroll 8
     for (int r = 0; r < STREAM_ROWS; r++)
+        #pragma GCC unroll 8
         for (int s = 0; s < STREAMS; s++) acc[r][s] = _mm256_setzero_ps();
     for (int kk = 0; kk < k; kk += 32) {
+        #pragma GCC unroll 8
         for (int s = 0; s < STREAMS; s++)
             for (long b = 0; b < 32 * elem; b += 64) {
                 const char *line = ws[s] + kk * elem + b + STREAM_AHEAD;
@@ -173,10 +180,12 @@ static inline __attribute__((always_inline)) void stream_block(
             }
         if (kind == W_BF16) {
             for (int h = 0; h < 32; h += 16)
+                #pragma GCC unroll 8
                 for (int s = 0; s < STREAMS; s++) {
                     const __m256i v = _mm256_loadu_si256((const __m256i *)(ws[s] + (kk + h) * 2));
                     const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                     const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+                    #pragma GCC unroll 8
                     for (int r = 0; r < nr; r++) {
                         const float *xr = x + (long)r * k + kk + h;
                         acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr), even, acc[r][s]);
@@ -185,15 +194,19 @@ static inline __attribute__((always_inline)) void stream_block(
                 }
         } else {
             for (int h = 0; h < 32; h += 8)
+                #pragma GCC unroll 8
                 for (int s = 0; s < STREAMS; s++) {
                     const __m256 wv = load8(ws[s], (kk + h), kind);
+                    #pragma GCC unroll 8
                     for (int r = 0; r < nr; r++)
                         acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (long)r * k + kk + h), wv,
                                                     acc[r][s]);
                 }
         }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 8
         for (int s = 0; s < STREAMS; s++) y[(long)r * n_out + col[s]] = hsum(acc[r][s]);
 }
 
@@ -212,36 +225,206 @@ static void stream_any(const char *const *ws, const long *col, int kind, int nr,
 #undef STREAM_KINDS
 }
 
-/* Same contract as `grouped` (x rows in `stream_perm` order); k % 32 == 0 and
- * n_out % (4 · STREAMS) == 0, so every item splits into STREAMS equal runs. */
-static void stream_grouped(const void *w, int kind, long expert_stride, const float *x,
-                           float *y, const int32_t *seg_expert, const int32_t *seg_lo,
-                           const int32_t *seg_hi, int num_segments, int n_out, int k) {
-    const long elem = elem_size(kind), row_bytes = (long)k * elem;
-    const int per_segment = (n_out + ITEM_COLS - 1) / ITEM_COLS;
-#pragma omp parallel for schedule(static)
-    for (long item = 0; item < (long)num_segments * per_segment; item++) {
-        const int s = (int)(item / per_segment);
-        const int j0 = (int)(item % per_segment) * ITEM_COLS;
-        const int run = (n_out - j0 < ITEM_COLS ? n_out - j0 : ITEM_COLS) / STREAMS;
-        const char *we = (const char *)w + seg_expert[s] * expert_stride * elem;
-        /* One row group reads each weight line once: prefetch it non-temporally (measured
-         * 10-25 % faster for float32); with more, the next groups re-read it from cache. */
-        const int once = seg_hi[s] - seg_lo[s] <= STREAM_ROWS;
-        for (int c = 0; c < run; c++) {
-            long col[STREAMS];
-            const char *ws[STREAMS];
-            for (int st = 0; st < STREAMS; st++) {
-                col[st] = j0 + (long)st * run + c;
-                ws[st] = we + col[st] * row_bytes;
+/* ---- Larger batches: packed float32 panels and an outer-product micro-kernel ------------
+ *
+ * With many rows per expert the work is arithmetic, not weight traffic. Each PANEL of 16
+ * weight columns is converted once to float32 in k-major order (a transpose, 8×8 at a time)
+ * into a per-thread buffer that stays in L2, then every group of TILE_MR x rows runs over
+ * it: per k, two panel loads and TILE_MR broadcasts feed 2·TILE_MR independent FMAs (12
+ * accumulators, no horizontal sums), which keeps both FMA pipes busy. The panel uses the
+ * k order of the x rows (the split order), so bf16 rows split into even/odd halves as above. */
+enum { PANEL = 16, TILE_MR = 6, TILE_ROWS = 16 * TILE_MR, TILE_MIN_ROWS = 8,
+       TILE_BUFFER = 256 * 1024 };
+
+static inline void transpose8(__m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Weight columns j0 .. j0+PANEL-1 of one expert → buf[kp · PANEL + c], float32, where kp is
+ * k's position in the x rows (the split order). k % 32 == 0. */
+static void pack_panel(const char *we, int kind, long j0, int k, float *buf) {
+    const long row_bytes = (long)k * elem_size(kind);
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (int c8 = 0; c8 < PANEL; c8 += 8) {
+        const char *rows = we + (j0 + c8) * row_bytes;
+        if (kind == W_BF16) {
+            for (int kk = 0; kk < k; kk += 16) {
+                __m256 even[8], odd[8];
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const __m256i v =
+                        _mm256_loadu_si256((const __m256i *)(rows + r * row_bytes + kk * 2L));
+                    even[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                    odd[r] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+                }
+                transpose8(even);
+                transpose8(odd);
+                for (int q = 0; q < 8; q++) {
+                    _mm256_store_ps(buf + (kk + q) * PANEL + c8, even[q]);
+                    _mm256_store_ps(buf + (kk + 8 + q) * PANEL + c8, odd[q]);
+                }
             }
-            for (int r0 = seg_lo[s]; r0 < seg_hi[s]; r0 += STREAM_ROWS) {
-                const int nr = seg_hi[s] - r0 < STREAM_ROWS ? seg_hi[s] - r0 : STREAM_ROWS;
-                stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out,
-                           n_out, k);
+        } else {
+            for (int kk = 0; kk < k; kk += 8) {
+                __m256 v[8];
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) v[r] = load8(rows + r * row_bytes, kk, kind);
+                transpose8(v);
+                for (int q = 0; q < 8; q++) _mm256_store_ps(buf + (kk + q) * PANEL + c8, v[q]);
             }
         }
     }
+}
+
+static inline __attribute__((always_inline)) void tile_block(const float *buf, const float *x,
+                                                             float *y, int mr, int n_out, int k) {
+    /* Fully unrolled row loops: otherwise gcc keeps `acc` on the stack (2× slower). */
+    __m256 acc[TILE_MR][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < TILE_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int kk = 0; kk < k; kk++) {
+        const __m256 b0 = _mm256_load_ps(buf + kk * PANEL), b1 = _mm256_load_ps(buf + kk * PANEL + 8);
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            const __m256 a = _mm256_broadcast_ss(x + (long)r * k + kk);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+        _mm256_storeu_ps(y + (long)r * n_out, acc[r][0]);
+        _mm256_storeu_ps(y + (long)r * n_out + 8, acc[r][1]);
+    }
+}
+
+static void tile_any(const float *buf, const float *x, float *y, int mr, int n_out, int k) {
+    switch (mr) {
+    case 1: tile_block(buf, x, y, 1, n_out, k); return;
+    case 2: tile_block(buf, x, y, 2, n_out, k); return;
+    case 3: tile_block(buf, x, y, 3, n_out, k); return;
+    case 4: tile_block(buf, x, y, 4, n_out, k); return;
+    case 5: tile_block(buf, x, y, 5, n_out, k); return;
+    default: tile_block(buf, x, y, TILE_MR, n_out, k); return;
+    }
+}
+
+/* One unit of work: rows lo..hi of segment seg × output columns j0..j1, by `tile_item` or
+ * by `stream_item`. */
+typedef struct { int seg, lo, hi, j0, j1, tile; } item_t;
+
+static void stream_item(const char *we, int kind, const item_t *it, const float *x, float *y,
+                        int n_out, int k) {
+    const long row_bytes = (long)k * elem_size(kind);
+    const int run = (it->j1 - it->j0) / STREAMS;
+    /* One row group reads each weight line once: prefetch it non-temporally (measured
+     * 10-25 % faster for float32); with more, the next groups re-read it from cache. */
+    const int once = it->hi - it->lo <= STREAM_ROWS;
+    for (int c = 0; c < run; c++) {
+        long col[STREAMS];
+        const char *ws[STREAMS];
+        for (int st = 0; st < STREAMS; st++) {
+            col[st] = it->j0 + (long)st * run + c;
+            ws[st] = we + col[st] * row_bytes;
+        }
+        for (int r0 = it->lo; r0 < it->hi; r0 += STREAM_ROWS) {
+            const int nr = it->hi - r0 < STREAM_ROWS ? it->hi - r0 : STREAM_ROWS;
+            stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out, n_out, k);
+        }
+    }
+}
+
+/* Packs the item's panels first, then runs each row group over all of them: the group's x
+ * rows stay in L1 while the panels stream from L2 (the other way round, x rows and panel
+ * both stream from L2 and the micro-kernel runs at a third of its speed). */
+static void tile_item(const char *we, int kind, const item_t *it, const float *x, float *y,
+                      int n_out, int k, float *buf) {
+    const int panels = (it->j1 - it->j0) / PANEL;
+    for (int p = 0; p < panels; p++) pack_panel(we, kind, it->j0 + p * PANEL, k, buf + (long)p * PANEL * k);
+    for (int r0 = it->lo; r0 < it->hi; r0 += TILE_MR) {
+        const int mr = it->hi - r0 < TILE_MR ? it->hi - r0 : TILE_MR;
+        for (int p = 0; p < panels; p++)
+            tile_any(buf + (long)p * PANEL * k, x + (long)r0 * k,
+                     y + (long)r0 * n_out + it->j0 + p * PANEL, mr, n_out, k);
+    }
+}
+
+/* Columns per tile item: as many panels (up to 4) as fit TILE_BUFFER bytes of float32. */
+static int tile_cols(int k) {
+    int panels = TILE_BUFFER / (PANEL * 4 * k);
+    panels = panels < 1 ? 1 : panels > 4 ? 4 : panels;
+    return panels * PANEL;
+}
+
+/* Same contract as `grouped`, with x rows in the split order; k % 32 == 0 and
+ * n_out % 32 == 0. A segment with few rows is read as weight streams, one with
+ * TILE_MIN_ROWS or more through packed panels. Returns -3 when out of memory. */
+static int grouped_lines(const void *w, int kind, long expert_stride, const float *x, float *y,
+                         const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
+                         int num_segments, int n_out, int k) {
+    const int cols = tile_cols(k);
+    long count = 0;
+    for (int s = 0; s < num_segments; s++) {
+        const int rows = seg_hi[s] - seg_lo[s];
+        count += rows < TILE_MIN_ROWS ? (n_out + ITEM_COLS - 1) / ITEM_COLS
+                                      : (long)((rows + TILE_ROWS - 1) / TILE_ROWS) *
+                                            ((n_out + cols - 1) / cols);
+    }
+    item_t *items = malloc(sizeof(item_t) * (size_t)(count + 1));
+    if (!items) return -3;
+    long n = 0;
+    for (int s = 0; s < num_segments; s++) {
+        const int rows = seg_hi[s] - seg_lo[s];
+        if (rows < TILE_MIN_ROWS) {
+            for (int j = 0; j < n_out; j += ITEM_COLS)
+                items[n++] = (item_t){s, seg_lo[s], seg_hi[s], j,
+                                      j + ITEM_COLS < n_out ? j + ITEM_COLS : n_out, 0};
+            continue;
+        }
+        for (int lo = seg_lo[s]; lo < seg_hi[s]; lo += TILE_ROWS)
+            for (int j = 0; j < n_out; j += cols)
+                items[n++] = (item_t){s, lo, lo + TILE_ROWS < seg_hi[s] ? lo + TILE_ROWS : seg_hi[s],
+                                      j, j + cols < n_out ? j + cols : n_out, 1};
+    }
+    const long elem = elem_size(kind);
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *buf = aligned_alloc(64, sizeof(float) * (size_t)cols * (size_t)k);
+        if (!buf) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        /* Dynamic: a thread that is descheduled (a busy machine) does not hold up the rest.
+         * Each output element still belongs to one item, computed in a fixed order. */
+#pragma omp for schedule(dynamic, 1)
+        for (long i = 0; i < n; i++) {
+            if (!buf) continue;
+            const char *we = (const char *)w + seg_expert[items[i].seg] * expert_stride * elem;
+            if (items[i].tile)
+                tile_item(we, kind, &items[i], x, y, n_out, k, buf);
+            else
+                stream_item(we, kind, &items[i], x, y, n_out, k);
+        }
+        free(buf);
+    }
+    free(items);
+    return failed ? -3 : 0;
 }
 
 int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const float *x, float *y,
@@ -252,49 +435,109 @@ int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const floa
     return 0;
 }
 
-static inline float to_f32(const void *p, long i, int kind) {
-    if (kind == W_F32) return ((const float *)p)[i];
-    const uint16_t h = ((const uint16_t *)p)[i];
-    if (kind == W_F16) return _cvtsh_ss(h);
-    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
-    return v.f;
+/* ---- The elementwise steps around the GEMMs, 8 values at a time ------------------------ */
+
+/* exp(x) for float32 lanes (Cephes' expf: 2^n · p(r), |r| ≤ ln2/2; ~1 ulp). NaN stays NaN. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)),
+                      _mm256_set1_ps(88.3762626647949f));
+    const __m256 n = _mm256_floor_ps(
+        _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    const __m256i pow2n = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_or_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(pow2n)), nan);
 }
 
-static inline void store_from_f32(void *p, long i, int kind, float f) {
-    if (kind == W_F32) { ((float *)p)[i] = f; return; }
-    if (kind == W_F16) { ((uint16_t *)p)[i] = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); return; }
-    union { float f; uint32_t u; } v = {f};
-    if ((v.u & 0x7fffffffu) > 0x7f800000u) { ((uint16_t *)p)[i] = (uint16_t)((v.u >> 16) | 0x40); return; }
-    /* Round to nearest even, as torch's float32 → bfloat16 conversion does. */
-    ((uint16_t *)p)[i] = (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+static inline __m256 silu_mul8(__m256 gate, __m256 up) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gate));
+    return _mm256_mul_ps(_mm256_div_ps(gate, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), up);
+}
+
+/* One x row (n values, n % 8 == 0; % 16 for the split order) → float32 in `order`
+ * (the split order for bf16). */
+static inline void row_to_f32(const void *src, long i, int src_kind, int order, float *dst,
+                              int n) {
+    if (src_kind == W_BF16 && order == W_BF16) {
+        for (int h = 0; h < n; h += 16) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)src + i + h));
+            _mm256_storeu_ps(dst + h, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+            _mm256_storeu_ps(dst + h + 8, _mm256_castsi256_ps(_mm256_and_si256(
+                                              v, _mm256_set1_epi32((int)0xffff0000u))));
+        }
+        return;
+    }
+    for (int h = 0; h < n; h += 8) _mm256_storeu_ps(dst + h, load8(src, i + h, src_kind));
+}
+
+/* Natural order [a | b] (16 values) → [even | odd]: the split order. */
+static inline void split_even_odd(__m256 *a, __m256 *b) {
+    const __m256 even = _mm256_shuffle_ps(*a, *b, 0x88), odd = _mm256_shuffle_ps(*a, *b, 0xdd);
+    *a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xd8));
+    *b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xd8));
+}
+
+/* float32 → x's dtype, 8 values; bf16 rounds to nearest even (as torch), NaN stays NaN. */
+static inline void store8_as(void *dst, long i, int kind, __m256 v) {
+    if (kind == W_F32) { _mm256_storeu_ps((float *)dst + i, v); return; }
+    __m128i h;
+    if (kind == W_F16) {
+        h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+    } else {
+        const __m256i u = _mm256_castps_si256(v), top = _mm256_srli_epi32(u, 16);
+        const __m256i bias = _mm256_add_epi32(_mm256_and_si256(top, _mm256_set1_epi32(1)),
+                                              _mm256_set1_epi32(0x7fff));
+        const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+        const __m256i quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
+        const __m256i r = _mm256_blendv_epi8(
+            rounded, quiet, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+        h = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    }
+    _mm_storeu_si128((__m128i *)((uint16_t *)dst + i), h);
+}
+
+long tessera_moe_scratch(long pairs, int hidden, int inter) {
+    return pairs * (2L * hidden + 3L * inter);
 }
 
 /* The whole MoE in one call: group the (token, slot) pairs by expert (a stable counting
  * sort), gather x rows as float32, w13 GEMM, SiLU(gate)·up, w2 GEMM, then each token's
  * output = Σ_slot weight · row in slot order, converted to x's dtype. Replaces ~20 small
  * torch ops whose fixed cost is a large share of a decode call. Every value is computed by
- * one thread in a fixed order: same bits for any thread count. Returns 0, or < 0 for bad
- * arguments (-2: an id out of range), or -3 when out of memory. */
+ * one thread in a fixed order: same bits for any thread count. `scratch` holds
+ * `tessera_moe_scratch` floats (the caller keeps it between calls: a fresh buffer of this
+ * size each call costs page faults). Returns 0, or < 0 for bad arguments (-2: an id out of
+ * range, -4: scratch too small), or -3 when out of memory. */
 int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int w_kind,
-                const float *route_w, const int32_t *ids, void *out, int tokens,
-                int top_k, int experts, int hidden, int inter) {
+                const float *route_w, const int32_t *ids, void *out, int tokens, int top_k,
+                int experts, int hidden, int inter, float *scratch, long scratch_floats) {
     if (hidden % 8 != 0 || inter % 8 != 0 || w_kind < W_F32 || w_kind > W_F16 ||
         x_kind < W_F32 || x_kind > W_F16 || top_k < 1 || experts < 1)
         return -1;
     const long pairs = (long)tokens * top_k;
+    if (scratch_floats < tessera_moe_scratch(pairs, hidden, inter)) return -4;
     for (long p = 0; p < pairs; p++)
         if (ids[p] < 0 || ids[p] >= experts) return -2;
     int32_t *counts = calloc((size_t)experts * 4 + 1, sizeof(int32_t));
     int32_t *order = malloc(sizeof(int32_t) * (size_t)(2 * pairs + 1));
-    float *xs = malloc(sizeof(float) * (size_t)(pairs * (hidden + 2L * inter + inter + hidden) + 1));
-    if (!counts || !order || !xs) { free(counts); free(order); free(xs); return -3; }
+    if (!counts || !order) { free(counts); free(order); return -3; }
     int32_t *seg_expert = counts + experts, *seg_lo = seg_expert + experts, *seg_hi = seg_lo + experts;
     int32_t *pos_of_pair = order + pairs;
-    float *gate_up = xs + pairs * hidden, *act = gate_up + pairs * 2 * inter, *down = act + pairs * inter;
+    float *xs = scratch, *gate_up = xs + pairs * hidden, *act = gate_up + pairs * 2 * inter;
+    float *down = act + pairs * inter;
 
-    /* The stream kernel needs whole 64-byte lines per row; other widths take `grouped`. */
-    const int streams = hidden % 32 == 0 && inter % 32 == 0;
-    const int x_order = streams ? w_kind : W_F32; /* W_BF16: `stream_perm`'s split order */
+    /* `grouped_lines` needs whole 64-byte lines per row; other widths take `grouped`. */
+    const int lines = hidden % 32 == 0 && inter % 32 == 0;
+    const int x_order = lines ? w_kind : W_F32; /* W_BF16: the split order */
     for (long p = 0; p < pairs; p++) counts[ids[p]]++;
     int segments = 0, start = 0;
     for (int e = 0; e < experts; e++) {
@@ -315,40 +558,50 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
      * parallel region is a barrier that may wait on a descheduled thread. */
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++) {
-        const long t = order[r] / top_k;
-        for (int h = 0; h < hidden; h++)
-            xs[r * hidden + stream_perm(x_order, h)] = to_f32(x, t * hidden + h, x_kind);
+        row_to_f32(x, order[r] / top_k * (long)hidden, x_kind, x_order, xs + r * hidden, hidden);
     }
-    if (streams)
-        stream_grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
-                       segments, 2 * inter, hidden);
+    int status = 0;
+    if (lines)
+        status = grouped_lines(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo,
+                               seg_hi, segments, 2 * inter, hidden);
     else
         grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
                 segments, 2 * inter, hidden);
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
-    for (long r = 0; r < pairs; r++)
-        for (int i = 0; i < inter; i++) {
-            const float g = gate_up[r * 2 * inter + i], u = gate_up[r * 2 * inter + inter + i];
-            act[r * inter + stream_perm(x_order, i)] = g / (1.0f + expf(-g)) * u;
+    for (long r = 0; r < pairs; r++) {
+        const float *gate = gate_up + r * 2 * inter, *up = gate + inter;
+        float *dst = act + r * inter;
+        if (x_order == W_BF16) { /* inter % 32 == 0 here: whole 16-blocks */
+            for (int i = 0; i < inter; i += 16) {
+                __m256 a = silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i));
+                __m256 b = silu_mul8(_mm256_loadu_ps(gate + i + 8), _mm256_loadu_ps(up + i + 8));
+                split_even_odd(&a, &b);
+                _mm256_storeu_ps(dst + i, a);
+                _mm256_storeu_ps(dst + i + 8, b);
+            }
+        } else {
+            for (int i = 0; i < inter; i += 8)
+                _mm256_storeu_ps(dst + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
         }
-    if (streams)
-        stream_grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
-                       segments, hidden, inter);
-    else
+    }
+    if (lines && status == 0)
+        status = grouped_lines(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo,
+                               seg_hi, segments, hidden, inter);
+    else if (!lines)
         grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
                 segments, hidden, inter);
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long t = 0; t < tokens; t++)
-        for (int h = 0; h < hidden; h++) {
-            float sum = 0.0f;
+        for (int h = 0; h < hidden; h += 8) {
+            __m256 sum = _mm256_setzero_ps();
             for (int s = 0; s < top_k; s++) {
                 const long p = t * top_k + s;
-                sum += route_w[p] * down[(long)pos_of_pair[p] * hidden + h];
+                sum = _mm256_add_ps(sum, _mm256_mul_ps(_mm256_set1_ps(route_w[p]),
+                                                       _mm256_loadu_ps(down + (long)pos_of_pair[p] * hidden + h)));
             }
-            store_from_f32(out, t * hidden + h, x_kind, sum);
+            store8_as(out, t * hidden + h, x_kind, sum);
         }
     free(counts);
     free(order);
-    free(xs);
-    return 0;
+    return status;
 }

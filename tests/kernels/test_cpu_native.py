@@ -148,14 +148,23 @@ def test_fused_moe_refuses_ids_out_of_range():
 
 
 @needs_native
-def test_decode_sizes_take_the_fused_call(monkeypatch):
+def test_fused_call_for_half_weights_at_any_size_and_float32_at_decode(monkeypatch):
     calls = []
     real = cpu_native.fused_moe
     monkeypatch.setattr(cpu_native, "fused_moe", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    small = make_problem(cpu._FUSED_MAX_TOKENS, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
-    assert_matches_reference(run(small), small)
-    assert calls == [1]
-    large = make_problem(cpu._FUSED_MAX_TOKENS + 1, 8, 2, hidden=64, inter=32,
-                         dtype=torch.bfloat16)
-    assert_matches_reference(run(large), large)
-    assert calls == [1]
+    for dtype, tokens, fused in ((torch.bfloat16, 300, True),
+                                 (torch.float32, cpu._FUSED_MAX_TOKENS, True),
+                                 (torch.float32, cpu._FUSED_MAX_TOKENS + 1, False)):
+        calls.clear()
+        problem = make_problem(tokens, 8, 2, hidden=64, inter=32, dtype=dtype)
+        assert_matches_reference(run(problem), problem)
+        assert calls == ([1] if fused else []), (dtype, tokens)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_moe_in_chunks_matches_reference(monkeypatch, dtype):
+    # Not bit-equal to one call: an expert's row count picks its kernel (streams or tiles).
+    monkeypatch.setattr(cpu_native, "FUSED_CHUNK_TOKENS", 5)  # 5 + 5 + 3 tokens
+    problem = make_problem(13, 8, 4, hidden=128, inter=64, dtype=dtype)
+    assert_matches_reference(cpu_native.fused_moe(*problem.args()), problem)
