@@ -1,17 +1,17 @@
 """The CPU path: tokens grouped by expert, each touched expert's weights streamed once.
 
 Why this shape: on a CPU the cost is streaming each touched expert's weights through a GEMM.
-Up to `_FUSED_MAX_TOKENS` tokens (decode) with weights the AVX2 kernel reads, the whole MoE
-is one native call (`cpu_native.fused_moe`), which reads each touched expert's weights as
-several long sequential streams at once. Otherwise tokens are grouped by expert (tiny
-batches on the host from a plain list, larger ones with one stable argsort), then:
+With float32/bf16/fp16 weights and the AVX2 kernel available, the whole MoE is native
+(`cpu_native.fused_moe`): experts with few rows read their weights as several long streams
+at once, busy ones through packed float32 panels and an outer-product micro-kernel; grouping,
+gathers, SiLU·up and the combine are in the same call. torch's own GEMMs cost about one GEMV
+per row at decode sizes and need a float32 copy of bf16 weights; the native call beats them
+and vLLM's CPU op at every measured size (docs/perf/cpu_moe.md).
 
-- bf16/fp16 weights, and float32 ones with few rows per expert: the AVX2 grouped GEMM in
-  `kernels.cpu_native` — one call per projection for all experts, weights widened to float32
-  in registers, each weight row read once per four token rows. torch's own GEMMs cost about
-  one GEMV per row at these sizes and need a float32 copy of bf16 weights.
-- otherwise (FP8, float32 with many rows, or no AVX2/gcc): per-expert matmuls in torch on
-  the weight *views* (no gather copies), or one padded ``bmm`` when every expert is busy.
+Otherwise (FP8 weights, no AVX2/gcc, or widths the kernel does not take) tokens are grouped
+by expert (tiny batches on the host from a plain list, larger ones with one stable argsort)
+and run as per-expert matmuls in torch on the weight *views* (no gather copies), or one
+padded ``bmm`` when every expert is busy.
 
 The routing weight is applied to the down projection's rows and the rows are summed into the
 token's output in a fixed order, which is deterministic on CPU.
@@ -32,16 +32,8 @@ from kernels.validate import MoeProblem, check_ids_range
 
 # Above this many (token, slot) pairs, grouping by argsort beats a Python loop over the ids.
 _HOST_GROUPING_MAX_PAIRS = 64
-# Up to this many rows per touched expert (on average) the AVX2 kernel in cpu_native is at
-# least as fast as MKL on float32 weights (measured on a 2-core Zen AVX2 VM; above it MKL's
-# packed GEMM wins). bf16/fp16 weights always take the kernel when it is available: torch's
-# alternative is a per-call float32 copy of the weights (see docs/perf/cpu_moe.md).
-_NATIVE_MAX_ROWS_F32 = 48
-# Up to this many tokens the whole MoE runs in one native call (`cpu_native.fused_moe`):
-# the ~20 small torch ops around the two GEMMs cost 0.2–0.8 ms per call, a large share of a
-# decode step. No expert can get more rows than there are tokens, so this stays within
-# _NATIVE_MAX_ROWS_F32 for float32 weights too.
-_FUSED_MAX_TOKENS = 48
+# Above this many rows in its busiest expert, per-expert GEMMs beat one padded ``bmm``.
+_PADDED_MAX_ROWS = 48
 # torch's bf16/fp16 GEMM on CPUs without native bf16 units is several times slower than fp32
 # once an expert has a few rows; from this many rows, upcasting its weights pays for itself.
 _UPCAST_MIN_ROWS = 4
@@ -112,7 +104,7 @@ def moe_cpu(
                                     problem.hidden)
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
-    if _fused_pays(problem, w13, w2):
+    if native_takes(problem, w13, w2):
         return cpu_native.fused_moe(x, w13, w2, weights, ids)  # checks the ids' range
     check_ids_range(ids, problem.experts)
     num_pairs = tokens * top_k
@@ -120,10 +112,6 @@ def moe_cpu(
         order, token_of_row, segments = _plan_small(ids, top_k)
     else:
         order, token_of_row, segments = _plan_sorted(ids, problem.experts, top_k)
-    if _native_pays(problem, w13, w2, num_pairs / len(segments)):
-        x_sorted = x.index_select(0, token_of_row).float()
-        down = _native(x_sorted, w13, w2, segments, inter)
-        return _combine(down, weights, order, tokens, top_k, hidden, x.dtype)
     upcast = problem.fp8 or (
         x.dtype != torch.float32 and num_pairs >= _UPCAST_MIN_ROWS * len(segments))
     compute = torch.float32 if upcast else x.dtype
@@ -150,26 +138,9 @@ def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor
     return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(dtype)
 
 
-def _fused_pays(problem: MoeProblem, w13, w2) -> bool:
-    """The whole MoE in native calls: bf16/fp16 weights at any size (torch would need float32
-    copies of them), float32 ones up to `_FUSED_MAX_TOKENS` tokens (above, MKL's GEMMs)."""
-    return (_native_pays(problem, w13, w2, 0)
-            and (w13.dtype != torch.float32 or problem.tokens <= _FUSED_MAX_TOKENS))
-
-
-def _native_pays(problem: MoeProblem, w13, w2, rows_per_expert: float) -> bool:
-    if problem.fp8 or not (cpu_native.supports(w13) and cpu_native.supports(w2)):
-        return False
-    return w13.dtype != torch.float32 or rows_per_expert <= _NATIVE_MAX_ROWS_F32
-
-
-def _native(x_sorted, w13, w2, segments, inter) -> torch.Tensor:
-    """Both projections in the AVX2 kernel, straight from the stored weights (no upcast
-    copies); two OpenMP regions per call whatever the number of experts."""
-    seg = cpu_native.segment_table(segments)
-    gate_up = cpu_native.grouped_gemm(w13, x_sorted, seg)
-    hidden_act = F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:])
-    return cpu_native.grouped_gemm(w2, hidden_act, seg)
+def native_takes(problem: MoeProblem, w13, w2) -> bool:
+    """Whether the call runs natively (`cpu_native.fused_moe`) rather than in torch."""
+    return not problem.fp8 and cpu_native.supports(w13) and cpu_native.supports(w2)
 
 
 def _dense_pays(rows: list[int], num_pairs: int, experts: int, compute: torch.dtype) -> bool:
@@ -180,7 +151,7 @@ def _dense_pays(rows: list[int], num_pairs: int, experts: int, compute: torch.dt
     many rows per expert, per-expert GEMMs beat the padded ``bmm`` (2048 tokens, E=32: 0.6 s
     against 0.9 s), so it is only for small batches.
     """
-    if max(rows) > _NATIVE_MAX_ROWS_F32:
+    if max(rows) > _PADDED_MAX_ROWS:
         return False
     if compute == torch.float32:
         return len(rows) * 4 >= experts * 3 and experts * max(rows) <= 4 * num_pairs

@@ -1,21 +1,22 @@
-/* Grouped "rows × weightᵀ" for the CPU MoE path (AVX2 + FMA, OpenMP).
+/* The CPU MoE path in native code (AVX2 + FMA + F16C, OpenMP): `tessera_moe` runs a whole
+ * routed-expert layer — grouping by expert, gathers, both grouped GEMMs, SiLU(gate)·up, the
+ * routing weights and the top-k sum — on vLLM's row-major weights, read in place
+ * (w13[e] is [2I, H], w2[e] is [H, I]; float32, bfloat16 or float16).
  *
- * y[r, j] = Σ_k x[r, k] · W_e[j, k] for every row r of a segment whose expert is e, where
- * W_e is row-major [n_out, k] in float32, bfloat16 or float16 (vLLM's layout: w13[e] is
- * [2I, H], w2[e] is [H, I]). x and y are float32.
+ * Why hand-written: torch's CPU GEMMs with a few rows run about one GEMV per row, so a decode
+ * batch streams each expert's weights several times, and without native bf16 units they
+ * cannot read bf16 weights at all without a converted copy; around them, ~20 small torch ops
+ * cost a large share of a decode step.
  *
- * Why hand-written: torch's CPU GEMMs with a few rows run about one GEMV per row, so a
- * decode batch streams each expert's weights several times, and without native bf16 units
- * they cannot read bf16 weights at all without a converted copy. Here each weight row is
- * loaded once per group of up to four x rows and widened to float32 in registers, so a
- * small batch reads each touched expert's weights from memory once.
- *
- * Work is split into (segment, tile of output columns) items in one OpenMP region; each
- * output element is computed by one thread in a fixed order, so results do not depend on
- * the thread count. The caller guarantees k % 8 == 0.
+ * Three GEMM kernels, "y[r, j] = Σ_k x[r, k] · W_e[j, k] for every row r of expert e's
+ * segment", chosen per expert:
+ *   - weight streams (few rows: decode): several long sequential weight streams at once;
+ *   - packed panels (many rows): float32 panels and an outer-product micro-kernel;
+ *   - row blocks (widths that are not whole 64-byte lines): the general fallback.
+ * Each output element is computed by one thread in a fixed order, so results do not depend
+ * on the thread count.
  */
 #include <immintrin.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -43,6 +44,12 @@ static inline float hsum(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* ---- Row blocks: the fallback for widths that are not whole 64-byte lines -------------
+ *
+ * Work is split into (segment, block of rows, tile of output columns) items; each weight row
+ * is loaded once per group of up to four x rows and widened to float32 in registers. x rows
+ * are in natural order. k % 8 == 0. */
 
 /* nr rows (≤ ROWS) × nc output columns (≤ 8), starting at weight column j. With few rows,
  * more columns per block keep more independent FMA chains and weight streams in flight. */
@@ -425,14 +432,6 @@ static int grouped_lines(const void *w, int kind, long expert_stride, const floa
     }
     free(items);
     return failed ? -3 : 0;
-}
-
-int tessera_grouped_gemm(const void *w, int kind, long expert_stride, const float *x, float *y,
-                         const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
-                         int num_segments, int n_out, int k) {
-    if (k % 8 != 0 || kind < W_F32 || kind > W_F16) return -1;
-    grouped(w, kind, expert_stride, x, y, seg_expert, seg_lo, seg_hi, num_segments, n_out, k);
-    return 0;
 }
 
 /* ---- The elementwise steps around the GEMMs, 8 values at a time ------------------------ */

@@ -1,6 +1,6 @@
 """Build and call the AVX2 kernels in ``cpu_native.c`` (see there for why they exist): the
-grouped GEMM, and the whole-MoE call used for decode sizes (`fused_moe`). Both read vLLM's
-row-major expert weights in place: no prepacked copy, no extra memory.
+whole routed MoE in native calls (`fused_moe`). It reads vLLM's row-major expert weights in
+place: no prepacked copy of the weights, no extra memory beyond a per-thread scratch.
 
 The C file is compiled once with the system ``gcc`` into a cache directory
 (``$TESSERA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tessera/kernels``), named by a hash of the
@@ -87,7 +87,6 @@ def _library() -> ctypes.CDLL | None:
         return None
     ptr, i32, i64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
     signatures = {
-        "tessera_grouped_gemm": [ptr, i32, i64, ptr, ptr, ptr, ptr, ptr, i32, i32, i32],
         "tessera_moe": [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i64],
     }
     for name, argtypes in signatures.items():
@@ -104,34 +103,9 @@ def available() -> bool:
 
 
 def supports(weight: torch.Tensor) -> bool:
-    """Whether `grouped_gemm` takes this ``[E, N, K]`` weight (dtype, layout, K % 8)."""
+    """Whether `fused_moe` takes this ``[E, N, K]`` weight (dtype, layout, K % 8)."""
     return (weight.dtype in _WEIGHT_KIND and weight.device.type == "cpu"
             and weight.is_contiguous() and weight.shape[-1] % 8 == 0 and available())
-
-
-def segment_table(segments: list[tuple[int, int, int]]) -> torch.Tensor:
-    """``(expert, lo, hi)`` rows as the int32 [3, S] table `grouped_gemm` reads."""
-    return torch.tensor(list(zip(*segments, strict=True)), dtype=torch.int32).reshape(3, -1)
-
-
-def grouped_gemm(weight: torch.Tensor, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
-    """``y[lo:hi] = x[lo:hi] @ weight[e].T`` for each ``(e, lo, hi)`` in ``segments``.
-
-    ``weight`` [E, N, K] (checked by `supports`), ``x`` float32 [P, K] contiguous,
-    ``segments`` from `segment_table`. Rows outside every segment are left unwritten.
-    """
-    lib = _library()
-    assert lib is not None and x.dtype == torch.float32 and x.is_contiguous()
-    assert segments.dtype == torch.int32 and segments.shape[0] == 3 and segments.is_contiguous()
-    _, n_out, k = weight.shape
-    y = buffers.empty(x.shape[0], n_out, dtype=torch.float32, device=x.device)
-    status = lib.tessera_grouped_gemm(
-        weight.data_ptr(), _WEIGHT_KIND[weight.dtype], n_out * k, x.data_ptr(), y.data_ptr(),
-        segments[0].data_ptr(), segments[1].data_ptr(), segments[2].data_ptr(),
-        segments.shape[1], n_out, k)
-    if status != 0:
-        raise RuntimeError(f"tessera_grouped_gemm rejected its arguments (status {status})")
-    return y
 
 
 # `fused_moe` runs at most this many tokens per native call, which bounds its scratch

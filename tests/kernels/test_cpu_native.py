@@ -7,6 +7,7 @@ import torch
 
 import kernels
 from kernels import cpu, cpu_native
+from kernels.fp8 import ScaleLayout
 
 from .helpers import assert_matches_reference, make_problem
 
@@ -17,36 +18,6 @@ needs_native = pytest.mark.skipif(
 
 def run(problem):
     return kernels.moe(*problem.args(), **problem.scales, backend="torch")
-
-
-@needs_native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_grouped_gemm_matches_float64(dtype):
-    experts, n_out, k = 5, 37, 48  # odd column count: the single-column tail runs
-    weight = torch.randn(experts, n_out, k).to(dtype)
-    # Segment sizes cover 1–4-row groups, a multiple of 4, and more than one row block (64).
-    sizes = [(3, 1), (0, 6), (4, 7), (1, 70)]
-    segments, start = [], 0
-    for expert, rows in sizes:
-        segments.append((expert, start, start + rows))
-        start += rows
-    x = torch.randn(start, k)
-    y = cpu_native.grouped_gemm(weight, x, cpu_native.segment_table(segments))
-    for expert, lo, hi in segments:
-        ref = x[lo:hi].double() @ weight[expert].double().T
-        torch.testing.assert_close(y[lo:hi].double(), ref, rtol=1e-5, atol=1e-5 * k**0.5)
-
-
-@needs_native
-def test_grouped_gemm_leaves_rows_outside_segments_unwritten(monkeypatch):
-    from kernels import buffers
-
-    monkeypatch.setattr(buffers, "POISON", True)
-    weight = torch.randn(2, 8, 16)
-    x = torch.randn(6, 16)
-    y = cpu_native.grouped_gemm(weight, x, cpu_native.segment_table([(1, 2, 5)]))
-    assert torch.isnan(y[[0, 1, 5]]).all()
-    assert torch.isfinite(y[2:5]).all()
 
 
 @needs_native
@@ -96,17 +67,19 @@ def test_torch_only_when_the_native_kernel_is_disabled(torch_only, dtype):
         assert_matches_reference(run(problem), problem)
 
 
-def test_native_choice_follows_rows_per_expert():
-    problem = make_problem(8, 8, 2, hidden=64, inter=32, dtype=torch.float32)
+def test_native_takes_float_weights_and_leaves_fp8_to_torch():
     from kernels.validate import check_moe_args
 
-    checked = check_moe_args(*problem.args(), None, None, None, None)
     native = cpu_native.available()
-    assert cpu._native_pays(checked, problem.w13, problem.w2, 2.0) is native
-    assert not cpu._native_pays(checked, problem.w13, problem.w2, 1000.0)
-    half = make_problem(8, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
-    checked = check_moe_args(*half.args(), None, None, None, None)
-    assert cpu._native_pays(checked, half.w13, half.w2, 1000.0) is native
+    for dtype in (torch.float32, torch.bfloat16):
+        problem = make_problem(8, 8, 2, hidden=64, inter=32, dtype=dtype)
+        checked = check_moe_args(*problem.args(), None, None, None, None)
+        assert cpu.native_takes(checked, problem.w13, problem.w2) is native
+    fp8 = make_problem(8, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16,
+                       layout=ScaleLayout.TENSOR)
+    checked = check_moe_args(*fp8.args(), fp8.scales["w13_scale"], fp8.scales["w2_scale"],
+                             None, None)
+    assert not cpu.native_takes(checked, fp8.w13, fp8.w2)
 
 
 # Widths: hidden 64 / inter 40 take the row-block kernel (not whole 64-byte lines); 128 / 96
@@ -148,17 +121,15 @@ def test_fused_moe_refuses_ids_out_of_range():
 
 
 @needs_native
-def test_fused_call_for_half_weights_at_any_size_and_float32_at_decode(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_size_takes_the_native_call(monkeypatch, dtype):
     calls = []
     real = cpu_native.fused_moe
     monkeypatch.setattr(cpu_native, "fused_moe", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    for dtype, tokens, fused in ((torch.bfloat16, 300, True),
-                                 (torch.float32, cpu._FUSED_MAX_TOKENS, True),
-                                 (torch.float32, cpu._FUSED_MAX_TOKENS + 1, False)):
-        calls.clear()
+    for tokens in (1, 48, 300):
         problem = make_problem(tokens, 8, 2, hidden=64, inter=32, dtype=dtype)
         assert_matches_reference(run(problem), problem)
-        assert calls == ([1] if fused else []), (dtype, tokens)
+    assert calls == [1, 1, 1]
 
 
 @needs_native
