@@ -412,21 +412,23 @@ static int grouped_lines(const void *w, int kind, long expert_stride, const floa
     int failed = 0;
 #pragma omp parallel
     {
-        float *buf = aligned_alloc(64, sizeof(float) * (size_t)cols * (size_t)k);
-        if (!buf) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        float *buf = NULL; /* this thread's panels, allocated at its first tile item */
         /* Dynamic: a thread that is descheduled (a busy machine) does not hold up the rest.
          * Each output element still belongs to one item, computed in a fixed order. */
 #pragma omp for schedule(dynamic, 1)
         for (long i = 0; i < n; i++) {
-            if (!buf) continue;
             const char *we = (const char *)w + seg_expert[items[i].seg] * expert_stride * elem;
-            if (items[i].tile)
-                tile_item(we, kind, &items[i], x, y, n_out, k, buf);
-            else
+            if (!items[i].tile) {
                 stream_item(we, kind, &items[i], x, y, n_out, k);
+                continue;
+            }
+            if (!buf) buf = aligned_alloc(64, sizeof(float) * (size_t)cols * (size_t)k);
+            if (!buf) {
+#pragma omp atomic write
+                failed = 1;
+                continue;
+            }
+            tile_item(we, kind, &items[i], x, y, n_out, k, buf);
         }
         free(buf);
     }

@@ -139,14 +139,17 @@ def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: tor
     weights = weights.to(torch.float32).contiguous()
     out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
     top_k = ids.shape[1]
+    # Byte addresses of row 0; a chunk starts `start` rows further.
+    x_at, w_at, ids_at, out_at = (x.data_ptr(), weights.data_ptr(), ids32.data_ptr(),
+                                  out.data_ptr())
+    x_row, out_row = hidden * x.element_size(), hidden * out.element_size()
     for start in range(0, tokens, FUSED_CHUNK_TOKENS):
         count = min(FUSED_CHUNK_TOKENS, tokens - start)
-        floats = lib.tessera_moe_scratch(count * top_k, hidden, two_inter // 2)
-        scratch = _scratch_floats(floats)
+        scratch = _scratch_floats(lib.tessera_moe_scratch(count * top_k, hidden, two_inter // 2))
         status = lib.tessera_moe(
-            x[start].data_ptr(), _WEIGHT_KIND[x.dtype], w13.data_ptr(), w2.data_ptr(),
-            _WEIGHT_KIND[w13.dtype], weights[start].data_ptr(), ids32[start].data_ptr(),
-            out[start].data_ptr(), count, top_k, experts, hidden, two_inter // 2,
+            x_at + start * x_row, _WEIGHT_KIND[x.dtype], w13.data_ptr(), w2.data_ptr(),
+            _WEIGHT_KIND[w13.dtype], w_at + start * top_k * 4, ids_at + start * top_k * 4,
+            out_at + start * out_row, count, top_k, experts, hidden, two_inter // 2,
             scratch.data_ptr(), scratch.numel())
         if status == -2:
             check_ids_range(ids, experts)
