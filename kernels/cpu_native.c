@@ -240,7 +240,7 @@ static void stream_any(const char *const *ws, const long *col, int kind, int nr,
  * it: per k, two panel loads and TILE_MR broadcasts feed 2·TILE_MR independent FMAs (12
  * accumulators, no horizontal sums), which keeps both FMA pipes busy. The panel uses the
  * k order of the x rows (the split order), so bf16 rows split into even/odd halves as above. */
-enum { PANEL = 16, TILE_MR = 6, TILE_ROWS = 16 * TILE_MR, TILE_MIN_ROWS = 8,
+enum { PANEL = 16, TILE_MR = 6, TILE_ROWS = 16 * TILE_MR, TILE_MIN_ROWS = 16,
        TILE_BUFFER = 256 * 1024 };
 
 static inline void transpose8(__m256 *r) {

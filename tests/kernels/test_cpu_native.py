@@ -83,13 +83,16 @@ def test_native_takes_float_weights_and_leaves_fp8_to_torch():
 
 
 # Widths: hidden 64 / inter 40 take the row-block kernel (not whole 64-byte lines); 128 / 96
-# and 288 / 64 take the stream kernel (288 columns: a full item of 256 and a short one of 32).
+# and 288 / 64 the line kernels, weight streams or packed panels by rows per expert (288
+# columns: stream items of 256 and 32 columns, panel items of 64 and 32).
 @needs_native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("hidden, inter", [(64, 40), (128, 96), (288, 64)])
-@pytest.mark.parametrize("tokens, experts, top_k", [(1, 16, 4), (7, 8, 2), (48, 4, 1)])
+@pytest.mark.parametrize("tokens, experts, top_k", [(1, 16, 4), (7, 8, 2), (48, 4, 1),
+                                                    (200, 2, 1)])
 def test_fused_moe_matches_reference(dtype, hidden, inter, tokens, experts, top_k):
-    # (48, 4, 1): twelve rows per expert, so several row groups share each weight step.
+    # (48, 4, 1): ~12 rows per expert, several row groups share each weight step of the
+    # streams; (200, 2, 1): ~100 rows per expert, the packed panels, over two row blocks.
     problem = make_problem(tokens, experts, top_k, hidden=hidden, inter=inter, dtype=dtype)
     out = cpu_native.fused_moe(*problem.args())
     assert out.dtype == dtype and out.shape == problem.x.shape
