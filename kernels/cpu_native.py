@@ -134,9 +134,10 @@ def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: tor
     assert lib is not None
     tokens, hidden = x.shape
     experts, two_inter, _ = w13.shape
+    # Conversions only when needed: this runs on every MoE layer of every decode step.
     x = x.contiguous()
-    ids32 = ids.to(torch.int32).contiguous()
-    weights = weights.to(torch.float32).contiguous()
+    ids32 = (ids if ids.dtype == torch.int32 else ids.to(torch.int32)).contiguous()
+    weights = (weights if weights.dtype == torch.float32 else weights.float()).contiguous()
     out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
     top_k = ids.shape[1]
     # Byte addresses of row 0; a chunk starts `start` rows further.

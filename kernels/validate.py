@@ -68,38 +68,42 @@ def check_moe_args(
     for name, t in named.items():
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"x has shape {list(x.shape)}; expected [tokens, hidden]")
+    # Shapes read once: this runs on every MoE layer of every decode step.
+    x_shape, w13_shape, ids_shape = x.shape, w13.shape, ids.shape
+    if len(x_shape) != 2:
+        raise ValueError(f"x has shape {list(x_shape)}; expected [tokens, hidden]")
     if x.dtype not in ACTIVATION_DTYPES:
         raise TypeError(f"x has dtype {x.dtype}; expected float32, bfloat16 or float16")
-    tokens, hidden = x.shape
-    if w13.dim() != 3 or w13.shape[2] != hidden or w13.shape[1] % 2:
+    tokens, hidden = x_shape
+    if len(w13_shape) != 3 or w13_shape[2] != hidden or w13_shape[1] % 2:
         raise ValueError(
-            f"w13 has shape {list(w13.shape)}; expected [experts, 2*intermediate, {hidden}] "
+            f"w13 has shape {list(w13_shape)}; expected [experts, 2*intermediate, {hidden}] "
             "(gate rows first, then up rows)"
         )
-    experts, intermediate = w13.shape[0], w13.shape[1] // 2
-    if tuple(w2.shape) != (experts, hidden, intermediate):
+    experts, intermediate = w13_shape[0], w13_shape[1] // 2
+    if w2.shape != (experts, hidden, intermediate):
         raise ValueError(
             f"w2 has shape {list(w2.shape)}; expected [{experts}, {hidden}, {intermediate}]"
         )
-    if ids.dim() != 2 or ids.shape[0] != tokens:
-        raise ValueError(f"ids has shape {list(ids.shape)}; expected [{tokens}, top_k]")
-    top_k = ids.shape[1]
+    if len(ids_shape) != 2 or ids_shape[0] != tokens:
+        raise ValueError(f"ids has shape {list(ids_shape)}; expected [{tokens}, top_k]")
+    top_k = ids_shape[1]
     if top_k < 1:
         raise ValueError("ids has top_k = 0; expected at least one expert per token")
     if ids.dtype not in (torch.int32, torch.int64):
         raise TypeError(f"ids has dtype {ids.dtype}; expected int32 or int64")
-    if tuple(weights.shape) != (tokens, top_k):
+    if weights.shape != (tokens, top_k):
         raise ValueError(f"weights has shape {list(weights.shape)}; expected [{tokens}, {top_k}]")
     if not weights.is_floating_point():
         raise TypeError(f"weights has dtype {weights.dtype}; expected a floating dtype")
-    devices = {t.device for t in named.values()}
-    if len(devices) != 1:
+    device = x.device
+    if not (w13.device == device and w2.device == device and weights.device == device
+            and ids.device == device):
+        devices = {t.device for t in named.values()}
         raise ValueError(f"x, w13, w2, weights and ids must share one device, got {devices}")
     # The range check reads ids back to the host; on a GPU that sync would cost more than a
     # decode step, so it runs only where it is free (and not when the caller's kernel checks).
-    if check_ids and ids.device.type == "cpu":
+    if check_ids and device.type == "cpu":
         check_ids_range(ids, experts)
 
     fp8 = w13.dtype == FP8_DTYPE

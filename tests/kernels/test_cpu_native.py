@@ -1,4 +1,5 @@
-"""The AVX2 grouped GEMM behind the CPU path, and the CPU path with and without it."""
+"""The native AVX2 MoE behind the CPU path (each of its GEMM kernels), and the CPU path with
+and without it."""
 
 from __future__ import annotations
 
