@@ -506,7 +506,8 @@ static inline void store8_as(void *dst, long i, int kind, __m256 v) {
     _mm_storeu_si128((__m128i *)((uint16_t *)dst + i), h);
 }
 
-long tessera_moe_scratch(long pairs, int hidden, int inter) {
+/* Scratch floats for `pairs` rows: x rows, gate/up, SiLU·up, down. */
+static long moe_scratch(long pairs, int hidden, int inter) {
     return pairs * (2L * hidden + 3L * inter);
 }
 
@@ -515,7 +516,7 @@ long tessera_moe_scratch(long pairs, int hidden, int inter) {
  * output = Σ_slot weight · row in slot order, converted to x's dtype. Replaces ~20 small
  * torch ops whose fixed cost is a large share of a decode call. Every value is computed by
  * one thread in a fixed order: same bits for any thread count. `scratch` holds
- * `tessera_moe_scratch` floats (the caller keeps it between calls: a fresh buffer of this
+ * `moe_scratch` floats (the caller keeps it between calls: a fresh buffer of this
  * size each call costs page faults). Returns 0, or < 0 for bad arguments (-2: an id out of
  * range, -4: scratch too small), or -3 when out of memory. */
 int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int w_kind,
@@ -525,7 +526,7 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
         x_kind < W_F32 || x_kind > W_F16 || top_k < 1 || experts < 1)
         return -1;
     const long pairs = (long)tokens * top_k;
-    if (scratch_floats < tessera_moe_scratch(pairs, hidden, inter)) return -4;
+    if (scratch_floats < moe_scratch(pairs, hidden, inter)) return -4;
     for (long p = 0; p < pairs; p++)
         if (ids[p] < 0 || ids[p] >= experts) return -2;
     int32_t *counts = calloc((size_t)experts * 4 + 1, sizeof(int32_t));

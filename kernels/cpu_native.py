@@ -93,8 +93,6 @@ def _library() -> ctypes.CDLL | None:
         fn = getattr(lib, name)
         fn.restype = ctypes.c_int
         fn.argtypes = argtypes
-    lib.tessera_moe_scratch.restype = ctypes.c_long
-    lib.tessera_moe_scratch.argtypes = [i64, i32, i32]
     return lib
 
 
@@ -124,6 +122,39 @@ def _scratch_floats(floats: int) -> torch.Tensor:
     return buffer
 
 
+def fused_moe_if_plain(x, w13, w2, weights, ids) -> torch.Tensor | None:
+    """`fused_moe` when the arguments are a plain native case, after only the checks that make
+    the call safe; None otherwise (the caller then validates fully, which also gives the
+    precise error for bad arguments).
+
+    Why a second, shorter check: with the caches cold — as between layers in a real forward
+    pass, or after another implementation in the benchmark — each of the ~40 tensor
+    attributes the full check reads costs microseconds, and the full check plus dispatch took
+    ~200 µs before the kernel started (measured: 1.35 ms against 1.16 ms for a 1-token,
+    24 MB float32 call)."""
+    tensor = torch.Tensor
+    if not (isinstance(x, tensor) and isinstance(w13, tensor) and isinstance(w2, tensor)
+            and isinstance(weights, tensor) and isinstance(ids, tensor)):
+        return None
+    kind = _WEIGHT_KIND.get(x.dtype)
+    if kind is None or w13.dtype != x.dtype or w2.dtype != x.dtype or _library() is None:
+        return None
+    x_shape, w13_shape, ids_shape = x.shape, w13.shape, ids.shape
+    if len(x_shape) != 2 or len(w13_shape) != 3 or len(ids_shape) != 2:
+        return None
+    tokens, hidden = x_shape
+    experts, two_inter, k = w13_shape
+    inter = two_inter // 2
+    if (tokens == 0 or k != hidden or two_inter % 2 or hidden % 8 or inter % 8
+            or w2.shape != (experts, hidden, inter) or ids_shape[0] != tokens
+            or ids_shape[1] < 1 or weights.shape != ids_shape
+            or ids.dtype not in (torch.int32, torch.int64) or not weights.is_floating_point()
+            or not (x.is_cpu and w13.is_cpu and w2.is_cpu and weights.is_cpu and ids.is_cpu)
+            or not (w13.is_contiguous() and w2.is_contiguous())):
+        return None
+    return fused_moe(x, w13, w2, weights, ids)
+
+
 def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: torch.Tensor,
               ids: torch.Tensor) -> torch.Tensor:
     """The whole routed MoE in native calls (grouping, gather, both GEMMs, SiLU·up, routing
@@ -134,24 +165,26 @@ def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: tor
     assert lib is not None
     tokens, hidden = x.shape
     experts, two_inter, _ = w13.shape
+    inter = two_inter // 2
     # Conversions only when needed: this runs on every MoE layer of every decode step.
     x = x.contiguous()
     ids32 = (ids if ids.dtype == torch.int32 else ids.to(torch.int32)).contiguous()
     weights = (weights if weights.dtype == torch.float32 else weights.float()).contiguous()
     out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
     top_k = ids.shape[1]
+    kind = _WEIGHT_KIND[x.dtype]
     # Byte addresses of row 0; a chunk starts `start` rows further.
     x_at, w_at, ids_at, out_at = (x.data_ptr(), weights.data_ptr(), ids32.data_ptr(),
                                   out.data_ptr())
-    x_row, out_row = hidden * x.element_size(), hidden * out.element_size()
+    row_bytes = hidden * x.element_size()  # x and out alike
     for start in range(0, tokens, FUSED_CHUNK_TOKENS):
         count = min(FUSED_CHUNK_TOKENS, tokens - start)
-        scratch = _scratch_floats(lib.tessera_moe_scratch(count * top_k, hidden, two_inter // 2))
+        floats = count * top_k * (2 * hidden + 3 * inter)  # as `moe_scratch` in the C file
+        scratch = _scratch_floats(floats)
         status = lib.tessera_moe(
-            x_at + start * x_row, _WEIGHT_KIND[x.dtype], w13.data_ptr(), w2.data_ptr(),
-            _WEIGHT_KIND[w13.dtype], w_at + start * top_k * 4, ids_at + start * top_k * 4,
-            out_at + start * out_row, count, top_k, experts, hidden, two_inter // 2,
-            scratch.data_ptr(), scratch.numel())
+            x_at + start * row_bytes, kind, w13.data_ptr(), w2.data_ptr(), kind,
+            w_at + start * top_k * 4, ids_at + start * top_k * 4, out_at + start * row_bytes,
+            count, top_k, experts, hidden, inter, scratch.data_ptr(), floats)
         if status == -2:
             check_ids_range(ids, experts)
         if status == -3:

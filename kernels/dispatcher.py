@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-from kernels.backend import Backend, resolve_backend, triton_module
+from kernels import cpu_native
+from kernels.backend import BACKEND_ENV, Backend, resolve_backend, triton_module
 from kernels.cpu import moe_cpu
 from kernels.validate import check_moe_args
+
+
+def _env_backend_is_cpu() -> bool:
+    return os.environ.get(BACKEND_ENV, "auto") in ("", "auto", "torch")
 
 
 def moe(
@@ -38,6 +45,13 @@ def moe(
     the top-k results with atomics instead of a fixed-order reduction. ``config`` overrides
     the Triton launch configuration (see `kernels.configs`).
     """
+    if (w13_scale is None and w2_scale is None and a13_scale is None and a2_scale is None
+            and isinstance(x, torch.Tensor) and x.is_cpu
+            and (backend in ("auto", "torch") or (backend is None and _env_backend_is_cpu()))):
+        # The common CPU call (see `fused_moe_if_plain` for why it skips the full check).
+        out = cpu_native.fused_moe_if_plain(x, w13, w2, weights, ids)
+        if out is not None:
+            return out
     chosen = resolve_backend(x.device, backend)
     # The CPU path checks the ids' range itself (in the kernel where it has one).
     problem = check_moe_args(x, w13, w2, weights, ids, w13_scale, w2_scale, a13_scale, a2_scale,

@@ -143,3 +143,22 @@ def test_fused_moe_in_chunks_matches_reference(monkeypatch, dtype):
     monkeypatch.setattr(cpu_native, "FUSED_CHUNK_TOKENS", 5)  # 5 + 5 + 3 tokens
     problem = make_problem(13, 8, 4, hidden=128, inter=64, dtype=dtype)
     assert_matches_reference(cpu_native.fused_moe(*problem.args()), problem)
+
+
+@needs_native
+def test_plain_calls_skip_the_full_check_with_the_same_result(monkeypatch):
+    from kernels import dispatcher
+    from kernels.validate import check_moe_args
+
+    checked = []
+    monkeypatch.setattr(dispatcher, "check_moe_args",
+                        lambda *a, **kw: checked.append(1) or check_moe_args(*a, **kw))
+    plain = make_problem(5, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16)
+    out = kernels.moe(*plain.args())
+    assert checked == []
+    full = cpu.moe_cpu(*plain.args(), check_moe_args(*plain.args(), None, None, None, None))
+    assert torch.equal(out, full)
+    fp8 = make_problem(5, 8, 2, hidden=64, inter=32, dtype=torch.bfloat16,
+                       layout=ScaleLayout.TENSOR)
+    assert_matches_reference(kernels.moe(*fp8.args(), **fp8.scales), fp8)
+    assert checked == [1]
