@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import torch
 
 from model.vllm_plugin.counter import COUNTER
+
+
+@cache
+def _backend(device_type: str) -> str:
+    """`kernels.moe`'s backend for this engine process, read once: the environment that picks
+    it is fixed when the engine starts, and reading it costs tens of µs per layer per step
+    with cold caches."""
+    from kernels.backend import resolve_backend
+
+    return resolve_backend(torch.device(device_type), None)
 
 
 def run_routed_experts(
@@ -28,8 +39,8 @@ def run_routed_experts(
     the ranks. Under tensor parallelism the result is this rank's partial sum, reduced by vLLM.
     """
     import kernels
-    from kernels.backend import resolve_backend
 
+    backend = _backend(x.device.type)
     weights, ids = topk_weights, topk_ids
     expert_map = layer.expert_map
     if expert_map is not None:
@@ -39,6 +50,7 @@ def run_routed_experts(
     out = kernels.moe(
         x, layer.w13_weight, layer.w2_weight, weights.float(), ids.to(torch.int32),
         w13_scale=w13_scale, w2_scale=w2_scale, a13_scale=a13_scale, a2_scale=a2_scale,
+        backend=backend,
     )
-    COUNTER.record(x.shape[0], f"{precision}/{resolve_backend(x.device, None)}")
+    COUNTER.record(x.shape[0], f"{precision}/{backend}")
     return out
