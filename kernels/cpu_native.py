@@ -122,7 +122,8 @@ def _scratch_floats(floats: int) -> torch.Tensor:
     return buffer
 
 
-def fused_moe_if_plain(x, w13, w2, weights, ids) -> torch.Tensor | None:
+def fused_moe_if_plain(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor,
+                       weights: torch.Tensor, ids: torch.Tensor) -> torch.Tensor | None:
     """`fused_moe` when the arguments are a plain native case, after only the checks that make
     the call safe; None otherwise (the caller then validates fully, which also gives the
     precise error for bad arguments).
