@@ -5,8 +5,8 @@ With float32/bf16/fp16 weights and the AVX2 kernel available, the whole MoE is n
 (`cpu_native.fused_moe`): experts with few rows read their weights as several long streams
 at once, busy ones through packed float32 panels and an outer-product micro-kernel; grouping,
 gathers, SiLU·up and the combine are in the same call. torch's own GEMMs cost about one GEMV
-per row at decode sizes and need a float32 copy of bf16 weights; the native call beats them
-and vLLM's CPU op at every measured size (docs/perf/cpu_moe.md).
+per row at decode sizes and need a float32 copy of bf16 weights; the native call beats them,
+and vLLM's CPU op at nearly every measured size (docs/perf/cpu_moe.md).
 
 Otherwise (FP8 weights, no AVX2/gcc, or widths the kernel does not take) tokens are grouped
 by expert (tiny batches on the host from a plain list, larger ones with one stable argsort)
@@ -138,7 +138,7 @@ def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor
     return pair_out.view(tokens, top_k, hidden).sum(dim=1).to(dtype)
 
 
-def native_takes(problem: MoeProblem, w13, w2) -> bool:
+def native_takes(problem: MoeProblem, w13: torch.Tensor, w2: torch.Tensor) -> bool:
     """Whether the call runs natively (`cpu_native.fused_moe`) rather than in torch."""
     return not problem.fp8 and cpu_native.supports(w13) and cpu_native.supports(w2)
 
