@@ -24,8 +24,14 @@ BACKEND_ENV = "TESSERA_MOE_BACKEND"
 _CHOICES = ("auto", "torch", "triton")
 
 
+def requested_backend(backend: str | None) -> str:
+    """The backend asked for: the argument, else ``TESSERA_MOE_BACKEND``, else "auto" (not
+    yet checked; `resolve_backend` checks it)."""
+    return backend if backend is not None else os.environ.get(BACKEND_ENV, "auto") or "auto"
+
+
 def resolve_backend(device: torch.device, backend: str | None) -> Literal["torch", "triton"]:
-    choice = backend if backend is not None else os.environ.get(BACKEND_ENV, "auto") or "auto"
+    choice = requested_backend(backend)
     if choice not in _CHOICES:
         source = "backend" if backend is not None else BACKEND_ENV
         raise ValueError(f"{source} is {choice!r}; expected one of {', '.join(_CHOICES)}")

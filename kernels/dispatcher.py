@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from kernels import cpu_native
-from kernels.backend import BACKEND_ENV, Backend, resolve_backend, triton_module
+from kernels.backend import Backend, requested_backend, resolve_backend, triton_module
 from kernels.cpu import moe_cpu
 from kernels.validate import check_moe_args
-
-
-def _env_backend_is_cpu() -> bool:
-    return os.environ.get(BACKEND_ENV, "auto") in ("", "auto", "torch")
 
 
 def moe(
@@ -47,7 +41,7 @@ def moe(
     """
     if (w13_scale is None and w2_scale is None and a13_scale is None and a2_scale is None
             and isinstance(x, torch.Tensor) and x.is_cpu
-            and (backend in ("auto", "torch") or (backend is None and _env_backend_is_cpu()))):
+            and requested_backend(backend) in ("auto", "torch")):
         # The common CPU call (see `fused_moe_if_plain` for why it skips the full check).
         out = cpu_native.fused_moe_if_plain(x, w13, w2, weights, ids)
         if out is not None:
