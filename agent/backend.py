@@ -116,27 +116,3 @@ class Backend(Protocol):
     async def cancel(self) -> None:
         """Stop the turn in progress; the stream then ends with reason "cancelled"."""
         ...
-
-
-def make_backend(spec: str) -> Backend:
-    """Build a backend from its spec: `replay:FILE` (now), `local`, `openai:URL` (engine)."""
-    kind, _, rest = spec.partition(":")
-    if kind == "replay":
-        from agent.replay import ReplayBackend
-
-        if not rest:
-            raise BackendUnavailable("replay backend needs a file: --backend replay:FILE")
-        return ReplayBackend.from_file(rest)
-    if kind == "local":
-        from agent.backends.local import LocalBackend
-
-        return LocalBackend.from_config()
-    if kind == "openai":
-        from agent.backends.openai import OpenAIBackend
-
-        if not rest.startswith(("http://", "https://")):
-            raise BackendUnavailable("openai backend needs a URL: --backend openai:https://HOST/v1")
-        return OpenAIBackend.from_spec(rest)
-    raise BackendUnavailable(
-        f"unknown backend spec {spec!r}; expected replay:FILE, local or openai:URL"
-    )

@@ -13,7 +13,8 @@ from typing import TextIO
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, Rule, RuleError, Verdict
-from agent.backend import BackendError, Delta, make_backend
+from agent.backend import BackendError, Delta
+from agent.backends import make_backend
 from agent.calls import Approver
 from agent.compaction import CompactionSettings
 from agent.config import Config

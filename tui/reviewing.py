@@ -58,7 +58,8 @@ class ModelReviewer:
 
     def _setup(self):
         from agent import paths
-        from agent.backend import BackendError, make_backend
+        from agent.backend import BackendError
+        from agent.backends import make_backend
         from agent.config import ConfigError, load_config
         from agent.context import build_system_context
         from tools.base import ToolContext

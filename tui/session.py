@@ -221,8 +221,9 @@ class ChatSession:
     def switch_backend(self, spec: str) -> str:
         """Use the backend `spec` (`replay:FILE`, `local`, `openai:URL`) from the next step
         on, keeping the conversation; raises SessionSetupError for a spec
-        agent.backend.make_backend refuses. Returns the spec."""
-        from agent.backend import BackendError, make_backend
+        agent.backends.make_backend refuses. Returns the spec."""
+        from agent.backend import BackendError
+        from agent.backends import make_backend
 
         if self.running:
             raise SessionSetupError("stop the model first (Esc): it is working")

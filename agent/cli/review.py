@@ -51,7 +51,8 @@ async def _review(args: argparse.Namespace) -> int:
 
     from agent import events as ev
     from agent import paths
-    from agent.backend import BackendError, make_backend
+    from agent.backend import BackendError
+    from agent.backends import make_backend
     from agent.config import ConfigError, load_config
     from agent.context import build_system_context
     from agent.render import render_human

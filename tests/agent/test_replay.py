@@ -19,8 +19,8 @@ from agent.backend import (
     ThinkingDelta,
     ToolCallDelta,
     UsageDelta,
-    make_backend,
 )
+from agent.backends import make_backend
 from agent.replay import ReplayBackend, ReplayExhausted, ReplayTurn
 
 RAW = '[THINK]look first[/THINK]Reading.[TOOL_CALLS]read_file[ARGS]{"path": "a [ARGS] b.py"}'

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backend import BackendError, ChatRequest, Delta, FinishDelta, Message, make_backend
+from agent.backend import BackendError, ChatRequest, Delta, FinishDelta, Message
+from agent.backends import make_backend
 from agent.backends.errors import EngineDied
 from agent.backends.local import LocalBackend
 from model.engine import EngineInfo, EnginePaths

@@ -22,8 +22,8 @@ from agent.backend import (
     ThinkingDelta,
     ToolCallDelta,
     UsageDelta,
-    make_backend,
 )
+from agent.backends import make_backend
 from agent.backends.errors import (
     BackendTimeout,
     BadCredentials,
