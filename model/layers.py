@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import kernels
 from model.config import RopeConfig, TextConfig
 
 
@@ -151,7 +150,8 @@ class Gate(nn.Module):
 
 
 class Experts(nn.Module):
-    """Routed experts fused in the kernels' layout: w13 [E, 2·I, H] (gate, up), w2 [E, H, I]."""
+    """Routed experts fused in vLLM's layout: w13 [E, 2·I, H] (gate rows, then up rows) and
+    w2 [E, H, I]; expert e computes w2[e] · (SiLU(gate_e · x) ⊙ (up_e · x))."""
 
     def __init__(self, dim: int, hidden: int, num_experts: int) -> None:
         super().__init__()
@@ -162,32 +162,29 @@ class Experts(nn.Module):
 def mixture_of_experts(x: torch.Tensor, gate: Gate, experts: Experts,
                        shared: FeedForward | None, top_k: int, routed_scale: float
                        ) -> torch.Tensor:
-    """Softmax over all router logits, top-k, renormalise, scale; plus an always-on shared
-    expert. Routing and the expert GEMMs run through the `kernels` package."""
-    weights, ids = kernels.route(gate(x), top_k, renormalize=True, scaling=routed_scale)
-    out = kernels.moe(x, experts.w13, experts.w2, weights, ids)
+    """x [T, H] → [T, H]: each token's top-k routed experts, weighted, plus the shared expert.
+
+    Plain torch on purpose: this is what the MoE kernels and the engines are checked against,
+    so it shares no code with them (model.md: softmax over all experts, top-k, renormalise to
+    sum 1, times routed_scale; no groups, no score-correction bias).
+    """
+    probs = gate(x).float().softmax(dim=-1)                      # [T, E] router probabilities
+    weights, ids = probs.topk(top_k, dim=-1)                     # [T, k] best k per token
+    weights = weights / weights.sum(dim=-1, keepdim=True) * routed_scale  # [T, k], sums to scale
+    inter = experts.w2.shape[-1]
+    out = torch.zeros_like(x)                                    # [T, H]
+    for e in ids.unique().tolist():
+        token, slot = (ids == e).nonzero(as_tuple=True)          # [n] tokens that chose e
+        gate_up = x[token] @ experts.w13[e].t()                  # [n, 2I]
+        hidden = F.silu(gate_up[:, :inter]) * gate_up[:, inter:]  # [n, I]
+        down = hidden @ experts.w2[e].t()                        # [n, H]
+        out.index_add_(0, token, down * weights[token, slot, None].to(x.dtype))
     return out if shared is None else out + shared(x)
 
 
 def _shared_expert(text: TextConfig) -> FeedForward | None:
     moe = text.moe
     return FeedForward(text.hidden_size, moe.shared_dim) if moe.num_shared_experts else None
-
-
-class MoE(nn.Module):
-    """The MoE feed-forward on its own (blocks hold the same parts under checkpoint names)."""
-
-    def __init__(self, text: TextConfig) -> None:
-        super().__init__()
-        moe = text.moe
-        self.top_k, self.routed_scale = moe.top_k, moe.routed_scale
-        self.gate = Gate(text.hidden_size, moe.num_experts)
-        self.experts = Experts(text.hidden_size, moe.expert_dim, moe.num_experts)
-        self.shared_experts = _shared_expert(text)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mixture_of_experts(x, self.gate, self.experts, self.shared_experts, self.top_k,
-                                  self.routed_scale)
 
 
 class Block(nn.Module):
