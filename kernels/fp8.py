@@ -1,11 +1,14 @@
-"""FP8 E4M3 quantisation helpers shared by the kernels, the reference and the tests.
+"""FP8 E4M3: the one quantise/dequantise module (kernels, checkpoint loading, tiny checkpoints,
+tests and benchmarks all use it; it lives here because `kernels` imports nothing of the rest).
 
-Three weight-scale layouts are understood (``dequantised = fp8 * scale``):
+A weight is an expert stack ``[E, N, K]`` or one linear weight ``[N, K]``. Weight-scale layouts
+(``dequantised = fp8 * scale``; HF's ``weight_scale_inv`` is such a multiplier too):
 
 - per tensor: a scalar (shape ``[]`` or ``[1]``), one scale for every expert;
 - per expert: ``[E]`` (the released checkpoint: ``experts.N.w*.qscale_weight``), and for w13
   also ``[E, 2]``: separate gate and up scales, as the checkpoint stores w1 and w3 apart;
-- 128×128 blocks: ``[E, ceil(N / 128), ceil(K / 128)]`` for a weight ``[E, N, K]``.
+- 128×128 blocks: ``[E, ceil(N / 128), ceil(K / 128)]`` (``[ceil(N / 128), ceil(K / 128)]``
+  for a 2-D weight).
 
 Activation scales are static (calibrated): a scalar, or ``[E]`` per expert. Quantising an
 activation saturates finite values to ±448 and turns non-finite values into NaN, so a NaN or
@@ -62,15 +65,15 @@ def quantize_per_shard(w13: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def quantize_blocks(w: torch.Tensor, block: int = SCALE_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
-    """128×128 block scales for ``w: [E, N, K]``; returns ``(fp8, [E, ceil(N/b), ceil(K/b)])``."""
-    e, n, k = w.shape
+    """128×128 block scales for ``w: [..., N, K]``; returns ``(fp8, [..., N/b, K/b])`` (ceil)."""
+    *lead, n, k = w.shape
     nb, kb = -(-n // block), -(-k // block)
-    padded = torch.zeros(e, nb * block, kb * block, dtype=torch.float32, device=w.device)
-    padded[:, :n, :k] = w.float()
-    tiles = padded.view(e, nb, block, kb, block)
-    scale = _amax_scale(tiles.abs().amax(dim=(2, 4)))
-    q = _saturate(tiles / scale[:, :, None, :, None]).view(e, nb * block, kb * block)
-    return q[:, :n, :k].contiguous().to(FP8_DTYPE), scale
+    padded = torch.zeros(*lead, nb * block, kb * block, dtype=torch.float32, device=w.device)
+    padded[..., :n, :k] = w.float()
+    tiles = padded.view(*lead, nb, block, kb, block)
+    scale = _amax_scale(tiles.abs().amax(dim=(-3, -1)))
+    q = _saturate(tiles / scale[..., :, None, :, None]).view_as(padded)
+    return q[..., :n, :k].contiguous().to(FP8_DTYPE), scale
 
 
 def quantize(w: torch.Tensor, layout: ScaleLayout) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,44 +87,58 @@ def quantize(w: torch.Tensor, layout: ScaleLayout) -> tuple[torch.Tensor, torch.
     return quantize_blocks(w)
 
 
+def _block_grid(weight_shape: tuple[int, ...]) -> tuple[int, ...]:
+    *lead, n, k = weight_shape
+    return (*lead, -(-n // SCALE_BLOCK), -(-k // SCALE_BLOCK))
+
+
 def scale_layout(scale: torch.Tensor, weight_shape: tuple[int, ...], name: str) -> ScaleLayout:
     """Classify a weight scale by its shape; raise ``ValueError`` naming the tensor otherwise."""
-    e, n, k = weight_shape
-    block_shape = (e, -(-n // SCALE_BLOCK), -(-k // SCALE_BLOCK))
     shape = tuple(scale.shape)
+    experts = weight_shape[0] if len(weight_shape) == 3 else None
     if shape in ((), (1,)):
         return ScaleLayout.TENSOR
-    if shape == (e,):
+    if experts is not None and shape == (experts,):
         return ScaleLayout.EXPERT
-    if shape == (e, 2) and name == "w13_scale":
+    if experts is not None and shape == (experts, 2) and name == "w13_scale":
         return ScaleLayout.SHARD
-    if shape == block_shape:
+    if shape == _block_grid(weight_shape):
         return ScaleLayout.BLOCK
-    shard = f", [{e}, 2] (gate/up)" if name == "w13_scale" else ""
+    per_expert = "" if experts is None else f", [{experts}] (per expert)"
+    shard = f", [{experts}, 2] (gate/up)" if name == "w13_scale" and experts else ""
     raise ValueError(
-        f"{name} has shape {list(shape)}; expected [] or [1] (per tensor), [{e}] (per expert)"
-        f"{shard} or {list(block_shape)} (128×128 blocks)"
+        f"{name} has shape {list(shape)}; expected [] or [1] (per tensor){per_expert}{shard} "
+        f"or {list(_block_grid(weight_shape))} (128×128 blocks)"
     )
 
 
-def expand_weight_scale(scale: torch.Tensor, layout: ScaleLayout, shape: tuple[int, ...]):
-    """The scale broadcast to a full ``[E, N, K]`` weight (float64, for the reference)."""
-    e, n, k = shape
-    s = scale.double()
+def expand_weight_scale(scale: torch.Tensor, layout: ScaleLayout,
+                        shape: tuple[int, ...]) -> torch.Tensor:
+    """The scale broadcast to the full weight shape ``[..., N, K]`` (in the scale's dtype)."""
+    n, k = shape[-2:]
     if layout is ScaleLayout.TENSOR:
-        return s.reshape(1, 1, 1).expand(e, n, k)
+        return scale.reshape([1] * len(shape)).expand(shape)
     if layout is ScaleLayout.EXPERT:
-        return s.reshape(e, 1, 1).expand(e, n, k)
+        return scale.reshape(-1, 1, 1).expand(shape)
     if layout is ScaleLayout.SHARD:
-        return s.repeat_interleave(n // 2, dim=1)[:, :, None].expand(e, n, k)
-    full = s.repeat_interleave(SCALE_BLOCK, dim=1).repeat_interleave(SCALE_BLOCK, dim=2)
-    return full[:, :n, :k]
+        return scale.repeat_interleave(n // 2, dim=1)[:, :, None].expand(shape)
+    full = scale.repeat_interleave(SCALE_BLOCK, dim=-2).repeat_interleave(SCALE_BLOCK, dim=-1)
+    return full[..., :n, :k]
 
 
-def dequantize(q: torch.Tensor, scale: torch.Tensor, name: str = "weight") -> torch.Tensor:
-    """FP8 expert weight ``[E, N, K]`` back to float64 with any supported scale layout."""
+def dequantize(q: torch.Tensor, scale: torch.Tensor, name: str = "weight",
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """FP8 weight ``[..., N, K]`` × its scale, in ``dtype`` (float64 for the kernels' oracle;
+    float32 when loading a checkpoint: fp8 → float32 is exact and the product rounds once).
+
+    Checkpoints also store a scalar as ``[1, 1]`` and per-expert scales as ``[E, 1, 1]``.
+    """
+    if scale.numel() == 1:
+        scale = scale.reshape(())
+    elif q.dim() == 3 and tuple(scale.shape) == (q.shape[0], 1, 1):
+        scale = scale.reshape(-1)
     layout = scale_layout(scale, tuple(q.shape), name)
-    return q.double() * expand_weight_scale(scale, layout, tuple(q.shape))
+    return q.to(dtype) * expand_weight_scale(scale.to(dtype), layout, tuple(q.shape))
 
 
 def quantize_activation(x: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:

@@ -125,7 +125,7 @@ def quantise(tensors: dict[str, torch.Tensor], fmt: CheckpointFormat, mode: Fp8M
     """FP8 E4M3 with per-tensor (per-expert for fused experts) or 128×128 block scales."""
     import torch
 
-    from model.fp8 import quantize_blocks, quantize_per_tensor
+    from kernels.fp8 import quantize_blocks, quantize_per_tensor
 
     if mode == "block" and fmt == "mistral":
         raise ValueError("Mistral-format checkpoints carry per-tensor FP8 scales only")

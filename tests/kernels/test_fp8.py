@@ -1,4 +1,4 @@
-"""FP8 quantisation helpers shared by the reference and the kernels."""
+"""The one FP8 module: quantise and dequantise for the kernels, checkpoints and tests."""
 
 from __future__ import annotations
 
@@ -40,3 +40,23 @@ def test_activation_quantisation_saturates_and_keeps_non_finite_visible():
     q = fp8.quantize_activation(x, torch.tensor(1.0)).float()
     assert q[:3].tolist() == [1.0, 448.0, -448.0]
     assert torch.isnan(q[3:]).all()
+
+
+def test_checkpoint_scale_shapes_dequantise_to_fp8_times_scale_exactly():
+    """Checkpoint loading uses the same dequantise: 2-D linear weights, block grids without
+    an expert dimension, and the `[1, 1]` and `[E, 1, 1]` shapes checkpoints store."""
+    linear = torch.randn(300, 130)
+    q, scale = fp8.quantize_blocks(linear)
+    assert scale.shape == (3, 2)
+    back = fp8.dequantize(q, scale, dtype=torch.float32)
+    assert back.dtype == torch.float32
+    assert torch.equal(back[128:256, 128:], q[128:256, 128:].float() * scale[1, 1])
+    q, scalar = fp8.quantize_per_tensor(linear)
+    assert torch.equal(fp8.dequantize(q, scalar.reshape(1, 1), dtype=torch.float32),
+                       q.float() * scalar)
+    experts = torch.randn(3, 40, 24)
+    q, per_expert = fp8.quantize_per_expert(experts)
+    stored = fp8.dequantize(q, per_expert.reshape(3, 1, 1), dtype=torch.float32)
+    assert torch.equal(stored, q.float() * per_expert[:, None, None])
+    with pytest.raises(ValueError, match=r"weight has shape \[2\]; expected \[\] or \[1\]"):
+        fp8.dequantize(q[0], torch.ones(2))

@@ -74,7 +74,8 @@ def test_the_kernels_moe_agrees_with_the_reference_moe() -> None:
 
 
 def test_the_reference_imports_nothing_from_kernels(tiny_dirs) -> None:
-    """The reference is the independent truth: loading and running it never loads `kernels`."""
+    """The reference is the independent truth: loading and running it never loads `kernels`
+    (only an FP8 checkpoint's file format is decoded by `kernels.fp8`, the one FP8 module)."""
     directory = tiny_dirs("mistral", "small", vision=True)
     script = (
         "import sys\n"
