@@ -1,34 +1,51 @@
 """`screenshot`: render a loopback URL or a local HTML file with headless Chromium.
 
-Only loopback is allowed: the dev server the agent started, or a file in the
-repository. Chromium also gets a dead proxy for everything that is not loopback, so a
-page cannot pull anything from elsewhere either.
+The page is someone else's HTML, so the browser gets no more than a command would: it
+runs inside the command sandbox (tools/sandbox: the host read-only, secrets masked, a
+private /tmp, no network at all) in a fresh profile that dies with it, and DevTools
+hands every request to `RequestGuard` before it is made (tools/browser_guard.py):
+repository files load, loopback servers on allowed ports are fetched from the host side
+and handed over, everything else fails and is named in the result.
+
+Allowed loopback ports: the target URL's own and the tool's allow-list. Pages reach them
+only through that fetch, never over a socket, so a WebSocket (which DevTools cannot
+pause) has nowhere to connect.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import resource
 import shutil
 import subprocess
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from tools.devtools import full_page_png
+from tools.browser_guard import RequestGuard, is_loopback_host, url_port
+from tools.devtools import DevToolsPipe, capture_png, intercept_requests
 from tools.images import MAX_SIDE_PIXELS, describe, image_store_dir, store_image
-from tools.paths import display_path, resolve_in_repo
+from tools.paths import confine, display_path, secret_paths_in_repo
+from tools.sandbox.policy import SandboxMode, SandboxPolicy
+from tools.sandbox.runner import SandboxPlan, plan_command
+
+__all__ = ["Screenshot", "find_browser", "is_loopback_host", "render_png", "resolve_target"]
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = "install it with `apt-get install chromium` (Debian/Ubuntu)"
 RENDER_TIMEOUT_S = 60
-# Nothing listens here: requests for non-loopback hosts fail at once.
+# Nothing listens here. The sandbox has no network anyway; where it cannot be made
+# (no bubblewrap), a request that slipped past the guard still goes nowhere.
 DEAD_PROXY = "http://127.0.0.1:9"
 CHROMIUM_FLAGS = (
     "--headless",
+    # Chromium's own sandbox needs namespaces it cannot make inside ours.
     "--no-sandbox",
+    "--no-zygote",
+    "--disable-dev-shm-usage",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -40,7 +57,9 @@ CHROMIUM_FLAGS = (
     "--force-device-scale-factor=1",
     f"--proxy-server={DEAD_PROXY}",
 )
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+# Chromium reserves far more address space than it uses (V8 cages, allocator pools): the
+# command sandbox's address-space limit would kill it at start.
+BROWSER_MEMORY = resource.RLIM_INFINITY
 
 
 def find_browser() -> str:
@@ -50,17 +69,7 @@ def find_browser() -> str:
     raise ToolError(f"screenshot needs Chromium, which is not installed: {INSTALL_HINT}")
 
 
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_target(target: str, repo: Path) -> str:
+def resolve_target(target: str, ctx: ToolContext) -> str:
     """The URL to load: a loopback http(s) URL as given, or a repository file as file://."""
     target = target.strip()
     parts = urlsplit(target)
@@ -78,44 +87,54 @@ def resolve_target(target: str, repo: Path) -> str:
         raise ToolError(
             f"screenshot renders http(s) URLs on loopback or files, not {parts.scheme}: URLs"
         )
-    path = resolve_in_repo(repo, target)
+    path = confine(ctx, target)
     if not path.is_file():
-        raise ToolError(f"{display_path(repo, path)} is not a file")
+        raise ToolError(f"{display_path(ctx.repo, path)} is not a file")
     return path.as_uri()
 
 
-def render_png(url: str, width: int, height: int, full_page: bool = False) -> bytes:
-    """PNG bytes of `url` rendered by headless Chromium in a fresh profile."""
+def browser_policy(sandbox: SandboxPolicy) -> SandboxPolicy:
+    """The command sandbox's policy, read-only and offline whatever commands may do."""
+    return sandbox.with_(mode=SandboxMode.READ_ONLY, network=False, memory_bytes=BROWSER_MEMORY,
+                         timeout_s=RENDER_TIMEOUT_S)  # fmt: skip
+
+
+def render_png(
+    url: str,
+    width: int,
+    height: int,
+    full_page: bool,
+    *,
+    repo: Path,
+    policy: SandboxPolicy,
+    guard: RequestGuard,
+) -> tuple[bytes, SandboxPlan]:
+    """PNG bytes of `url` rendered by headless Chromium inside the sandbox of `policy`."""
     browser = find_browser()
-    with tempfile.TemporaryDirectory(prefix="tessera-shot-") as scratch:
-        argv = [
-            browser,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={Path(scratch) / 'profile'}",
-            f"--window-size={width},{height}",
-        ]
-        if full_page:
-            # The page's own layout says how tall it is: ask it over the DevTools pipe.
-            return full_page_png(argv, url, width, height, MAX_SIDE_PIXELS, RENDER_TIMEOUT_S)
-        out = Path(scratch) / "shot.png"
+    plans: list[SandboxPlan] = []
+
+    def start(command: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+        plan = plan_command(command, repo=repo, policy=policy)
+        plans.append(plan)
+        quiet = subprocess.DEVNULL
+        return subprocess.Popen(
+            plan.argv, env=plan.env, cwd=plan.cwd, pass_fds=(*plan.pass_fds, *pass_fds),
+            preexec_fn=plan.preexec, start_new_session=True, stdin=quiet, stdout=quiet,
+            stderr=quiet,
+        )  # fmt: skip
+
+    argv = [browser, *CHROMIUM_FLAGS, f"--window-size={width},{height}"]
+    try:
+        pipe = DevToolsPipe(argv, RENDER_TIMEOUT_S, start)
         try:
-            done = subprocess.run(
-                [*argv, f"--screenshot={out}", url],
-                capture_output=True,
-                timeout=RENDER_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolError(
-                f"Chromium did not finish rendering {url} in {RENDER_TIMEOUT_S} s"
-            ) from exc
-        if not out.exists():
-            tail = done.stderr.decode("utf-8", errors="replace").strip().splitlines()[-3:]
-            raise ToolError(
-                f"Chromium exited with {done.returncode} and wrote no screenshot of {url}: "
-                + " | ".join(tail)
-            )
-        return out.read_bytes()
+            intercept_requests(pipe, guard.answer)
+            png = capture_png(pipe, url, width, height, full_page, MAX_SIDE_PIXELS)
+        finally:
+            pipe.close()
+    finally:
+        for plan in plans:
+            plan.cleanup()
+    return png, plans[0]
 
 
 class Screenshot(Tool):
@@ -133,10 +152,29 @@ class Screenshot(Tool):
         height: int = Field(800, ge=64, le=4000, description="viewport height in px")
         full_page: bool = Field(False, description="capture the whole page, not only the viewport")
 
+    def __init__(self, allowed_ports: Iterable[int] = ()) -> None:
+        # Loopback ports any page may reach besides its own URL's: servers the session runs.
+        self.allowed_ports = frozenset(allowed_ports)
+
     def run(self, args: Args, ctx: ToolContext) -> ToolResult:
-        url = resolve_target(args.target, ctx.repo)
-        png = render_png(url, args.width, args.height, args.full_page)
+        url = resolve_target(args.target, ctx)
+        ports = set(self.allowed_ports)
+        if urlsplit(url).scheme != "file":
+            ports.add(url_port(url))
+        guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx))
+        policy = browser_policy(ctx.sandbox)
+        try:
+            png, plan = render_png(url, args.width, args.height, args.full_page,
+                                   repo=ctx.repo, policy=policy, guard=guard)  # fmt: skip
+        except ToolError as exc:
+            refused = guard.report()
+            raise ToolError(f"{exc}\n{refused}" if refused else str(exc)) from exc
         stored = store_image(png, image_store_dir(ctx.data_dir), f"screenshot of {url}")
-        data = stored.as_data()
-        data["url"] = url
-        return ToolResult(ok=True, text=describe(stored, f"screenshot of {url}"), data=data)
+        data: dict[str, Any] = stored.as_data()
+        data.update(url=url, blocked=guard.blocked, failed=guard.failed, sandbox=plan.layers)
+        lines = [describe(stored, f"screenshot of {url}")]
+        if not plan.sandboxed:
+            lines += [f"note: {note}" for note in plan.notes]
+        if refused := guard.report():
+            lines.append(refused)
+        return ToolResult(ok=True, text="\n".join(lines), data=data)

@@ -56,8 +56,11 @@ class CommandResult:
     output_bytes: int = 0
 
 
-class _Plan:
-    """Everything decided before fork: argv, env, what the child does, what to clean up."""
+class SandboxPlan:
+    """Everything decided before fork: argv, env, what the child does, what to clean up.
+
+    Start `argv` with `env`, `pass_fds` and `preexec_fn=preexec`, then call `cleanup()`.
+    """
 
     def __init__(self) -> None:
         self.argv: list[str] = []
@@ -69,6 +72,8 @@ class _Plan:
         self.child_steps: list[Callable[[], None]] = []
         self.cleanups: list[Callable[[], None]] = []
         self.cgroup: PidsCgroup | None = None
+        self.preexec: Callable[[], None] = lambda: None
+        self.cwd = Path("/")
 
     def cleanup(self) -> None:
         for step in reversed(self.cleanups):
@@ -113,7 +118,7 @@ def _rlimits(policy: SandboxPolicy, is_root: bool) -> list[tuple[int, int, int]]
     return limits
 
 
-def _plan_bwrap(plan: _Plan, command: list[str], policy: SandboxPolicy, repo: Path,
+def _plan_bwrap(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, repo: Path,
                 cwd: Path, layers: SandboxLayers) -> None:  # fmt: skip
     home = Path(os.environ.get("HOME") or os.path.expanduser("~"))
     masks = bwrap_args.masked_paths(policy, home, DEFAULT_SECRET_PATHS)
@@ -139,7 +144,7 @@ def _plan_bwrap(plan: _Plan, command: list[str], policy: SandboxPolicy, repo: Pa
         plan.notes.append(f"seccomp unavailable: {layers.seccomp.detail}")
 
 
-def _plan_fallback(plan: _Plan, command: list[str], policy: SandboxPolicy, repo: Path,
+def _plan_fallback(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, repo: Path,
                    layers: SandboxLayers) -> None:  # fmt: skip
     plan.notes.append(
         f"sandbox OFF: bubblewrap unusable ({layers.bwrap.detail}); "
@@ -174,9 +179,32 @@ def _plan_fallback(plan: _Plan, command: list[str], policy: SandboxPolicy, repo:
         plan.notes.append(f"seccomp unavailable, network open: {layers.seccomp.detail}")
 
 
-def _make_plan(command: list[str], policy: SandboxPolicy, repo: Path, cwd: Path,
-               layers: SandboxLayers) -> _Plan:  # fmt: skip
-    plan = _Plan()
+def plan_command(
+    argv: list[str] | str,
+    *,
+    repo: Path,
+    policy: SandboxPolicy,
+    cwd: Path | None = None,
+    layers: SandboxLayers | None = None,
+) -> SandboxPlan:
+    """How to start `argv` under `policy`, without starting it.
+
+    For programs that need their own plumbing (the screenshot browser talks DevTools over
+    pipes); `run_command` uses it too. Raises ValueError for a missing repo/cwd or an
+    empty command.
+    """
+    command = ["bash", "-c", argv] if isinstance(argv, str) else list(argv)
+    if not command or not command[0]:
+        raise ValueError("empty command")
+    repo = Path(os.path.realpath(repo))
+    if not repo.is_dir():
+        raise ValueError(f"repository {repo} is not a directory")
+    cwd = Path(os.path.realpath(cwd if cwd is not None else repo))
+    if not cwd.is_dir():
+        raise ValueError(f"working directory {cwd} is not a directory")
+    layers = layers or probe_layers()
+    plan = SandboxPlan()
+    plan.cwd = cwd
     try:
         if policy.mode is SandboxMode.FULL_ACCESS:
             plan.argv, plan.env = command, dict(os.environ)
@@ -193,7 +221,9 @@ def _make_plan(command: list[str], policy: SandboxPolicy, repo: Path, cwd: Path,
         elif layers.is_root:
             detail = layers.pids_cgroup.detail
             plan.notes.append(f"no pids cgroup, process count unlimited: {detail}")
-        plan.layers += ["rlimits", "timeout", "output-cap"]
+        plan.layers.append("rlimits")
+        plan.preexec = _child_setup(_rlimits(policy, layers.is_root), plan.cgroup,
+                                    plan.child_steps)  # fmt: skip
     except BaseException:
         plan.cleanup()
         raise
@@ -245,26 +275,16 @@ def run_command(
     `layers` defaults to what `probe_layers()` found; tests pass their own to exercise
     the fallbacks. Raises ValueError for a missing repo/cwd or an empty command.
     """
-    command = ["bash", "-c", argv] if isinstance(argv, str) else list(argv)
-    if not command or not command[0]:
-        raise ValueError("empty command")
-    repo = Path(os.path.realpath(repo))
-    if not repo.is_dir():
-        raise ValueError(f"repository {repo} is not a directory")
-    cwd = Path(os.path.realpath(cwd if cwd is not None else repo))
-    if not cwd.is_dir():
-        raise ValueError(f"working directory {cwd} is not a directory")
-    layers = layers or probe_layers()
     started = time.monotonic()
-    plan = _make_plan(command, policy, repo, cwd, layers)
+    plan = plan_command(argv, repo=repo, policy=policy, cwd=cwd, layers=layers)
+    plan.layers += ["timeout", "output-cap"]
     try:
-        return _execute(plan, policy, cwd, layers.is_root, started)
+        return _execute(plan, policy, started)
     finally:
         plan.cleanup()
 
 
-def _execute(plan: _Plan, policy: SandboxPolicy, cwd: Path, is_root: bool,
-             started: float) -> CommandResult:  # fmt: skip
+def _execute(plan: SandboxPlan, policy: SandboxPolicy, started: float) -> CommandResult:
     def finish(exit_code: int | None, text: str, killed_reason: str | None,
                watcher: _Watcher | None = None) -> CommandResult:  # fmt: skip
         buffer = watcher.buffer if watcher else None
@@ -284,8 +304,8 @@ def _execute(plan: _Plan, policy: SandboxPolicy, cwd: Path, is_root: bool,
     try:
         proc = subprocess.Popen(
             plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=plan.env, cwd=cwd, start_new_session=True, pass_fds=plan.pass_fds,
-            preexec_fn=_child_setup(_rlimits(policy, is_root), plan.cgroup, plan.child_steps),
+            env=plan.env, cwd=plan.cwd, start_new_session=True, pass_fds=plan.pass_fds,
+            preexec_fn=plan.preexec,
         )  # fmt: skip
     except FileNotFoundError:
         return finish(127, f"{plan.argv[0]}: command not found\n", None)
