@@ -9,5 +9,27 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 if not os.path.exists("/dev/nvidiactl"):
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "require_program(*names): needs one of these programs on PATH "
+        "(skips here, fails in CI: tests/support.py)")
+    config.addinivalue_line(
+        "markers", "require_module(name): needs this Python module "
+        "(skips here, fails in CI: tests/support.py)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """Before fixtures are set up: the prerequisites a test's markers name."""
+    from tests.support import require_module, require_program
+
+    for mark in item.iter_markers("require_program"):
+        require_program(*mark.args)
+    for mark in item.iter_markers("require_module"):
+        require_module(*mark.args)

@@ -1,11 +1,16 @@
-"""Helpers shared by the agent and TUI tests: an isolated home, small git repositories,
-and replay files of raw model output."""
+"""Helpers shared by the tests: an isolated home, small git repositories, replay files of
+raw model output, and the one way a test asks for an external program or optional module."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -46,3 +51,40 @@ def call(name: str, **arguments: object) -> str:
 def write_replay(path: Path, turns: list[str]) -> Path:
     path.write_text("".join(json.dumps({"raw": raw}) + "\n" for raw in turns))
     return path
+
+
+# -- prerequisites -------------------------------------------------------------------------
+# `scripts/test` installs every program and module the suite needs, so in CI a missing one is
+# a broken setup and must fail; on a developer's machine it only skips the tests that need it.
+# Tests say what they need with `require_program`/`require_module` or the markers of the
+# same names (`@pytest.mark.require_program("rg")`, handled in tests/conftest.py).
+
+CI_TRUE = {"1", "true", "yes", "on"}
+
+
+def in_ci() -> bool:
+    """Whether `CI` is set to a true value (CI services set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() in CI_TRUE
+
+
+def prerequisite_missing(what: str) -> NoReturn:
+    """Skip the test here; fail it in CI, where its absence means the install is broken."""
+    if in_ci():
+        pytest.fail(f"{what}; CI is set and scripts/test installs it, so this fails", pytrace=False)
+    pytest.skip(what, allow_module_level=True)
+
+
+def require_program(*names: str) -> str:
+    """The path of the first of `names` found on PATH (alternatives, e.g. chromium's)."""
+    for name in names:
+        if found := shutil.which(name):
+            return found
+    prerequisite_missing(f"needs {' or '.join(names)} on PATH")
+
+
+def require_module(name: str) -> ModuleType:
+    """The imported module `name` (an optional dependency of one extra)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        prerequisite_missing(f"needs the Python module {name} ({exc})")

@@ -5,26 +5,28 @@ A newline is ctrl+j or alt+enter (terminals rarely report shift+enter). Tab afte
 line and down on the last walk the history of sent messages; what was being typed is kept
 and comes back after the newest entry. The cursor does not blink, so an idle screen
 repaints nothing.
+
+Enter, the newline keys and Tab are handled in the widget's own key handler, in the order
+the keys arrived. As bindings they ran ahead of the typing: a priority binding fires when the
+app receives the key, while the characters before it still wait in this widget's queue, so
+text and Enter arriving in one burst (`tmux send-keys "text" Enter`, a paste without
+bracketed paste) submitted an empty box and then filled it. A bracketed paste (events.Paste)
+goes in whole; a single line ending in a newline is sent, as if typed.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
 
-from textual.binding import Binding, BindingType
+from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+NEWLINE_KEYS = {"ctrl+j", "alt+enter", "shift+enter"}
+
 
 class PromptInput(TextArea):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "submit", "Send", show=False, priority=True),
-        Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", show=False),
-        Binding("tab", "complete", "Complete @path", show=False),
-    ]
-
     class Submitted(Message):
         def __init__(self, prompt: PromptInput, text: str) -> None:
             super().__init__()
@@ -44,6 +46,35 @@ class PromptInput(TextArea):
         self.sent_history: list[str] = []
         self._history_index: int | None = None  # None: editing a fresh message
         self._draft = ""
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Enter, newline and Tab in arrival order (see the module docstring)."""
+        if self.read_only:
+            return
+        if event.key == "enter":
+            handle = self.action_submit
+        elif event.key in NEWLINE_KEYS:
+            handle = self.action_newline
+        elif event.key == "tab":
+            handle = self.action_complete
+        else:
+            return  # a character: TextArea's own handler inserts it
+        event.stop()
+        event.prevent_default()  # TextArea's handler would insert Enter as a newline
+        handle()
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # TextArea's own paste would keep a final newline unsent
+        if self.read_only:
+            return
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")  # terminals send \r
+        line = text.rstrip("\n")
+        send = line != text and "\n" not in line  # one line and Enter, as if typed
+        pasted = self.replace(line if send else text, *self.selection,
+                              maintain_selection_offset=False)
+        self.move_cursor(pasted.end_location)
+        if send:
+            self.action_submit()
 
     def action_submit(self) -> None:
         text = self.text.strip()
