@@ -87,4 +87,5 @@ def require_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        prerequisite_missing(f"needs the Python module {name} ({exc})")
+        problem = str(exc)  # reported outside the handler: no chained traceback
+    prerequisite_missing(f"needs the Python module {name} ({problem})")
