@@ -1,7 +1,8 @@
 """Slash commands typed in the message box.
 
-Each command is a small async function over the chat screen; what goes wrong is said
-plainly in the transcript.
+Each command is a small async function over the screen it was typed in, seen through
+`CommandScreen` (the chat screen is one): the screen imports this module, so this module
+never imports the screen. What goes wrong is said plainly in the transcript.
 """
 
 from __future__ import annotations
@@ -11,15 +12,57 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from tui.screens.chat import ChatScreen
+    from textual.screen import Screen
+
+    from tui.records import ImageChip
+    from tui.session import ChatSession
+    from tui.tasks import TaskManager
+    from tui.widgets.status import Stats, StatusBar
+    from tui.widgets.transcript import Transcript
+
+
+class CommandApp(Protocol):
+    """What commands use of the application around the screen."""
+
+    tasks: TaskManager | None  # the autonomous runs, once the session is set up
+
+    def push_screen(self, screen: Screen) -> Awaitable[object]: ...
+
+    def action_show_tasks(self) -> None: ...
+
+    def exit(self) -> None: ...
+
+
+class CommandScreen(Protocol):
+    """What a slash command may use of the screen it was typed in."""
+
+    session: ChatSession
+    stats: Stats
+    status_bar: StatusBar
+    transcript: Transcript
+    # Images going with the next message: (description for the model, chip shown).
+    pending_images: list[tuple[dict, ImageChip]]
+    review_findings: dict[str, list]  # the last model review's findings per base
+
+    @property
+    def app(self) -> CommandApp: ...
+
+    def note(self, text: str, level: str = "info") -> None: ...
+
+    def send(self, text: str) -> None: ...
+
+    def compact(self) -> None: ...
+
+    async def attach_images(self, paths: list[Path]) -> list[tuple[dict, ImageChip]]: ...
 
 
 @dataclass
 class CommandContext:
-    screen: ChatScreen
+    screen: CommandScreen
 
 
 Handler = Callable[[CommandContext, list[str]], Awaitable[None]]
@@ -212,8 +255,6 @@ async def _run(ctx: CommandContext, args: list[str]) -> None:
 
 @command("image", "/image PATH…", "attach images to the next message (/image: list, /image clear)")
 async def _image(ctx: CommandContext, args: list[str]) -> None:
-    from pathlib import Path
-
     from agent.attachments import AttachmentError
 
     screen = ctx.screen

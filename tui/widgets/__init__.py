@@ -1,0 +1,1 @@
+"""The widgets the terminal UI's screens are built from."""
