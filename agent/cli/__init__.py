@@ -3,6 +3,9 @@
 Each command lives in its own module with `configure(parser)` and `run(args) -> int`.
 Only the chosen command's module is imported, and heavy libraries (torch, vllm,
 textual) are imported inside `run`, so `tessera --help` stays instant.
+
+Commands are named by module path strings: `chat` lives in `tui.cli`, since the terminal
+UI is a layer above this one (see `.importlinter`) and nothing here may import it.
 """
 
 from __future__ import annotations
@@ -11,23 +14,24 @@ import argparse
 import importlib
 import sys
 
-# name → (module under agent.cli, one-line help). The default command is `chat`.
+# name → (module, one-line help); a leading dot means a module of this package, as in a
+# relative import. The default command is `chat`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "chat": ("chat", "chat in the terminal UI (the default)"),
-    "doctor": ("doctor", "check Python, engine packages, sandbox layers and git"),
-    "sandbox": ("sandbox", "run one command exactly as the agent's shell tool would"),
-    "trust": ("trust", "let a repository's own config loosen sandbox or approvals"),
-    "checkpoints": ("checkpoints", "list the git checkpoints taken before agent changes"),
-    "undo": ("checkpoints", "restore the working tree to a checkpoint"),
-    "config": ("config_cmd", "show the effective configuration and where it came from"),
-    "run": ("run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
-    "sessions": ("sessions", "list stored sessions (continue one with `run --resume ID`)"),
-    "replay": ("replay", "run a stored session again from its recorded model output"),
-    "review": ("review", "the model reviews the working tree's diff (exit 3 on error findings)"),
-    "map": ("map_cmd", "print the repository map the model sees"),
-    "model": ("model_cmd", "make, inspect and check model checkpoints"),
-    "engine": ("engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),
-    "serve": ("engine", "run the vLLM engine in the foreground (for servers)"),
+    "chat": ("tui.cli", "chat in the terminal UI (the default)"),
+    "doctor": (".doctor", "check Python, engine packages, sandbox layers and git"),
+    "sandbox": (".sandbox", "run one command exactly as the agent's shell tool would"),
+    "trust": (".trust", "let a repository's own config loosen sandbox or approvals"),
+    "checkpoints": (".checkpoints", "list the git checkpoints taken before agent changes"),
+    "undo": (".checkpoints", "restore the working tree to a checkpoint"),
+    "config": (".config_cmd", "show the effective configuration and where it came from"),
+    "run": (".run", "run a task headless (exit 0 done, 2 budget, 1 error; --json events)"),
+    "sessions": (".sessions", "list stored sessions (continue one with `run --resume ID`)"),
+    "replay": (".replay", "run a stored session again from its recorded model output"),
+    "review": (".review", "the model reviews the working tree's diff (exit 3 on error findings)"),
+    "map": (".map_cmd", "print the repository map the model sees"),
+    "model": (".model_cmd", "make, inspect and check model checkpoints"),
+    "engine": (".engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),
+    "serve": (".engine", "run the vLLM engine in the foreground (for servers)"),
 }
 
 
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         _top_parser().error(f"unknown command {command!r} (see `tessera --help`)")
     module_name, help_text = COMMANDS[command]
-    module = importlib.import_module(f"agent.cli.{module_name}")
+    module = importlib.import_module(module_name, package=__name__)
     parser = argparse.ArgumentParser(prog=f"tessera {command}", description=help_text)
     module.configure(parser, command)
     args = parser.parse_args(rest)

@@ -23,7 +23,9 @@ def loaded_modules_after(argv: list[str]) -> set[str]:
     return set(proc.stderr.split())
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["doctor", "--help"], ["sandbox", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["doctor", "--help"], ["sandbox", "--help"], ["chat", "--help"]]
+)
 def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     assert not loaded_modules_after(argv) & set(HEAVY)
 

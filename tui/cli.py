@@ -1,6 +1,7 @@
 """`tessera` / `tessera chat`: the terminal UI.
 
-Textual is imported inside `run`, so `tessera --help` stays instant.
+`agent.cli` names this module by its path (the UI is the layer above the agent, so the
+agent never imports it). Textual is imported inside `run`, so `--help` stays instant.
 """
 
 from __future__ import annotations
