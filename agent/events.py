@@ -64,6 +64,17 @@ class UserMessage(Event):
 
 
 @dataclass
+class SettingsChange(Event):
+    """The user changed a setting mid-session (`/model`, `/effort`): from the next step on
+    the session runs with it, and a resumed session continues with the latest values.
+    A field is None when that setting did not change."""
+
+    type: ClassVar[str] = "settings_change"
+    backend: str | None = None  # a backend spec, as in SessionStart
+    effort: str | None = None  # none, high or auto
+
+
+@dataclass
 class Effort(Event):
     """The reasoning effort chosen for a step, and why."""
 
@@ -212,6 +223,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         SessionStart,
         UserMessage,
+        SettingsChange,
         Effort,
         Thinking,
         Text,

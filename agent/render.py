@@ -24,6 +24,10 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"session {sid} in {repo} ({backend})\ntask: {task}\n")
         case ev.UserMessage(text=text, origin=origin):
             out.write(f"{'note to model' if origin == 'agent' else 'user'}: {text}\n")
+        case ev.SettingsChange(backend=backend, effort=effort):
+            changed = [f"{name} {value}" for name, value in
+                       (("backend", backend), ("effort", effort)) if value is not None]
+            out.write(f"settings: {', '.join(changed)} from the next step on\n")
         case ev.Effort(step=step, value=value, reason=reason):
             out.write(f"\n— step {step} · effort {value}: {reason}\n")
         case ev.Thinking(text=text):

@@ -8,6 +8,8 @@ repeated.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from agent import events as ev
 from agent.calls import prepare
 from agent.loop import AgentLoop
@@ -73,8 +75,35 @@ async def finish_interrupted_calls(loop: AgentLoop) -> None:
             loop.emit(ev.ToolResult(step, call.id, call.name, False, INTERRUPTED))
 
 
+@dataclass(frozen=True)
+class StoredSettings:
+    """The settings a stored session last ran with: its start's, as later changed."""
+
+    backend: str
+    effort: str
+    approval: str
+
+
+def stored_settings(events: list[ev.Event]) -> StoredSettings:
+    """The latest backend and effort (`session_start`, then each `settings_change`), and
+    the approval policy the session started with."""
+    start = events[0] if events else None
+    if not isinstance(start, ev.SessionStart):
+        raise CannotResume("the session has no session_start event")
+    backend, effort = start.backend, start.effort
+    for event in events:
+        if isinstance(event, ev.SettingsChange):
+            backend = event.backend or backend
+            effort = event.effort or effort
+    return StoredSettings(backend, effort, start.approval)
+
+
 def replayed_turns(events: list[ev.Event]) -> int:
-    """How many model turns the session's history holds (a replay backend skips that many)."""
+    """How many turns the session took from its current backend, i.e. since the latest
+    backend switch (a replay backend skips that many)."""
     from agent.replay import session_turns
 
-    return len(session_turns(events))
+    switches = [i for i, e in enumerate(events)
+                if isinstance(e, ev.SettingsChange) and e.backend is not None]
+    since = switches[-1] + 1 if switches else 0
+    return len(session_turns(events[since:]))

@@ -6,11 +6,14 @@ The factory lives here, beside the implementations, so the protocol module
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.backend import Backend, BackendUnavailable
 
 
-def make_backend(spec: str) -> Backend:
-    """Build a backend from its spec: `replay:FILE` (now), `local`, `openai:URL` (engine)."""
+def make_backend(spec: str, *, progress: Callable[[str], None] | None = None) -> Backend:
+    """Build a backend from its spec: `replay:FILE` (now), `local`, `openai:URL` (engine).
+    `progress` gets lines about a slow start (the local engine loading), from any thread."""
     kind, _, rest = spec.partition(":")
     if kind == "replay":
         from agent.replay import ReplayBackend
@@ -21,7 +24,7 @@ def make_backend(spec: str) -> Backend:
     if kind == "local":
         from agent.backends.local import LocalBackend
 
-        return LocalBackend.from_config()
+        return LocalBackend.from_config(progress=progress)
     if kind == "openai":
         from agent.backends.openai import OpenAIBackend
 

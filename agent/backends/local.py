@@ -36,12 +36,12 @@ class LocalBackend:
         self._pid: int | None = None
 
     @classmethod
-    def from_config(cls) -> LocalBackend:
+    def from_config(cls, progress: Callable[[str], None] | None = None) -> LocalBackend:
         from agent.config import load_config
         from agent.paths import data_dir
 
         configured = load_config().model_dir
-        return cls(data_dir(), Path(configured) if configured else None)
+        return cls(data_dir(), Path(configured) if configured else None, progress=progress)
 
     async def _connect(self) -> OpenAIBackend:
         if self._client is not None:

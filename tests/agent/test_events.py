@@ -11,6 +11,7 @@ from agent import events as ev
 SAMPLES: list[ev.Event] = [
     ev.SessionStart("s1", "fix it", "/r", "replay:x", "auto", "ask", "sys", ["AGENTS.md"]),
     ev.UserMessage("and the docs too"),
+    ev.SettingsChange(backend="openai:http://h/v1", effort=None),
     ev.Effort(1, "high", "first step", switched=True, reread_tokens=120),
     ev.Thinking(1, "hmm\nmultiline"),
     ev.Text(1, "héllo"),

@@ -1,0 +1,421 @@
+"""The session driver: the one place a session is started or resumed, its loop built, and
+its events stored and handed to whoever watches.
+
+Every front end drives a session through a `SessionDriver`: `tessera run`, the chat and
+tasks screens, `tessera review` (with the review profile), and later an editor protocol
+or subagents. It loads the effective configuration (the options are its flags), builds
+the backend, tools, approval and effort policies, budgets, checkpointer and compaction,
+and constructs the `AgentLoop` with every collaborator passed in. Each event is stored
+in the SessionStore before any consumer sees it. docs/session.md describes the interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent import events as ev
+from agent.sessions import SessionNotFound, SessionStore, new_session_id
+
+if TYPE_CHECKING:
+    from agent.backend import Backend, Delta
+    from agent.calls import Approver
+    from agent.loop import AgentLoop
+    from tools.base import Tool
+
+log = logging.getLogger(__name__)
+
+Consumer = Callable[[ev.Event], None]
+
+
+class SessionSetupError(Exception):
+    """The session cannot start or go on: a bad option or repository, an unusable
+    backend, a session to resume that does not exist."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What kind of session this is (the options say how the user wants it run): which
+    tools the model gets, the policies it always uses, and how a run ends."""
+
+    name: str = "coding"
+    tools: Callable[[list[Tool]], list[Tool]] | None = None  # picks from the defaults
+    approval: str | None = None  # a policy this kind of session always uses
+    effort: str | None = None
+    checkpoints: bool = True  # a git checkpoint before a step's first change
+    compaction: bool = True  # near the context limit (SessionOptions.context_limit)
+    instructions: str = ""  # appended to the system prompt
+    # The events that end a run, given the loop's `finish` (the last of them a Finish;
+    # the loop's own is then not stored): a review adds its findings. None: the loop's.
+    close_run: Callable[[ev.Finish], list[ev.Event]] | None = None
+
+
+CODING = Profile()
+
+
+@dataclass
+class SessionOptions:
+    """What the user asked for; None means the resumed session's value, else the config's."""
+
+    repo: Path
+    backend: str | None = None  # replay:FILE, local or openai:URL
+    effort: str | None = None  # none, high or auto
+    approval: str | None = None  # read-only, ask, auto-edit or auto
+    allow: list[str] = field(default_factory=list)  # agent/approval.py Rule specs
+    deny: list[str] = field(default_factory=list)
+    max_steps: int = 50  # budgets of each run (a follow-up or a resume gets fresh ones)
+    max_tokens: int | None = None
+    max_wall_s: float | None = None
+    resume: str | None = None  # a session id (or a unique prefix), or "last"
+    repo_map_tokens: int = 1024  # the repository map in the system prompt (0: none)
+    context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
+    workdir: Path | None = None  # where the user works (AGENTS.md below the root); None: repo
+    db_path: Path | None = None  # the session store; None: the data dir's
+
+
+class SessionDriver:
+    """One session: new (`start`) or resumed (`SessionOptions.resume`, then `send`).
+
+    Collaborators, all optional: `approver` answers what the approval policy asks (None:
+    headless, what would ask is denied); `on_delta` gets the live stream (never stored);
+    `on_progress` lines about a slow backend start, from any thread; `store` a store to
+    share (else one is opened and closed with the driver); `backend` a ready backend
+    instead of the one the options or the config name.
+
+    Stopping: cancel the asyncio task awaiting `start`/`send`; the loop records what
+    streamed and the run finishes `cancelled`.
+    """
+
+    def __init__(
+        self,
+        options: SessionOptions,
+        profile: Profile = CODING,
+        *,
+        approver: Approver | None = None,
+        on_delta: Callable[[Delta], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+        store: SessionStore | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.options = replace(options)  # its own copy: a resume fills in stored settings
+        self.profile = profile
+        self._approver, self._on_delta, self._on_progress = approver, on_delta, on_progress
+        self._owns_store = store is None
+        self.store = store or SessionStore(options.db_path)
+        self._backend = backend  # used when the loop is built, instead of making one
+        self.backend_spec: str | None = backend.name if backend else options.backend
+        self.session_id: str | None = None
+        self.loop: AgentLoop | None = None
+        self.running = False
+        self.warnings: list[str] = []  # the configuration's, once the loop is built
+        self._consumers: list[Consumer] = []
+        self._stored: list[ev.Event] = []  # the resumed session's events
+        self._opened = False
+
+    # -- consumers ---------------------------------------------------------------------
+
+    def subscribe(self, consumer: Consumer) -> Callable[[], None]:
+        """Hand every event from now on to `consumer`, after it is stored; returns what
+        unsubscribes it. A consumer that raises is logged and keeps its subscription:
+        storage and the other consumers never see its failure."""
+        self._consumers.append(consumer)
+        return lambda: self.unsubscribe(consumer)
+
+    def unsubscribe(self, consumer: Consumer) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+
+    def _publish(self, event: ev.Event) -> None:
+        assert self.session_id is not None
+        self.store.append(self.session_id, event)  # stored before anyone sees it
+        for consumer in list(self._consumers):
+            try:
+                consumer(event)
+            except Exception:
+                log.exception("a consumer of session %s failed on a %s event",
+                              self.session_id, event.type)
+
+    def _from_loop(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Finish) and self.profile.close_run is not None:
+            return  # the profile ends the run with its own events (_close_run)
+        self._publish(event)
+
+    # -- opening and building ------------------------------------------------------------
+
+    def open(self) -> list[ev.Event]:
+        """The stored events of the session to resume ([] for a new one). Its latest
+        settings (backend and effort, as `/model` and `/effort` changed them, and its
+        approval policy) apply where the options name none. Raises SessionSetupError."""
+        from agent.resume import CannotResume, stored_settings
+
+        if self._opened or not self.options.resume:
+            return list(self._stored)
+        try:
+            session_id = self.store.resolve(self.options.resume)
+            events = self.store.events(session_id)
+            stored = stored_settings(events)
+        except (SessionNotFound, CannotResume) as exc:
+            raise SessionSetupError(str(exc)) from exc
+        o = self.options
+        self.options = replace(o, backend=o.backend or stored.backend,
+                               effort=o.effort or stored.effort,
+                               approval=o.approval or stored.approval)
+        if self._backend is None:
+            self.backend_spec = self.options.backend
+        self.session_id, self._stored, self._opened = session_id, events, True
+        return list(events)
+
+    def prepare(self) -> AgentLoop:
+        """Build the loop now (`start` and `send` do when needed, off the event loop).
+        Raises SessionSetupError when the repository, an option or the backend is unusable."""
+        self.open()
+        if self.loop is None:
+            self.loop = self._build()
+        return self.loop
+
+    def _build(self) -> AgentLoop:
+        from agent import paths
+        from agent.approval import ApprovalPolicy, RuleError
+        from agent.backend import BackendError
+        from agent.backends import make_backend
+        from agent.compaction import CompactionSettings
+        from agent.config import ConfigError, load_config
+        from agent.effort import EffortPolicy
+        from agent.loop import AgentLoop, Budgets, LoopSettings
+        from tools.base import ToolContext
+        from tools.registry import default_tools
+
+        o, profile = self.options, self.profile
+        repo = o.repo.resolve()
+        if not repo.is_dir():
+            raise SessionSetupError(f"{repo} is not a directory")
+        if o.max_steps < 1:
+            raise SessionSetupError("--max-steps must be at least 1")
+        flags = {"backend.spec": o.backend, "approval.policy": profile.approval or o.approval,
+                 "agent.effort": profile.effort or o.effort}
+        try:
+            config = load_config(repo, flags)
+            rules = _approval_rules(config.deny_rules, config.allow_rules, o)
+            backend = self._backend or make_backend(config.backend, progress=self._on_progress)
+        except (ConfigError, RuleError, BackendError) as exc:
+            raise SessionSetupError(str(exc)) from exc
+        tools = default_tools()
+        settings = LoopSettings(
+            repo=repo,
+            tools=profile.tools(tools) if profile.tools else tools,
+            tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
+                                     data_dir=paths.data_dir(), syntax_guard=config.syntax_guard),
+            approval=ApprovalPolicy(config.approval, rules, config.sandbox_mode),
+            effort=EffortPolicy(config.effort),
+            budgets=Budgets(o.max_steps, o.max_tokens, o.max_wall_s),
+            approver=self._approver,
+            checkpointer=_git_checkpointer if profile.checkpoints else None,
+            on_delta=self._on_delta,
+            compaction=(CompactionSettings(o.context_limit)
+                        if o.context_limit and profile.compaction else None),
+        )
+        self.warnings = list(config.warnings)
+        if self._backend is None:
+            self.backend_spec = config.backend
+        loop = AgentLoop(backend, settings, self._from_loop)
+        if self._stored:
+            self._restore(loop)
+        return loop
+
+    def _restore(self, loop: AgentLoop) -> None:
+        from agent.resume import CannotResume, replayed_turns, restore
+
+        try:
+            restore(loop, self._stored)
+        except CannotResume as exc:
+            raise SessionSetupError(str(exc)) from exc
+        skip = getattr(loop.backend, "skip", None)
+        if skip is not None:  # a replay goes on after the turns it already gave
+            skip(replayed_turns(self._stored))
+
+    # -- running -----------------------------------------------------------------------
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        if self.running:
+            raise SessionSetupError("the session is already working on a turn")
+        self.running = True
+        try:
+            yield
+        finally:
+            self.running = False
+
+    async def _loop(self) -> AgentLoop:
+        return self.loop or await asyncio.to_thread(self.prepare)
+
+    async def _session_start(self, task: str, images: list[dict] | None) -> ev.SessionStart:
+        from agent import paths
+        from agent.context import build_system_context
+
+        if self.open() or self.session_id is not None:
+            raise SessionSetupError("a session is already open: send a follow-up instead")
+        loop = await self._loop()
+        repo = self.options.repo.resolve()
+        # The repository map can take a while on a big tree: off the event loop.
+        context = await asyncio.to_thread(
+            build_system_context, repo, self.options.workdir or repo,
+            repo_map_tokens=self.options.repo_map_tokens, cache_dir=paths.data_dir() / "cache",
+        )
+        prompt = context.prompt
+        if self.profile.instructions:
+            prompt += "\n\n" + self.profile.instructions
+        self.session_id = new_session_id()
+        return ev.SessionStart(
+            self.session_id, task, str(repo), self.backend_spec or "",
+            loop.settings.effort.mode, loop.settings.approval.mode, prompt,
+            context.instruction_files, list(images or []),
+        )
+
+    async def start(self, task: str, images: list[dict] | None = None) -> ev.Finish:
+        """Start a new session with `task` (and stored images, agent.attachments.attach)
+        and run until the model answers, a budget ends it, or it is cancelled."""
+        with self._working():
+            start = await self._session_start(task, images)
+            assert self.loop is not None
+            return self._close_run(await self.loop.run(start))
+
+    async def send(self, text: str | None = None, images: list[dict] | None = None) -> ev.Finish:
+        """The user's next message: it starts the session when none is open; otherwise
+        every call left without a result (a crash, a stop) gets one first, then `text`
+        goes to the model. Without text it continues a resumed session as it stood."""
+        if not self.open() and self.session_id is None:
+            if not text:
+                raise SessionSetupError("nothing to do: give a task")
+            return await self.start(text, images)
+        from agent.resume import finish_interrupted_calls
+
+        with self._working():
+            loop = await self._loop()
+            await finish_interrupted_calls(loop)
+            if text or images:
+                loop.add_user_message(text or "", images)
+            return self._close_run(await loop.continue_run())
+
+    def _close_run(self, finish: ev.Finish) -> ev.Finish:
+        if self.profile.close_run is None:
+            return finish
+        closing = self.profile.close_run(finish)
+        for event in closing:
+            self._publish(event)
+        last = closing[-1]
+        assert isinstance(last, ev.Finish)
+        return last
+
+    async def finish_without_model(self, task: str, summary: str) -> ev.Finish:
+        """Open a session for `task` and end it `done` at once, without asking the model
+        (a review with nothing to review); stored and shown like any other."""
+        with self._working():
+            start = await self._session_start(task, None)
+            finish = ev.Finish("done", summary, 0)
+            for event in (start, finish):
+                self._publish(event)
+            return finish
+
+    async def compact(self) -> ev.Compaction:
+        """Compact the conversation now (agent.loop.AgentLoop.compact, reason "user").
+        Raises NothingToCompact before the session has started or when the history is
+        too short, CompactionError, SessionSetupError or the backend's BackendError;
+        cancelling the task that awaits it leaves the history as it was."""
+        from agent.compaction import NothingToCompact
+        from agent.resume import finish_interrupted_calls
+
+        if not self.open() and self.session_id is None:
+            raise NothingToCompact("nothing to compact yet: the conversation has not started")
+        with self._working():
+            loop = await self._loop()
+            await finish_interrupted_calls(loop)
+            return await loop.compact(reason="user")
+
+    # -- settings -----------------------------------------------------------------------
+
+    def set_effort(self, mode: str) -> str:
+        """Reasoning effort from the next step on (none, high or auto); stored in the
+        session, so a resume keeps it. Raises ValueError for another mode."""
+        from agent.effort import MODES
+
+        if mode not in MODES:
+            raise ValueError(f"effort must be one of {', '.join(MODES)}")
+        self.open()
+        self.options.effort = mode
+        if self.loop is not None:
+            self.loop.settings.effort.mode = mode
+        self._record_setting(ev.SettingsChange(effort=mode))
+        return mode
+
+    def switch_backend(self, spec: str) -> str:
+        """Use the backend `spec` (replay:FILE, local, openai:URL) from the next step on,
+        keeping the conversation; stored in the session, so a resume uses it. Raises
+        SessionSetupError for a spec agent.backends.make_backend refuses, or mid-turn."""
+        from agent.backend import BackendError
+        from agent.backends import make_backend
+
+        if self.running:
+            raise SessionSetupError("stop the model first: it is working")
+        self.open()
+        try:
+            backend = make_backend(spec, progress=self._on_progress)
+        except BackendError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        if self.loop is not None:
+            self.loop.backend = backend
+        else:  # the loop is built on it; a replay starts at its first turn
+            self._backend = backend
+        self.backend_spec = self.options.backend = spec
+        self._record_setting(ev.SettingsChange(backend=spec))
+        return spec
+
+    def _record_setting(self, change: ev.SettingsChange) -> None:
+        if self.session_id is None:
+            return  # not started yet: its session_start carries the setting
+        if self.loop is None:
+            self._stored.append(change)  # restored with the rest when the loop is built
+        self._publish(change)
+
+    # -- the repository's checkpoints ------------------------------------------------------
+
+    def undo(self):
+        """Restore the newest checkpoint that differs from the work tree (blocking: run it
+        in a thread). Returns tools.git.checkpoints.RestoreResult."""
+        from tools.git.checkpoints import restore_checkpoint
+        from tools.git.repo import open_repo
+
+        return restore_checkpoint(open_repo(self.options.repo))
+
+    def checkpoints(self):
+        """The checkpoints taken before agent changes, newest first."""
+        from tools.git.checkpoints import list_checkpoints
+        from tools.git.repo import open_repo
+
+        return list_checkpoints(open_repo(self.options.repo))
+
+    def close(self) -> None:
+        """Let go of the store (when the driver opened it); the session stays stored."""
+        if self._owns_store:
+            self.store.close()
+
+
+def _approval_rules(deny: tuple[str, ...], allow: tuple[str, ...], options: SessionOptions):
+    """Deny rules, then allow rules, from the config files and the options."""
+    from agent.approval import Rule, Verdict
+
+    return [
+        *(Rule.parse(Verdict.DENY, spec) for spec in (*deny, *options.deny)),
+        *(Rule.parse(Verdict.ALLOW, spec) for spec in (*allow, *options.allow)),
+    ]
+
+
+def _git_checkpointer(repo: Path, label: str) -> str:
+    from tools.git.checkpoints import create_checkpoint
+    from tools.git.repo import open_repo
+
+    return create_checkpoint(open_repo(repo), label).id
