@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import io
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from tools.images import (
     sniff_format,
     store_image,
 )
-from tools.screenshot import Screenshot, is_loopback_host
+from tools.screenshot import BROWSERS, Screenshot, is_loopback_host
 
 
 def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -162,10 +161,7 @@ def test_token_count_matches_mistral_common_encoder(size: tuple[int, int]) -> No
 
 # ---- screenshots ---------------------------------------------------------------------
 
-needs_chromium = pytest.mark.skipif(
-    not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
-    reason="Chromium is not installed (apt-get install chromium)",
-)
+needs_chromium = pytest.mark.require_program(*BROWSERS)  # skips here, fails in CI
 
 
 @pytest.fixture

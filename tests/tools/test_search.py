@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,12 +12,10 @@ from tools.base import ToolContext, ToolResult
 from tools.sandbox.policy import SandboxPolicy
 from tools.search import Grep, ListFiles
 
-HAS_RG = shutil.which("rg") is not None
-HAS_GIT = shutil.which("git") is not None
-needs_rg = pytest.mark.skipif(not HAS_RG, reason="needs ripgrep (rg) on PATH")
+needs_rg = pytest.mark.require_program("rg")  # skips here, fails in CI (tests/support.py)
 
 ENGINES = [pytest.param("rg", marks=needs_rg), "python"]
-FLAVOURS = ["plain", pytest.param("git", marks=pytest.mark.skipif(not HAS_GIT, reason="needs git"))]
+FLAVOURS = ["plain", pytest.param("git", marks=pytest.mark.require_program("git"))]
 
 # Everything list_files should show for the tree below, in ripgrep's path order.
 VISIBLE = [

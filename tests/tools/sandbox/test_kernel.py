@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import platform
-import shutil
 
 import pytest
 
@@ -89,7 +88,7 @@ def test_threads_and_subprocesses_still_work(run) -> None:
     assert result.output.split() == ["True", "child"], result.output
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+@pytest.mark.require_program("unshare")
 @pytest.mark.parametrize("flag", ["-U", "-n", "-m", "-p -f"])
 def test_nested_unshare_fails(run, flag: str) -> None:
     result = run(f"unshare {flag} true && echo ESCAPED")

@@ -63,6 +63,7 @@ def test_tcp_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
     assert tcp_listener.close() == 0
 
 
+# Not a require_program: scripts/test does not install curl (the socket test above covers CI).
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_curl_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
     port = tcp_listener.sock.getsockname()[1]
