@@ -10,6 +10,7 @@ import importlib.metadata
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,8 +96,67 @@ def build_command(settings: EngineSettings) -> list[str]:
     return command + list(settings.extra_args)
 
 
+def _option_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:
+    """The last value given to any of `names` (`--name V` or `--name=V`): vLLM keeps the last."""
+    found = None
+    for index, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name in names:
+            if equals:
+                found = value
+            elif index + 1 < len(args):
+                found = args[index + 1]
+    return found
+
+
+def parallel_ranks(extra_args: Sequence[str]) -> int:
+    """Worker processes on this node: tensor × pipeline parallel size from vLLM's options."""
+    tensor = _option_value(extra_args, ("--tensor-parallel-size", "-tp"))
+    pipeline = _option_value(extra_args, ("--pipeline-parallel-size", "-pp"))
+    return int(tensor or 1) * int(pipeline or 1)
+
+
+def _ranges(cpus: Sequence[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] → "0-2,5,7-8" (the CPU list syntax vLLM parses)."""
+    parts: list[str] = []
+    start = previous = cpus[0]
+    for cpu in [*cpus[1:], None]:
+        if cpu is not None and cpu == previous + 1:
+            previous = cpu
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if cpu is not None:
+            start = previous = cpu
+    return ",".join(parts)
+
+
+def cpu_thread_binding(cpus: Sequence[int], ranks: int) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND` that splits `cpus` evenly among `ranks` workers, in order,
+    one `|`-separated CPU list per rank; the first ranks take one more when it does not divide.
+    With fewer CPUs than ranks, ranks share CPUs round-robin (slow, but it runs)."""
+    if ranks < 1 or not cpus:
+        raise ValueError(f"cannot bind {ranks} ranks to CPUs {list(cpus)}")
+    ordered = sorted(cpus)
+    if len(ordered) < ranks:
+        return "|".join(str(ordered[rank % len(ordered)]) for rank in range(ranks))
+    share, extra = divmod(len(ordered), ranks)
+    lists, start = [], 0
+    for rank in range(ranks):
+        end = start + share + (1 if rank < extra else 0)
+        lists.append(_ranges(ordered[start:end]))
+        start = end
+    return "|".join(lists)
+
+
+def numa_nodes() -> int:
+    """NUMA nodes this machine shows (1 when it shows none)."""
+    nodes = list(Path("/sys/devices/system/node").glob("node[0-9]*"))
+    return max(len(nodes), 1)
+
+
 def engine_environment(paths: EnginePaths, api_key: str, cpu: bool,
-                       base: dict[str, str] | None = None) -> dict[str, str]:
+                       base: dict[str, str] | None = None, ranks: int = 1) -> dict[str, str]:
+    """The engine's environment; `ranks` is `parallel_ranks` of the user's vLLM options."""
     env = dict(os.environ if base is None else base)
     env["VLLM_API_KEY"] = api_key
     env["TESSERA_MOE_STATS_DIR"] = str(paths.moe_stats)
@@ -109,4 +169,9 @@ def engine_environment(paths: EnginePaths, api_key: str, cpu: bool,
         # expanded keys instead, same maths. KV cache space is in GiB.
         env.setdefault("VLLM_MLA_DISABLE", "1")
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        # vLLM's automatic binding gives each worker a NUMA node of its own and refuses more
+        # workers than nodes ("Not enough allowed NUMA nodes"): split the CPUs we may use.
+        if ranks > 1 and numa_nodes() < ranks and "VLLM_CPU_OMP_THREADS_BIND" not in env:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_thread_binding(
+                sorted(os.sched_getaffinity(0)), ranks)
     return env

@@ -20,6 +20,7 @@ from model.engine.command import (
     EngineSettings,
     build_command,
     engine_environment,
+    parallel_ranks,
 )
 from model.engine.progress import checkpoint_bytes, read_progress
 from model.engine.state import EngineInfo, EnginePaths, ensure_api_key, read_api_key
@@ -118,7 +119,9 @@ def _prepare_run(settings: EngineSettings, paths: EnginePaths
     key = ensure_api_key(paths)
     shutil.rmtree(paths.moe_stats, ignore_errors=True)  # counts of an earlier engine
     paths.moe_stats.mkdir(parents=True, exist_ok=True)
-    return resolved, build_command(resolved), engine_environment(paths, key, bool(resolved.cpu))
+    env = engine_environment(paths, key, bool(resolved.cpu),
+                             ranks=parallel_ranks(resolved.extra_args))
+    return resolved, build_command(resolved), env
 
 
 def _rotate_log(paths: EnginePaths) -> None:

@@ -17,11 +17,13 @@ from model.engine import (
     EnginePaths,
     EngineSettings,
     build_command,
+    command,
     engine_environment,
     engine_status,
     start_engine,
     stop_engine,
 )
+from model.engine.command import cpu_thread_binding, parallel_ranks
 from model.engine.progress import read_progress
 from model.engine.state import ensure_api_key
 from model.tiny import write_tiny
@@ -88,6 +90,48 @@ def test_environment_carries_key_counter_dir_and_cpu_settings(tmp_path: Path) ->
     assert env["HF_HUB_OFFLINE"] == "1"
     gpu = engine_environment(paths, "k1", cpu=False, base={})
     assert "VLLM_MLA_DISABLE" not in gpu and "VLLM_CPU_KVCACHE_SPACE" not in gpu
+
+
+@pytest.mark.parametrize(("cpus", "ranks", "binding"), [
+    ([0, 1], 2, "0|1"),
+    (list(range(8)), 2, "0-3|4-7"),
+    (list(range(7)), 2, "0-3|4-6"),  # the first ranks take the remainder
+    ([4, 0, 2, 6, 1, 3], 3, "0-1|2-3|4,6"),  # sorted, contiguous runs as ranges
+    (list(range(8)), 4, "0-1|2-3|4-5|6-7"),
+    ([3], 2, "3|3"),  # fewer CPUs than ranks: shared, but it runs
+])
+def test_cpu_binding_splits_the_allowed_cpus_among_the_ranks(cpus: list[int], ranks: int,
+                                                             binding: str) -> None:
+    assert cpu_thread_binding(cpus, ranks) == binding
+
+
+@pytest.mark.parametrize(("args", "ranks"), [
+    ([], 1),
+    (["--tensor-parallel-size", "2"], 2),
+    (["-tp", "2", "--pipeline-parallel-size=3"], 6),
+    (["--tensor-parallel-size=4", "--tensor-parallel-size", "2", "-pp", "2"], 4),  # last wins
+])
+def test_parallel_ranks_read_from_the_users_vllm_options(args: list[str], ranks: int) -> None:
+    assert parallel_ranks(args) == ranks
+
+
+def test_cpu_engine_with_several_ranks_gets_a_binding_unless_the_user_gave_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One NUMA node and tensor parallel 2: vLLM's automatic binding refuses to start."""
+    monkeypatch.setattr(command, "numa_nodes", lambda: 1)
+    monkeypatch.setattr(command.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    paths = EnginePaths.under(tmp_path)
+    env = engine_environment(paths, "k", cpu=True, base={}, ranks=2)
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0-1|2-3"
+    mine = engine_environment(paths, "k", cpu=True, ranks=2,
+                              base={"VLLM_CPU_OMP_THREADS_BIND": "nobind"})
+    assert mine["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    for env in (engine_environment(paths, "k", cpu=True, base={}, ranks=1),
+                engine_environment(paths, "k", cpu=False, base={}, ranks=2)):
+        assert "VLLM_CPU_OMP_THREADS_BIND" not in env
+    monkeypatch.setattr(command, "numa_nodes", lambda: 2)  # vLLM's NUMA-aware binding works
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in engine_environment(paths, "k", cpu=True, base={},
+                                                                 ranks=2)
 
 
 def test_api_key_is_private_random_and_stable(tmp_path: Path) -> None:
