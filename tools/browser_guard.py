@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import http.client
 import ipaddress
+import math
 import os
 import ssl
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,7 @@ class RequestGuard:
     repo: Path
     ports: Collection[int]  # loopback ports the page may reach
     secrets: Iterable[Path] = ()  # paths inside the repository the sandbox masks
+    deadline: float = math.inf  # time.monotonic() by which every fetch must be done
     blocked: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
 
@@ -107,7 +110,11 @@ class RequestGuard:
         if urlsplit(url).scheme.lower() not in DEFAULT_PORTS:
             return "Fetch.continueRequest", {"requestId": request_id}
         try:
-            response = fetch_loopback(request)
+            # Fetches run one at a time: a hung server must not outlast the render.
+            timeout = min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic())
+            if timeout <= 0:
+                raise TimeoutError("the screenshot's time ran out")
+            response = fetch_loopback(request, timeout)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             self.failed.append({"url": url, "reason": str(exc) or type(exc).__name__})
             return "Fetch.failRequest", {"requestId": request_id, "errorReason": "Failed"}
@@ -120,7 +127,7 @@ class RequestGuard:
         return "\n".join(lines)
 
 
-def fetch_loopback(request: dict[str, Any]) -> dict[str, Any]:
+def fetch_loopback(request: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
     """The browser's request made from here, as `Fetch.fulfillRequest` parameters.
 
     http.client rather than urllib: urllib would follow redirects itself (the browser
@@ -136,10 +143,10 @@ def fetch_loopback(request: dict[str, Any]) -> dict[str, Any]:
         # A dev server's certificate is self-signed more often than not.
         insecure = ssl._create_unverified_context()
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, port, timeout=REQUEST_TIMEOUT_S, context=insecure
+            host, port, timeout=timeout, context=insecure
         )
     else:
-        conn = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_S)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     headers = {k: v for k, v in request.get("headers", {}).items() if k.lower() not in HOP_BY_HOP}
     headers["Accept-Encoding"] = "identity"  # the body goes to the browser as it came
     body = request.get("postData")

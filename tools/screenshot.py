@@ -17,6 +17,7 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,8 @@ class Screenshot(Tool):
         ports = set(self.allowed_ports)
         if urlsplit(url).scheme != "file":
             ports.add(url_port(url))
-        guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx))
+        deadline = time.monotonic() + RENDER_TIMEOUT_S
+        guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx), deadline=deadline)
         policy = browser_policy(ctx.sandbox)
         try:
             png, plan = render_png(url, args.width, args.height, args.full_page,
