@@ -4,6 +4,7 @@ raw model output, and the one way a test asks for an external program or optiona
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -56,8 +57,9 @@ def write_replay(path: Path, turns: list[str]) -> Path:
 # -- prerequisites -------------------------------------------------------------------------
 # `scripts/test` installs every program and module the suite needs, so in CI a missing one is
 # a broken setup and must fail; on a developer's machine it only skips the tests that need it.
-# Tests say what they need with `require_program`/`require_module` or the markers of the
-# same names (`@pytest.mark.require_program("rg")`, handled in tests/conftest.py).
+# Tests say what they need with `require_program`/`require_module`, or with the markers
+# `@pytest.mark.require_program("rg")` and `@pytest.mark.require_module("vllm")` (which
+# only looks the module up: require_installed), handled in tests/conftest.py.
 
 CI_TRUE = {"1", "true", "yes", "on"}
 
@@ -89,3 +91,13 @@ def require_module(name: str) -> ModuleType:
     except ImportError as exc:
         problem = str(exc)  # reported outside the handler: no chained traceback
     prerequisite_missing(f"needs the Python module {name} ({problem})")
+
+
+def require_installed(module: str) -> None:
+    """That `module` is installed, found without importing it (vllm takes seconds)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # a dotted name whose parent package is missing
+        found = False
+    if not found:
+        prerequisite_missing(f"needs the Python module {module}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import in_ci, require_module, require_program
+from tests.support import in_ci, require_installed, require_module, require_program
 
 MISSING = "tessera-no-such-program-7f3a"
 REPO = Path(__file__).parents[1]
@@ -60,6 +60,19 @@ def test_a_missing_module_skips_outside_ci_and_fails_in_ci(
     with pytest.raises(pytest.fail.Exception, match="no_such_module_7f3a"):
         require_module("no_such_module_7f3a")
     assert require_module("json").dumps([]) == "[]"
+
+
+@pytest.mark.parametrize("module", ["no_such_module_7f3a", "no_such_module_7f3a.child"])
+def test_an_uninstalled_module_is_found_missing_without_an_import(
+    monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=module):
+        require_installed(module)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=module):
+        require_installed(module)
+    require_installed("json")  # installed: no exception
 
 
 MARKED = f"""

@@ -13,8 +13,9 @@ import torch
 
 from model.config import load_config
 from model.reference import load_model
+from tests.support import require_module
 
-transformers = pytest.importorskip("transformers", reason="needs transformers (the cpu extra)")
+transformers = require_module("transformers")  # the cpu extra
 pytestmark = pytest.mark.slow
 
 TOLERANCE = 1e-4

