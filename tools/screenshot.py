@@ -95,9 +95,14 @@ def resolve_target(target: str, ctx: ToolContext) -> str:
 
 
 def browser_policy(sandbox: SandboxPolicy) -> SandboxPolicy:
-    """The command sandbox's policy, read-only and offline whatever commands may do."""
-    return sandbox.with_(mode=SandboxMode.READ_ONLY, network=False, memory_bytes=BROWSER_MEMORY,
-                         timeout_s=RENDER_TIMEOUT_S)  # fmt: skip
+    """The command sandbox's policy, read-only and offline whatever commands may do.
+
+    `strict_unix` is lifted: Chromium's processes need unix sockets among themselves (it
+    dies at start without), while a page has no way to open one, and the guard refuses
+    every URL scheme but file, http(s) to allowed ports, data, blob and about.
+    """
+    return sandbox.with_(mode=SandboxMode.READ_ONLY, network=False, strict_unix=False,
+                         memory_bytes=BROWSER_MEMORY, timeout_s=RENDER_TIMEOUT_S)  # fmt: skip
 
 
 def render_png(

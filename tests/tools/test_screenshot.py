@@ -20,6 +20,8 @@ from PIL import Image
 
 from tools.base import ToolContext
 from tools.browser_guard import RequestGuard
+from tools.sandbox.policy import SandboxMode, SandboxPolicy
+from tools.sandbox.probe import probe_layers
 from tools.screenshot import BROWSERS, Screenshot
 
 
@@ -254,3 +256,19 @@ def test_the_guard_decides_by_resolved_path_and_port(tmp_path: Path) -> None:
     assert guard.refusal("ws://127.0.0.1:8000/") == "ws: URLs are not allowed"
     assert guard.refusal("data:text/plain,hi") is None
     assert guard.refusal("blob:file:///x") is None
+
+
+@needs_chromium
+def test_the_browser_is_sandboxed_whatever_commands_may_do(tmp_path: Path, outside: Path) -> None:
+    loose = SandboxPolicy(mode=SandboxMode.FULL_ACCESS, network=True, strict_unix=True)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ctx = ToolContext(repo=repo, data_dir=tmp_path / "data", sandbox=loose)
+    (repo / "page.html").write_text(_page(_img((outside / "red.png").as_uri())))
+    shot = _shoot(ctx, "page.html")
+    assert _colours(shot)[0] == 0
+    layers = probe_layers()
+    if layers.bwrap.available or layers.seccomp.available:
+        assert "network-off" in shot["sandbox"]
+    if layers.bwrap.available:
+        assert "bwrap" in shot["sandbox"]
