@@ -34,6 +34,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # A dev server's page, not a download: a larger response fails rather than fill memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 REQUEST_TIMEOUT_S = 15.0
+# A page with hundreds of refused requests should not flood the model's context.
+REPORT_LINES = 20
 # Connection-level headers belong to our connection to the server, not to the browser's.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
                         "proxy-connection", "upgrade", "te", "trailer"})  # fmt: skip
@@ -124,7 +126,10 @@ class RequestGuard:
         """Lines for the tool result: what was refused and what could not be fetched."""
         lines = [f"blocked: {b['url']} ({b['reason']})" for b in self.blocked]
         lines += [f"failed: {f['url']} ({f['reason']})" for f in self.failed]
-        return "\n".join(lines)
+        if len(lines) > REPORT_LINES:
+            more = len(lines) - REPORT_LINES
+            lines = [*lines[:REPORT_LINES], f"... and {more} more (data: blocked, failed)"]
+        return "\n".join(line if len(line) < 300 else line[:297] + "..." for line in lines)
 
 
 def fetch_loopback(request: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:

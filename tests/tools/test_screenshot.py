@@ -272,3 +272,14 @@ def test_the_browser_is_sandboxed_whatever_commands_may_do(tmp_path: Path, outsi
         assert "network-off" in shot["sandbox"]
     if layers.bwrap.available:
         assert "bwrap" in shot["sandbox"]
+
+
+def test_the_report_names_each_refusal_up_to_a_limit(tmp_path: Path) -> None:
+    guard = RequestGuard(tmp_path, {8000})
+    for n in range(25):
+        method, params = guard.answer({"requestId": str(n), "request": {"url": f"ftp://h/{n}"}})
+        assert (method, params["errorReason"]) == ("Fetch.failRequest", "BlockedByClient")
+    lines = guard.report().splitlines()
+    assert lines[0] == "blocked: ftp://h/0 (ftp: URLs are not allowed)"
+    assert len(lines) == 21 and lines[-1].startswith("... and 5 more")
+    assert len(guard.blocked) == 25
