@@ -14,6 +14,7 @@ pause) has nowhere to connect.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import subprocess
@@ -61,6 +62,7 @@ CHROMIUM_FLAGS = (
 # Chromium reserves far more address space than it uses (V8 cages, allocator pools): the
 # command sandbox's address-space limit would kill it at start.
 BROWSER_MEMORY = resource.RLIM_INFINITY
+HOME_ROOTS = ("/home", "/root")
 
 
 def find_browser() -> str:
@@ -94,15 +96,26 @@ def resolve_target(target: str, ctx: ToolContext) -> str:
     return path.as_uri()
 
 
-def browser_policy(sandbox: SandboxPolicy) -> SandboxPolicy:
+def browser_policy(sandbox: SandboxPolicy, browser: str) -> SandboxPolicy:
     """The command sandbox's policy, read-only and offline whatever commands may do.
+
+    Home directories are hidden too (the browser's own HOME is in its private /tmp; the
+    repository stays visible even when it lies under one): the guard already refuses
+    files outside the repository, this keeps them out of reach should a load slip past
+    it. Not a home the browser itself is installed under.
 
     `strict_unix` is lifted: Chromium's processes need unix sockets among themselves (it
     dies at start without), while a page has no way to open one, and the guard refuses
     every URL scheme but file, http(s) to allowed ports, data, blob and about.
     """
-    return sandbox.with_(mode=SandboxMode.READ_ONLY, network=False, strict_unix=False,
-                         memory_bytes=BROWSER_MEMORY, timeout_s=RENDER_TIMEOUT_S)  # fmt: skip
+    installed = Path(os.path.realpath(browser))
+    homes = [home for home in (str(Path.home()), *HOME_ROOTS)
+             if not installed.is_relative_to(os.path.realpath(home))]  # fmt: skip
+    return sandbox.with_(
+        mode=SandboxMode.READ_ONLY, network=False, strict_unix=False,
+        memory_bytes=BROWSER_MEMORY, timeout_s=RENDER_TIMEOUT_S,
+        extra_masked_paths=(*sandbox.extra_masked_paths, *homes),
+    )  # fmt: skip
 
 
 def render_png(
@@ -111,12 +124,12 @@ def render_png(
     height: int,
     full_page: bool,
     *,
+    browser: str,
     repo: Path,
     policy: SandboxPolicy,
     guard: RequestGuard,
 ) -> tuple[bytes, SandboxPlan]:
     """PNG bytes of `url` rendered by headless Chromium inside the sandbox of `policy`."""
-    browser = find_browser()
     plans: list[SandboxPlan] = []
 
     def start(command: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
@@ -169,9 +182,10 @@ class Screenshot(Tool):
             ports.add(url_port(url))
         deadline = time.monotonic() + RENDER_TIMEOUT_S
         guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx), deadline=deadline)
-        policy = browser_policy(ctx.sandbox)
+        browser = find_browser()
+        policy = browser_policy(ctx.sandbox, browser)
         try:
-            png, plan = render_png(url, args.width, args.height, args.full_page,
+            png, plan = render_png(url, args.width, args.height, args.full_page, browser=browser,
                                    repo=ctx.repo, policy=policy, guard=guard)  # fmt: skip
         except ToolError as exc:
             refused = guard.report()

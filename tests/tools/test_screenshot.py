@@ -9,7 +9,10 @@ from __future__ import annotations
 import functools
 import http.server
 import io
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ def needs_chromium(test):  # a decorator: chromium tests are slow and need the p
     return test
 
 
+VISIBLE_TMP = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
 RED = (255, 0, 0)
 GREEN = (0, 200, 0)
 
@@ -86,14 +90,22 @@ def ctx(tmp_path: Path) -> ToolContext:
     return ToolContext(repo=repo, data_dir=tmp_path / "data")
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """Host files outside the repository: a red image and a red page."""
-    folder = tmp_path / "outside"
-    folder.mkdir()
+def _red_files(folder: Path) -> Path:
     (folder / "red.png").write_bytes(_png(RED))
     (folder / "red.html").write_text("<body style='margin:0;background:#ff0000'>secret</body>")
     return folder
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """Host files outside the repository: a red image and a red page.
+
+    Under /var/tmp, which the sandbox leaves visible (its /tmp is private): so only the
+    request guard stands between these and the page.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tessera-outside-", dir=VISIBLE_TMP))
+    yield _red_files(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -283,3 +295,24 @@ def test_the_report_names_each_refusal_up_to_a_limit(tmp_path: Path) -> None:
     assert lines[0] == "blocked: ftp://h/0 (ftp: URLs are not allowed)"
     assert len(lines) == 21 and lines[-1].startswith("... and 5 more")
     assert len(guard.blocked) == 25
+
+
+@needs_chromium
+def test_the_sandbox_alone_hides_home_directories(
+    ctx: ToolContext, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not probe_layers().bwrap.available:
+        pytest.skip("needs bubblewrap: without it the browser runs unisolated (and says so)")
+    home = Path(tempfile.mkdtemp(prefix="tessera-home-", dir=VISIBLE_TMP))
+    try:
+        _red_files(home)
+        monkeypatch.setenv("HOME", str(home))
+        # The guard waves everything through: what follows is the sandbox's doing.
+        monkeypatch.setattr(RequestGuard, "refusal", lambda self, url: None)
+        (ctx.repo / "home.html").write_text(_page(_img((home / "red.png").as_uri())))
+        (ctx.repo / "elsewhere.html").write_text(_page(_img((outside / "red.png").as_uri())))
+        assert _colours(_shoot(ctx, "home.html"))[0] == 0
+        # The control: a file the sandbox does show renders once the guard is gone.
+        assert _colours(_shoot(ctx, "elsewhere.html"))[0] >= 120 * 120 * 0.9
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
