@@ -1,9 +1,9 @@
 """Autonomous runs started from the TUI: several at once, each its own stored session.
 
-A run is the headless loop (`agent.runner.build_loop`, as `tessera run` builds it) driven
-as an asyncio task in the app's event loop. It has no one to ask, so what the approval
-policy would ask about is denied, exactly as in `tessera run`. Every event is stored,
-kept (a bounded tail) for the tasks screen, and passed to a listener. No Textual here.
+A run is a session driver (agent/session_driver.py) with no one to ask, as `tessera run`
+drives it, awaited as an asyncio task in the app's event loop: what the approval policy
+would ask about is denied. Every event is stored (by the driver), kept (a bounded tail)
+for the tasks screen, and passed to a listener. No Textual here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import events as ev
-from agent.sessions import SessionStore, new_session_id
+from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+from agent.sessions import SessionStore
 
 KEPT_EVENTS = 2000
 ACTIVE = ("starting", "running")
@@ -85,66 +86,37 @@ class TaskManager:
         return [r for r in self.runs if r.active]
 
     async def _drive(self, run: TaskRun) -> None:
-        from agent import paths
-        from agent.context import build_system_context
-        from agent.runner import RunOptions, RunSetupError, build_loop
-
         s = self.settings
-        run.session_id = new_session_id()
-
-        def emit(event: ev.Event) -> None:
-            self.store.append(run.session_id, event)  # stored before it is shown
-            run.events.append(event)
-            match event:
-                case ev.Effort(step=step):
-                    run.step = step
-                case ev.Finish(status=status, summary=summary):
-                    run.status, run.summary, run.ended = status, summary, time.monotonic()
-            if loop is not None:
-                run.spent_tokens = loop.spent_tokens
-            self.listener(run, event)
-
-        loop = None
-        options = RunOptions(
-            task=run.task,
-            repo=s.repo,
-            backend=s.backend,
-            effort=s.effort,
-            approval=s.approval,
-            max_steps=s.max_steps,
-        )
+        options = SessionOptions(s.repo, backend=s.backend, effort=s.effort, approval=s.approval,
+                                 max_steps=s.max_steps, repo_map_tokens=s.repo_map_tokens)
+        driver = SessionDriver(options, store=self.store)
+        driver.subscribe(lambda event: self._record(run, driver, event))
         try:
-            loop, spec = build_loop(options, emit)
-            repo = s.repo.resolve()
-            context = await asyncio.to_thread(
-                build_system_context,
-                repo,
-                repo,
-                repo_map_tokens=s.repo_map_tokens,
-                cache_dir=paths.data_dir() / "cache",
-            )
-        except RunSetupError as exc:
+            await asyncio.to_thread(driver.prepare)
+            run.status = "running"
+            self.listener(run, None)
+            await driver.start(run.task)
+        except SessionSetupError as exc:
             self._fail(run, f"cannot start: {exc}")
-            return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # once the loop runs, it finishes `cancelled` itself
             self._fail(run, "cancelled before it started", status="cancelled")
-            return
-        run.status = "running"
-        self.listener(run, None)
-        start = ev.SessionStart(
-            run.session_id,
-            run.task,
-            str(repo),
-            spec,
-            loop.settings.effort.mode,
-            loop.settings.approval.mode,
-            context.prompt,
-            context.instruction_files,
-        )
-        try:
-            await loop.run(start)
         except Exception as exc:  # a bug must end this run visibly, not the app
             self._fail(run, f"internal error: {exc!r}")
+        finally:
+            driver.close()
+
+    def _record(self, run: TaskRun, driver: SessionDriver, event: ev.Event) -> None:
+        run.events.append(event)
+        match event:
+            case ev.SessionStart(session_id=session_id):
+                run.session_id = session_id
+            case ev.Effort(step=step):
+                run.step = step
+            case ev.Finish(status=status, summary=summary):
+                run.status, run.summary, run.ended = status, summary, time.monotonic()
+        if driver.loop is not None:
+            run.spent_tokens = driver.loop.spent_tokens
+        self.listener(run, event)
 
     def _fail(self, run: TaskRun, message: str, status: str = "error") -> None:
         run.status, run.summary, run.ended = status, message, time.monotonic()

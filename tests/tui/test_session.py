@@ -70,3 +70,27 @@ def test_the_listeners_denial_reaches_the_loop(repo: Path) -> None:
     assert decisions == ["requested", "denied"]
     assert (repo / "calc.py").read_text() == CALC
     session.close()
+
+
+def test_a_switched_backend_and_effort_are_what_a_resume_continues_with(repo: Path) -> None:
+    """`/model` and `/effort` are stored in the session: a resume continues on the switched
+    backend (after the turns it already gave) with the chosen effort."""
+    from tests.support import write_replay
+
+    first = write_replay(repo.parent / "first.jsonl", ["From the first file.", "Never used."])
+    second = write_replay(repo.parent / "second.jsonl", ["Second, turn one.", "Second, turn two."])
+    session = ChatSession(ChatOptions(repo=repo, backend=f"replay:{first}"), Listener())
+    asyncio.run(session.send("hello"))
+    session.switch_backend(f"replay:{second}")
+    session.set_effort("none")
+    asyncio.run(session.send("again"))
+    session.close()
+
+    listener = Listener()
+    resumed = ChatSession(ChatOptions(repo=repo, resume="last"), listener)
+    resumed.load_resumed()
+    assert resumed.backend_spec == f"replay:{second}"
+    finish = asyncio.run(resumed.send("once more"))
+    assert finish.status == "done" and finish.summary == "Second, turn two."
+    assert resumed.loop is not None and resumed.loop.settings.effort.mode == "none"
+    resumed.close()
