@@ -7,8 +7,10 @@ must end in a JSON block of findings, which are read and checked against the dif
 (agent/review_findings.py). Events: the loop's own, then one `finding` event per valid
 finding, a non-fatal `error` per rejected one, and `finish` (its summary counts them).
 
-Front ends call `review(repo, base, backend)` for the findings, or `run_review(...)` with
-an `emit` to watch and store the events.
+It is a session like any other, driven by the session driver with the review profile
+(agent/session_driver.py): stored, and its events handed to a consumer. Front ends call
+`review(repo, base, backend)` for the findings, or `run_review(...)` with a consumer to
+watch the events.
 """
 
 from __future__ import annotations
@@ -18,10 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import events as ev
-from agent.approval import ApprovalPolicy
 from agent.backend import Backend
-from agent.effort import EffortPolicy
-from agent.loop import AgentLoop, Budgets, LoopSettings
 from agent.review_findings import (
     DiffIndex,
     Finding,
@@ -29,7 +28,8 @@ from agent.review_findings import (
     extract_findings_json,
     validate_findings,
 )
-from tools.base import SideEffect, ToolContext
+from agent.session_driver import Profile, SessionDriver, SessionOptions
+from tools.base import SideEffect, Tool
 from tools.git.patch import FileDiff
 
 DIFF_CHAR_LIMIT = 60_000  # beyond this, files are only listed; the model can read them
@@ -121,75 +121,74 @@ def review_task(diffs: list[FileDiff], base: str) -> str:
     return REVIEW_INSTRUCTIONS.format(base=base, diff=format_diff(diffs))
 
 
-def review_loop(
-    repo: Path,
-    backend: Backend,
-    emit: Callable[[ev.Event], None],
-    *,
-    max_steps: int = 20,
-    tool_context: ToolContext | None = None,
-    on_delta: Callable | None = None,
-) -> AgentLoop:
-    """The loop a review runs in: read-only tools and policy, high effort."""
-    from tools.registry import default_tools
+def read_only_tools(tools: list[Tool]) -> list[Tool]:
+    return [t for t in tools if t.side_effect is SideEffect.READ]
 
-    tools = [t for t in default_tools() if t.side_effect is SideEffect.READ]
-    settings = LoopSettings(
-        repo=repo,
-        tools=tools,
-        tool_context=tool_context or ToolContext(repo),
-        approval=ApprovalPolicy("read-only"),
-        effort=EffortPolicy("high"),
-        budgets=Budgets(max_steps=max_steps),
-        on_delta=on_delta,
-    )
-    return AgentLoop(backend, settings, emit)
+
+@dataclass
+class _ReviewCloser:
+    """Ends the review's run: the findings are known only once the loop has finished,
+    so its `finish` is replaced by the findings and a `finish` that counts them."""
+
+    index: DiffIndex
+    files: int
+    report: ReviewReport | None = None
+
+    def close(self, finish: ev.Finish) -> list[ev.Event]:
+        report = ReviewReport(finish.status, answer=finish.summary, files=self.files)
+        if finish.status == "done":
+            _read_findings(report, self.index)
+        self.report = report
+        return [
+            *(ev.Finding(f.file, f.line, f.severity, f.message, f.suggestion, f.in_hunk)
+              for f in report.findings),
+            *(ev.Error(f"review: {problem}", step=finish.steps) for problem in report.problems),
+            ev.Finish(report.status, _summary(report, finish), finish.steps),
+        ]
+
+
+def review_profile(close_run: Callable[[ev.Finish], list[ev.Event]] | None = None) -> Profile:
+    """Read-only tools and policy, high effort, no checkpoints or compaction."""
+    return Profile("review", tools=read_only_tools, approval="read-only", effort="high",
+                   checkpoints=False, compaction=False, close_run=close_run)
 
 
 async def run_review(
     repo: Path,
     base: str,
-    backend: Backend,
-    emit: Callable[[ev.Event], None],
+    backend: Backend | str | None = None,
+    on_event: Callable[[ev.Event], None] | None = None,
     *,
-    session_id: str = "review",
-    system_prompt: str = "",
     max_steps: int = 20,
-    tool_context: ToolContext | None = None,
+    repo_map_tokens: int = 0,
+    workdir: Path | None = None,
+    db_path: Path | None = None,
     on_delta: Callable | None = None,
 ) -> ReviewReport:
-    """Review the diff against `base`, emitting every event; `finish` comes last."""
+    """Review the diff against `base` as a stored session, handing every event to
+    `on_event`; `finish` comes last. `backend` is a ready backend, a spec, or None for
+    the configured one. Raises SessionSetupError (agent/session_driver.py) when the
+    session cannot start, and tools.git's errors for a bad repository or base."""
     repo = repo.resolve()
     diffs = collect_diff(repo, base)
-    held: list[ev.Finish] = []
-
-    def hold_finish(event: ev.Event) -> None:
-        # The findings are known only once the loop has finished: its `finish` is
-        # replaced by one emitted after them.
-        if isinstance(event, ev.Finish):
-            held.append(event)
-        else:
-            emit(event)
-
-    loop = review_loop(repo, backend, hold_finish, max_steps=max_steps,
-                       tool_context=tool_context, on_delta=on_delta)
-    start = ev.SessionStart(session_id, review_task(diffs, base), str(repo), backend.name,
-                            "high", "read-only", system_prompt)
-    if not diffs:
-        emit(start)
-        emit(ev.Finish("done", f"nothing to review: no changes against {base}", 0))
-        return ReviewReport("done")
-    finish = await loop.run(start)
-    report = ReviewReport(finish.status, answer=finish.summary, files=len(diffs))
-    if finish.status == "done":
-        _read_findings(report, DiffIndex(repo, diffs))
-    for finding in report.findings:
-        emit(ev.Finding(finding.file, finding.line, finding.severity, finding.message,
-                        finding.suggestion, finding.in_hunk))
-    for problem in report.problems:
-        emit(ev.Error(f"review: {problem}", step=finish.steps))
-    emit(ev.Finish(report.status, _summary(report, finish), finish.steps))
-    return report
+    closer = _ReviewCloser(DiffIndex(repo, diffs), len(diffs))
+    options = SessionOptions(repo, backend=backend if isinstance(backend, str) else None,
+                             max_steps=max_steps, repo_map_tokens=repo_map_tokens,
+                             workdir=workdir, db_path=db_path)
+    driver = SessionDriver(options, review_profile(closer.close), on_delta=on_delta,
+                           backend=None if isinstance(backend, str) else backend)
+    if on_event is not None:
+        driver.subscribe(on_event)
+    try:
+        task = review_task(diffs, base)
+        if not diffs:
+            await driver.finish_without_model(task, f"nothing to review: no changes against {base}")
+            return ReviewReport("done")
+        await driver.start(task)
+    finally:
+        driver.close()
+    assert closer.report is not None
+    return closer.report
 
 
 def _read_findings(report: ReviewReport, index: DiffIndex) -> None:
@@ -222,7 +221,7 @@ async def review(repo: Path, base: str, backend: Backend) -> list[Finding]:
     """The findings of a review of `repo`'s working tree against `base`.
 
     Raises ReviewFailed when the review could not be completed or read."""
-    report = await run_review(repo, base, backend, lambda event: None)
+    report = await run_review(repo, base, backend)
     if report.status != "done":
         raise ReviewFailed(report.status, report.problems or [report.answer])
     return report.findings

@@ -1,14 +1,13 @@
 """The model's review of the diff shown in the review screen, and where its findings go.
 
-`ModelReviewer` runs the agent's review (agent/review.run_review) with the backend the
-chat uses, stores it as a session like `tessera review` does, and passes its events on.
+`ModelReviewer` runs the agent's review (agent/review.run_review, a stored session like
+`tessera review`) with the backend the chat uses, and passes its events on.
 The placement helpers say which hunk (and which line of it) a finding belongs to. No
 Textual import here, so both are tested without a terminal.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,45 +35,18 @@ class ModelReviewer:
     repo_map_tokens: int = 0  # the diff is the context that matters; keep the prompt small
 
     async def review(self, base: str, on_event: Callable[[ev.Event], None]) -> ReviewReport:
-        """Review the working tree against `base`; every event is stored, then passed on."""
+        """Review the working tree against `base`; every event is stored, then passed on.
+        Raises ReviewSetupError when no usable backend or configuration is there."""
         from agent.review import run_review
-        from agent.sessions import SessionStore, new_session_id
-
-        backend, prompt, tool_context = await asyncio.to_thread(self._setup)
-        store = SessionStore(self.db_path)
-        session_id = new_session_id()
-
-        def emit(event: ev.Event) -> None:
-            store.append(session_id, event)  # stored before it is shown
-            on_event(event)
+        from agent.session_driver import SessionSetupError
 
         try:
             return await run_review(
-                self.repo.resolve(), base, backend, emit, session_id=session_id,
-                system_prompt=prompt, max_steps=self.max_steps, tool_context=tool_context,
+                self.repo, base, self.backend_spec, on_event, max_steps=self.max_steps,
+                repo_map_tokens=self.repo_map_tokens, db_path=self.db_path,
             )
-        finally:
-            store.close()
-
-    def _setup(self):
-        from agent import paths
-        from agent.backend import BackendError
-        from agent.backends import make_backend
-        from agent.config import ConfigError, load_config
-        from agent.context import build_system_context
-        from tools.base import ToolContext
-
-        repo = self.repo.resolve()
-        try:
-            config = load_config(repo, {"backend.spec": self.backend_spec})
-            backend = make_backend(config.backend)
-        except (ConfigError, BackendError) as exc:
+        except SessionSetupError as exc:
             raise ReviewSetupError(str(exc)) from exc
-        context = build_system_context(repo, repo, repo_map_tokens=self.repo_map_tokens,
-                                       cache_dir=paths.data_dir() / "cache")
-        tool_context = ToolContext(repo, sandbox=config.sandbox_policy(),
-                                   data_dir=paths.data_dir())
-        return backend, context.prompt, tool_context
 
 
 def hunk_range(file_diff: FileDiff, hunk: Hunk) -> range:

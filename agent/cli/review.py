@@ -50,40 +50,23 @@ async def _review(args: argparse.Namespace) -> int:
     import sys
 
     from agent import events as ev
-    from agent import paths
-    from agent.backend import BackendError
-    from agent.backends import make_backend
-    from agent.config import ConfigError, load_config
-    from agent.context import build_system_context
     from agent.render import render_human
     from agent.review import run_review
-    from agent.sessions import SessionStore, new_session_id
-    from tools.base import ToolContext
+    from agent.session_driver import SessionSetupError
     from tools.git.repo import GitError, NotAGitRepo
 
     repo = (args.repo or Path.cwd()).resolve()
     if not repo.is_dir():
         raise _SetupError(f"{repo} is not a directory")
-    try:
-        config = load_config(repo, {"backend.spec": args.backend})
-        backend = make_backend(config.backend)
-    except (ConfigError, BackendError) as exc:
-        raise _SetupError(str(exc)) from exc
-    context = build_system_context(repo, Path.cwd(), repo_map_tokens=args.repo_map_tokens,
-                                   cache_dir=paths.data_dir() / "cache")
-    tool_context = ToolContext(repo, sandbox=config.sandbox_policy(), data_dir=paths.data_dir())
     out = sys.stdout
-    store = SessionStore()
-    session_id = new_session_id()
-
     assessment: list[str] = []
 
-    def emit(event: ev.Event) -> None:
-        store.append(session_id, event)  # stored before it is shown
+    def show(event: ev.Event) -> None:
         if args.json:
             out.write(event.to_json() + "\n")
         elif isinstance(event, ev.SessionStart):
-            out.write(f"review {session_id} of {repo} against {args.base} ({event.backend})\n")
+            out.write(f"review {event.session_id} of {repo} against {args.base} "
+                      f"({event.backend})\n")
         elif isinstance(event, ev.Text):
             assessment[:] = [event.text]  # the last step's text is the review
         elif isinstance(event, (ev.ToolCall, ev.Finding, ev.Error, ev.Finish)):
@@ -95,13 +78,11 @@ async def _review(args: argparse.Namespace) -> int:
 
     try:
         report = await run_review(
-            repo, args.base, backend, emit, session_id=session_id,
-            system_prompt=context.prompt, max_steps=args.max_steps, tool_context=tool_context,
+            repo, args.base, args.backend, show, max_steps=args.max_steps,
+            repo_map_tokens=args.repo_map_tokens, workdir=Path.cwd(),
         )
-    except (NotAGitRepo, GitError, ValueError) as exc:
+    except (SessionSetupError, NotAGitRepo, GitError, ValueError) as exc:
         raise _SetupError(str(exc)) from exc
-    finally:
-        store.close()
     if report.status != "done":
         return {"budget": 2, "stuck": 2, "cancelled": 130}.get(report.status, 1)
     return EXIT_FINDINGS if report.errors or report.rejected_errors else 0
