@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     from agent import events as ev
     from agent.cli.run import EXIT_CODES
+    from agent.headless import RunOptions, run_headless
     from agent.replay import session_turns, write_turns
-    from agent.runner import RunOptions, RunSetupError, run_headless
+    from agent.session_driver import SessionSetupError
     from agent.sessions import SessionNotFound, SessionStore, default_db_path
 
     store = SessionStore()
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         finish = asyncio.run(run_headless(options))
-    except RunSetupError as exc:
+    except SessionSetupError as exc:
         print(f"tessera replay: {exc}")
         return 1
     return EXIT_CODES.get(finish.status, 1)

@@ -46,11 +46,13 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from agent.runner import RunOptions, RunSetupError, run_headless
+    from agent.headless import RunOptions, run_headless
+    from agent.session_driver import SessionSetupError
 
     options = RunOptions(
         task=args.task,
         repo=(args.repo or Path.cwd()),
+        workdir=Path.cwd(),
         backend=args.backend,
         effort=args.effort,
         approval=args.approval,
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         finish = asyncio.run(run_headless(options))
-    except RunSetupError as exc:
+    except SessionSetupError as exc:
         print(f"tessera run: {exc}")
         return 1
     return EXIT_CODES.get(finish.status, 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent import events as ev
-from agent.runner import RunOptions, run_headless
+from agent.headless import RunOptions, run_headless
 from tests.support import init_repo, isolate_home, write_replay
 
 CALC_BUGGY = "def add(a, b):\n    return a - b\n"

@@ -79,17 +79,18 @@ def test_counts_follow_a_message_that_grows() -> None:
 
 def test_view_image_result_reaches_the_model_and_counts(repo: Path,
                                                          isolated_home: Path) -> None:
-    from agent.runner import RunOptions, build_loop
+    from agent.session_driver import SessionDriver, SessionOptions
 
     png(repo / "ui.png", (200, 100))
     backend = RecordingReplay([call("view_image", path="ui.png"), "The button is red."])
     seen: list[ev.Event] = []
-    loop, _ = build_loop(RunOptions(task=None, repo=repo, approval="auto"), seen.append)
-    loop.backend = backend
-    start = ev.SessionStart("s1", "what colour is the button in ui.png?", str(repo),
-                            "replay", "auto", "auto")
-    finish = asyncio.run(loop.run(start))
-    assert finish.status == "done"
+    driver = SessionDriver(SessionOptions(repo, approval="auto", repo_map_tokens=0),
+                           backend=backend)
+    driver.subscribe(seen.append)
+    finish = asyncio.run(driver.start("what colour is the button in ui.png?"))
+    driver.close()
+    loop = driver.loop
+    assert finish.status == "done" and loop is not None
     [result] = of_type(seen, ev.ToolResult)
     [image] = result.images
     stored = Path(image["path"])

@@ -155,3 +155,24 @@ def test_replay_reruns_a_stored_session_in_a_fresh_checkout(
     assert main(["replay", listed, "--export", str(exported)]) == 0
     assert [json.loads(line)["raw"] for line in exported.read_text().splitlines()] == TURNS
     assert main(["replay", listed]) == 1 and "--repo" in capsys.readouterr().out
+
+
+def test_resume_runs_on_the_backend_and_effort_the_session_switched_to(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from agent.session_driver import SessionDriver, SessionOptions
+
+    first = write_replay(repo.parent / "first.jsonl", ["First.", "Never used."])
+    second = write_replay(repo.parent / "second.jsonl", ["Second."])
+    driver = SessionDriver(SessionOptions(repo, backend=f"replay:{first}", repo_map_tokens=0))
+    asyncio.run(driver.start("hello"))
+    driver.switch_backend(f"replay:{second}")
+    driver.set_effort("none")
+    driver.close()
+    code, out = run_cli(capsys, "go on", "--repo", str(repo), "--last", "--json")
+    assert code == 0
+    printed = [ev.from_json(line) for line in out.splitlines()]
+    assert printed[-1] == ev.Finish("done", "Second.", 2)
+    assert [e.value for e in printed if isinstance(e, ev.Effort)] == ["none"]
