@@ -1,22 +1,25 @@
-"""Glob patterns and .gitignore rules, for walking a tree the way ripgrep does.
+"""Glob arguments and .gitignore rules.
 
-Used by the pure-Python search fallback when ripgrep is missing (and, for `glob`
-arguments, by both engines: ripgrep's own `--glob` overrides .gitignore, which is not
-what a model asking for `*.py` means).
+`glob_matches` reads the `glob` argument of grep and list_files (gitignore-style globs
+plus `{a,b}`). `IgnoreRules` applies git's own ignore semantics through pathspec's
+GitIgnoreSpec: negation, `**`, anchored and directory-only patterns, each directory's
+.gitignore relative to that directory, a deeper file overriding a shallower one and
+`.git/info/exclude` beneath them all. tools/listing.py walks a tree with them.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 GITIGNORE = ".gitignore"
-# Never listed or searched: the repository database (its objects are not source).
-SKIPPED_NAMES = frozenset({".git"})
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,86 +81,82 @@ def glob_matches(rel_path: str, pattern: str) -> bool:
     return glob_regex(pattern.lstrip("/")).match(rel_path) is not None
 
 
-@dataclass(frozen=True)
-class IgnoreRule:
-    base: str  # directory of the .gitignore, relative to the walk root ("" at the root)
-    regex: re.Pattern[str]
-    anchored: bool  # matched against the path from `base`, not just the name
-    negated: bool
-    dir_only: bool
+class IgnoreFile:
+    """The patterns of one .gitignore (or info/exclude), relative to its directory `base`.
 
-    def matches(self, rel_path: str, is_dir: bool) -> bool:
-        if self.dir_only and not is_dir:
-            return False
+    pathspec parses and compiles the patterns; they are matched here, the last matching
+    pattern deciding as in git. A walk never looks inside an ignored directory, so a
+    path is matched by its own name, not by the directories above it.
+    """
+
+    def __init__(self, base: str, patterns: Sequence[GitIgnoreSpecPattern]) -> None:
+        self.base = base  # relative to the walk root, "" at the root
+        self.patterns = patterns
+        # Last pattern first: (ignores, match, directory-only).
+        self._rules = [
+            (bool(p.include), p.regex.match, p.pattern.rstrip(" ").endswith("/"))
+            for p in reversed(patterns)
+            if p.regex is not None and isinstance(p.pattern, str)
+        ]
+
+    def decide(self, rel_path: str, is_dir: bool) -> bool | None:
+        """True (ignored), False (re-included by `!`) or None (no pattern matches)."""
         if self.base:
             if not rel_path.startswith(self.base + "/"):
-                return False
+                return None
             rel_path = rel_path[len(self.base) + 1 :]
-        target = rel_path if self.anchored else rel_path.rsplit("/", 1)[-1]
-        return self.regex.match(target) is not None
+        for ignores, match, dir_only in self._rules:
+            # pathspec marks a directory by a trailing "/", but then `dir/**` (everything
+            # inside) matches `dir/` too, which git does not do: so a name is matched
+            # bare, and with the "/" only by directory-only patterns (`build/`).
+            if match(rel_path) or (dir_only and is_dir and match(rel_path + "/")):
+                return ignores
+        return None
+
+    def without_patterns_ignoring(self, rel_dir: str) -> IgnoreFile:
+        kept = [
+            p for p in self.patterns if IgnoreFile(self.base, [p]).decide(rel_dir, True) is not True
+        ]
+        return self if len(kept) == len(self.patterns) else IgnoreFile(self.base, kept)
 
 
-def parse_gitignore(text: str, base: str) -> list[IgnoreRule]:
-    rules = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        if negated or line.startswith("\\"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        rules.append(IgnoreRule(base, glob_regex(line.lstrip("/")), anchored, negated, dir_only))
-    return rules
+@dataclass(frozen=True)
+class IgnoreRules:
+    """The ignore files in force in one directory, the deepest last."""
+
+    files: tuple[IgnoreFile, ...] = ()
+
+    def ignored(self, rel_path: str, is_dir: bool) -> bool:
+        """Is a path (relative to the walk root) ignored? The deepest file with a matching
+        pattern decides, as in git. Directories above `rel_path` are not looked at: a
+        walk does not go into an ignored one."""
+        for ignore_file in reversed(self.files):
+            decision = ignore_file.decide(rel_path, is_dir)
+            if decision is not None:
+                return decision
+        return False
+
+    def exempt(self, rel_dir: str) -> IgnoreRules:
+        """These rules less the patterns that ignore the directory `rel_dir`.
+
+        For a walk from a directory named on purpose: ripgrep searches inside a
+        directory it is pointed at even when the directory itself is ignored (and
+        pathspec's patterns match everything below a directory they match).
+        """
+        return IgnoreRules(tuple(f.without_patterns_ignoring(rel_dir) for f in self.files))
+
+    def with_file(self, base: str, path: Path) -> IgnoreRules:
+        """These rules plus the ignore file at `path`, whose patterns are relative to `base`."""
+        patterns = read_ignore_file(path)
+        return IgnoreRules((*self.files, IgnoreFile(base, patterns))) if patterns else self
 
 
-def is_ignored(rules: list[IgnoreRule], rel_path: str, is_dir: bool) -> bool:
-    """The last matching rule decides, as in git."""
-    for rule in reversed(rules):
-        if rule.matches(rel_path, is_dir):
-            return not rule.negated
-    return False
-
-
-def walk_files(root: Path, start: str = "") -> Iterator[str]:
-    """Regular files under `root/start` not ignored by .gitignore files, in ripgrep's
-    `--sort path` order. Symlinks are skipped, as ripgrep does without `--follow`.
-
-    .gitignore files in the directories above `start` (up to `root`) also apply.
-    """
-    rules: list[IgnoreRule] = []
-    base_parts = [p for p in start.split("/") if p]
-    for depth in range(len(base_parts)):
-        rules += _rules_in(root, "/".join(base_parts[:depth]))
-    yield from _walk(root, "/".join(base_parts), rules)
-
-
-def _walk(root: Path, rel_dir: str, inherited: list[IgnoreRule]) -> Iterator[str]:
-    rules = inherited + _rules_in(root, rel_dir)
+def read_ignore_file(path: Path) -> Sequence[GitIgnoreSpecPattern]:
+    """The patterns of a .gitignore-format file, compiled by pathspec (none if missing)."""
     try:
-        entries = sorted(os.scandir(root / rel_dir), key=lambda e: e.name)
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return
-    for entry in entries:
-        if entry.name in SKIPPED_NAMES or entry.is_symlink():
-            continue
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-        is_dir = entry.is_dir(follow_symlinks=False)
-        if is_ignored(rules, rel, is_dir):
-            continue
-        if is_dir:
-            yield from _walk(root, rel, rules)
-        elif entry.is_file(follow_symlinks=False):
-            yield rel
+        return ()
+    from pathspec import GitIgnoreSpec  # imported on first walk: most listings ask git
 
-
-def _rules_in(root: Path, rel_dir: str) -> list[IgnoreRule]:
-    try:
-        text = (root / rel_dir / GITIGNORE).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return parse_gitignore(text, rel_dir)
+    return [p for p in GitIgnoreSpec.from_lines(lines).patterns if p.include is not None]

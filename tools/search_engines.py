@@ -3,9 +3,10 @@
 Both see the same files (not ignored by .gitignore, hidden files included, `.git` and
 symlinks skipped, files over MAX_FILE_BYTES not searched) in the same order (ripgrep's
 `--sort path`: directory by directory, names sorted), so the tools give the same
-answers whichever engine runs. Known differences: a file whose first NUL byte lies
-beyond ripgrep's first read buffer may have early matches reported by rg only, and
-ripgrep descends into submodules and nested repositories while `git ls-files` does not.
+answers whichever engine runs; the Python engine gets them from the one file lister
+(tools/listing.py). Known differences: a file whose first NUL byte lies beyond
+ripgrep's first read buffer may have early matches reported by rg only, and ripgrep
+descends into submodules and nested repositories while `git ls-files` does not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.base import ToolError
-from tools.ignore import SKIPPED_NAMES, glob_matches, walk_files
+from tools.ignore import glob_matches
+from tools.listing import list_files, path_key
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 RG_TIMEOUT_S = 60.0
@@ -48,11 +50,6 @@ class Match:
     path: str  # relative to the repository, with '/'
     line: int
     text: str  # the line without its line ending
-
-
-def path_key(rel_path: str) -> list[str]:
-    """Sort key giving ripgrep's `--sort path` order ('a/b' before 'a-b' before 'a.py')."""
-    return rel_path.split("/")
 
 
 def ripgrep() -> str | None:
@@ -160,47 +157,8 @@ def _rg_text(field: dict[str, str]) -> str:
 
 def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
     start = repo / rel_start if rel_start else repo
-    if start.is_file():
-        paths = [rel_start]
-    elif is_git_repo(repo) and (listed := _git_files(repo, rel_start)) is not None:
-        paths = listed
-        if not paths and rel_start and _git_ignores(repo, rel_start):
-            # ripgrep searches inside a directory it is pointed at even when the directory
-            # itself is ignored; git lists nothing there, so walk it by .gitignore instead.
-            paths = list(walk_files(repo, rel_start))
-    else:
-        paths = list(walk_files(repo, rel_start))
-    return sorted(filter(selection.accepts, paths), key=path_key)
-
-
-def _git_files(repo: Path, rel_start: str) -> list[str] | None:
-    """Files git lists as not ignored; None when git refuses (e.g. dubious ownership)."""
-    spec = ["--", f":(literal){rel_start}"] if rel_start else []
-    listed = _git_ls(repo, ["--cached", "--others", "--exclude-standard", *spec])
-    # Tracked files that match an ignore pattern: ripgrep skips them, so we do too.
-    ignored_list = _git_ls(repo, ["--cached", "--ignored", "--exclude-standard", *spec])
-    if listed is None or ignored_list is None:
-        return None
-    ignored = set(ignored_list)
-    files = []
-    for rel in dict.fromkeys(listed):  # a conflicted file is listed once per stage
-        if rel in ignored or SKIPPED_NAMES.intersection(rel.split("/")):
-            continue
-        path = repo / rel
-        if path.is_file() and not path.is_symlink():
-            files.append(rel)
-    return files
-
-
-def _git_ignores(repo: Path, rel_path: str) -> bool:
-    proc = subprocess.run(
-        ["git", "check-ignore", "-q", "--", rel_path],
-        cwd=repo,
-        capture_output=True,
-        check=False,
-        timeout=RG_TIMEOUT_S,
-    )
-    return proc.returncode == 0
+    paths = [rel_start] if start.is_file() else list_files(repo, rel_start)
+    return list(filter(selection.accepts, paths))
 
 
 def is_binary_file(path: Path) -> bool:
@@ -210,22 +168,6 @@ def is_binary_file(path: Path) -> bool:
             return _decode_like_rg(handle.read(MAX_FILE_BYTES)) is None
     except OSError:
         return False
-
-
-def _git_ls(repo: Path, args: list[str]) -> list[str] | None:
-    try:
-        proc = subprocess.run(
-            ["git", "ls-files", "-z", *args],
-            cwd=repo,
-            capture_output=True,
-            check=False,
-            timeout=RG_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    return [p for p in proc.stdout.decode(errors="replace").split("\0") if p]
 
 
 def python_grep(

@@ -13,7 +13,6 @@ import pickle
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +21,11 @@ from typing import Any
 from tools.codeintel.discover import is_vendored
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
+from tools.listing import trusted_mtime
 
 CACHE_VERSION = 4
 # Larger files are listed by name only: generated or vendored code, slow to parse.
 MAX_PARSE_BYTES = 1024 * 1024
-# mtimes this recent are not trusted (see _trusted_mtime).
-RACY_WINDOW_NS = 2_000_000_000
 # Below this many files to parse, a worker pool costs more than it saves.
 POOL_THRESHOLD = 64
 
@@ -108,7 +106,7 @@ class TagCache:
                 except OSError:
                     continue
                 if digest == entry.sha256:
-                    entry.size, entry.mtime_ns = st.st_size, _trusted_mtime(st.st_mtime_ns)
+                    entry.size, entry.mtime_ns = st.st_size, trusted_mtime(st.st_mtime_ns)
                     self.stats.hashed += 1
                     self._dirty = True
                     continue
@@ -240,15 +238,8 @@ def _tag_files(repo: str, rels: list[str]) -> list[tuple[str, Entry]]:
             continue
         tags = extract_tags(rel, source) if source else EMPTY
         digest = hashlib.sha256(source).hexdigest()
-        out.append((rel, Entry(st.st_size, _trusted_mtime(st.st_mtime_ns), digest, tags)))
+        out.append((rel, Entry(st.st_size, trusted_mtime(st.st_mtime_ns), digest, tags)))
     return out
-
-
-def _trusted_mtime(mtime_ns: int) -> int:
-    """The mtime to record, or -1 when it is too fresh to prove the content later: a
-    change within the same clock tick keeps the mtime (and maybe the size), so such
-    entries are checked by hash next time."""
-    return -1 if time.time_ns() - mtime_ns < RACY_WINDOW_NS else mtime_ns
 
 
 def _size(repo: str, rel: str) -> int:

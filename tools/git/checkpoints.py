@@ -127,7 +127,7 @@ def _store_conflicts(repo: GitRepo, entries: tuple[IndexEntry, ...]) -> tuple[st
 
 
 def _load_conflicts(repo: GitRepo, tree: str) -> tuple[IndexEntry, ...]:
-    listing = repo.run("cat-file", "blob", f"{tree}:entries").stdout
+    listing = repo.git.run("cat-file", "blob", f"{tree}:entries").stdout
     entries = []
     for record in listing.split(b"\0"):
         if record:
@@ -138,7 +138,7 @@ def _load_conflicts(repo: GitRepo, tree: str) -> tuple[IndexEntry, ...]:
 
 
 def _count_files(repo: GitRepo, tree: str) -> int:
-    return repo.run("ls-tree", "-r", "-z", "--name-only", tree).stdout.count(b"\0")
+    return repo.git.run("ls-tree", "-r", "-z", "--name-only", tree).stdout.count(b"\0")
 
 
 def create_checkpoint(
@@ -188,7 +188,7 @@ def create_checkpoint(
     sha = _commit(repo, snapshot.tree, parents, message)
     checkpoint_id = f"{created:%Y%m%d-%H%M%S}-{sha[:8]}"
     ref = REF_PREFIX + checkpoint_id
-    repo.run("update-ref", "--no-deref", ref, sha, "")  # "" = must not exist yet
+    repo.git.run("update-ref", "--no-deref", ref, sha, "")  # "" = must not exist yet
     if keep is not None:
         prune_checkpoints(repo, keep)
     return _from_meta(checkpoint_id, ref, sha, meta)
@@ -221,7 +221,7 @@ def _from_meta(checkpoint_id: str, ref: str, sha: str, meta: dict) -> Checkpoint
 
 def list_checkpoints(repo: GitRepo, *, all_worktrees: bool = False) -> list[Checkpoint]:
     """This work tree's checkpoints, newest first."""
-    out = repo.run(
+    out = repo.git.run(
         "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", REF_PREFIX
     ).stdout
     found = []
@@ -270,7 +270,7 @@ def prune_checkpoints(repo: GitRepo, keep: int) -> list[str]:
     old = list_checkpoints(repo)[keep:]
     if old:
         commands = "".join(f"delete {c.ref} {c.commit_sha}\n" for c in old)
-        repo.run("update-ref", "--stdin", input=commands.encode())
+        repo.git.run("update-ref", "--stdin", input=commands.encode())
     return [c.id for c in old]
 
 
@@ -314,7 +314,7 @@ def restore_checkpoint(
             None,
         )
         if target is None:
-            repo.run("update-ref", "-d", safety.ref, safety.commit_sha)
+            repo.git.run("update-ref", "-d", safety.ref, safety.commit_sha)
             raise NothingToUndo("no checkpoint differs from the current state: nothing to undo")
     unmerged = _load_conflicts(repo, target.conflicts_tree) if target.conflicts_tree else ()
     try:

@@ -47,7 +47,7 @@ class HunkMismatch(Exception):
 
 
 def diff_trees(repo: GitRepo, old_tree: str, new_tree: str, context: int = 3) -> list[FileDiff]:
-    out = repo.run("diff-tree", *_DIFF_OPTIONS, f"-U{context}", old_tree, new_tree).stdout
+    out = repo.git.run("diff-tree", *_DIFF_OPTIONS, f"-U{context}", old_tree, new_tree).stdout
     return parse_diff(out)
 
 

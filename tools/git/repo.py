@@ -1,18 +1,22 @@
 """Opening a repository and running git on the host, safely.
 
-Every git command Tessera runs on the host goes through `GitRepo.run`, which turns off
-everything a repository (or a sandboxed agent that wrote into it) could use to make the
-host run code: hooks, fsmonitor, gc/maintenance triggers. It also drops inherited
+Every git command Tessera runs on the host goes through `HostGit`, GitPython's `Git`
+command wrapper with our settings (`GitRepo.git` is the one for a work tree). It turns
+off everything a repository (or a sandboxed agent that wrote into it) could use to make
+the host run code: hooks, fsmonitor, gc/maintenance triggers. It also drops inherited
 `GIT_*` variables (a parent git's GIT_DIR or GIT_INDEX_FILE would otherwise redirect us)
 and pins messages to English so errors can be recognised.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +41,95 @@ SAFE_CONFIG: tuple[str, ...] = (
 # Inherited variables that are kept: they choose which config files the user wants read.
 _KEPT_GIT_ENV = {"GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "GIT_EXEC_PATH"}
 
-# Checkpoint commits are private objects; they get a fixed identity so that a machine
-# without user.name/user.email can still take them.
-_IDENTITY = {
+# Set for every host git command. Checkpoint commits are private objects; they get a fixed
+# identity so that a machine without user.name/user.email can still take them.
+_HOST_ENV = {
     "GIT_AUTHOR_NAME": "Tessera",
     "GIT_AUTHOR_EMAIL": "tessera@localhost",
     "GIT_COMMITTER_NAME": "Tessera",
     "GIT_COMMITTER_EMAIL": "tessera@localhost",
+    "LC_ALL": "C",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_OPTIONAL_LOCKS": "0",  # read-only commands must not rewrite the user's index
 }
+
+# A running git started by `HostGit.popen`: a Popen that is ended when dropped.
+HostProcess = gitpython.Git.AutoInterrupt
+
+# What a command that could not start (git missing) reports, like a shell would.
+_NOT_FOUND = 127
+
+
+class HostGit(gitpython.Git):
+    """GitPython's command wrapper for one directory, with the safety settings.
+
+    GitPython gives each command a copy of our environment with its own additions and
+    has no way to remove a variable, so inherited `GIT_*` variables are removed by
+    running git through `env -u NAME` (only when there are any).
+    """
+
+    def __init__(self, working_dir: str | os.PathLike[str]) -> None:
+        super().__init__(working_dir)
+        self.update_environment(**_HOST_ENV)
+
+    def argv(
+        self, args: Sequence[str], config: Sequence[str] = (), keep: Collection[str] = ()
+    ) -> list[str]:
+        """The full command line: `-c` safety settings first, then `-C` the directory.
+
+        `keep` names the variables this command sets itself (they are not dropped).
+        """
+        inherited = sorted(k for k in os.environ if _dropped_variable(k) and k not in keep)
+        cmd = ["env", *(f"--unset={name}" for name in inherited), "--"] if inherited else []
+        cmd.append(self.GIT_PYTHON_GIT_EXECUTABLE or "git")
+        for setting in (*SAFE_CONFIG, *config):
+            cmd += ["-c", setting]
+        return [*cmd, "-C", str(self.working_dir), *args]
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+        config: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run one git command; bytes in, bytes out. GitError on failure when `check`."""
+        env = dict(env or {})
+        argv = self.argv(args, config, env)
+        with tempfile.TemporaryFile() if input is not None else contextlib.nullcontext() as stdin:
+            if stdin is not None and input is not None:
+                stdin.write(input)
+                stdin.seek(0)
+            try:
+                status, out, err = self.execute(
+                    argv,
+                    istream=stdin,
+                    env=env,
+                    with_extended_output=True,
+                    with_exceptions=False,
+                    stdout_as_string=False,
+                    strip_newline_in_stdout=False,
+                    kill_after_timeout=timeout,
+                )
+            except gitpython.GitCommandNotFound as exc:
+                status, out, err = _NOT_FOUND, b"", str(exc)
+        stderr = err.encode("utf-8", "surrogateescape")
+        proc = subprocess.CompletedProcess(argv, status, out, stderr)
+        if check and proc.returncode != 0:
+            raise GitError(args, proc.returncode, err)
+        return proc
+
+    def popen(self, *args: str) -> HostProcess:
+        """A long-running git with pipes (e.g. `cat-file --batch`); ended when dropped."""
+        return self.execute(self.argv(args), istream=subprocess.PIPE, as_process=True)
+
+
+def _dropped_variable(name: str) -> bool:
+    if not name.startswith("GIT_") or name.startswith("GIT_PYTHON_"):  # GitPython's own
+        return False
+    return name not in _KEPT_GIT_ENV and name not in _HOST_ENV
 
 
 class NotAGitRepo(Exception):
@@ -73,17 +158,6 @@ class GitError(Exception):
         super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")
 
 
-def host_git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEPT_GIT_ENV}
-    env.update(_IDENTITY)
-    env["LC_ALL"] = "C"
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["GIT_OPTIONAL_LOCKS"] = "0"  # read-only commands must not rewrite the user's index
-    if extra:
-        env.update(extra)
-    return env
-
-
 @dataclass(frozen=True)
 class GitRepo:
     """A git work tree: the main one or a linked worktree."""
@@ -93,51 +167,21 @@ class GitRepo:
     common_dir: Path  # the shared one (objects, refs)
     handle: gitpython.Repo
 
-    def argv(self, *args: str, config: Sequence[str] = ()) -> list[str]:
-        """The full git command line, with the safety settings."""
-        cmd = ["git"]
-        for setting in (*SAFE_CONFIG, *config):
-            cmd += ["-c", setting]
-        return [*cmd, "-C", str(self.root), *args]
-
-    def run(
-        self,
-        *args: str,
-        env: Mapping[str, str] | None = None,
-        input: bytes | None = None,
-        check: bool = True,
-        config: Sequence[str] = (),
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run `git` in the work tree with the safety settings; bytes in, bytes out."""
-        proc = subprocess.run(
-            self.argv(*args, config=config),
-            input=input,
-            capture_output=True,
-            env=host_git_env(env),
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise GitError(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
-        return proc
-
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
-        """A long-running git with pipes (e.g. `cat-file --batch`), same safety settings."""
-        return subprocess.Popen(
-            self.argv(*args),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=host_git_env(),
-        )
+    @functools.cached_property
+    def git(self) -> HostGit:
+        """The host git entry for this work tree: every command on it goes through here."""
+        return HostGit(self.root)
 
     def out(self, *args: str, **kwargs: object) -> str:
         """Run git and return stdout as text with the trailing newline removed."""
-        proc = self.run(*args, **kwargs)  # type: ignore[arg-type]
+        proc = self.git.run(*args, **kwargs)  # type: ignore[arg-type]
         return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
     def resolve(self, rev: str) -> str | None:
         """The object id `rev` names, or None (no commits yet, unknown ref)."""
-        proc = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False)
+        proc = self.git.run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False
+        )
         if proc.returncode != 0:
             return None
         return proc.stdout.decode().strip()
@@ -147,7 +191,7 @@ class GitRepo:
 
     def head_branch(self) -> str | None:
         """The branch HEAD points at (refs/heads/...), or None when detached."""
-        proc = self.run("symbolic-ref", "--quiet", "HEAD", check=False)
+        proc = self.git.run("symbolic-ref", "--quiet", "HEAD", check=False)
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
     @property
@@ -186,7 +230,7 @@ def open_repo(path: str | os.PathLike[str]) -> GitRepo:
         handle=handle,
     )
     # Ask git itself (GitPython does not check safe.directory, for one).
-    proc = probe.run(
+    proc = probe.git.run(
         "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir", check=False
     )
     if proc.returncode != 0:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.git.repo import GitError, GitRepo
+from tools.git.repo import GitError, GitRepo, HostProcess
 from tools.git.snapshot import (
     IndexState,
     decode_path,
@@ -61,7 +60,7 @@ class RestoreOutcome:
 
 
 def tree_changes(repo: GitRepo, old_tree: str, new_tree: str) -> list[TreeChange]:
-    out = repo.run("diff-tree", "-r", "-z", "--no-renames", old_tree, new_tree).stdout
+    out = repo.git.run("diff-tree", "-r", "-z", "--no-renames", old_tree, new_tree).stdout
     fields = out.split(b"\0")
     changes = []
     for i in range(0, len(fields) - 1, 2):
@@ -94,7 +93,7 @@ class BlobReader:
 
     def __init__(self, repo: GitRepo) -> None:
         self.repo = repo
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: HostProcess | None = None
 
     def __enter__(self) -> BlobReader:
         return self
@@ -107,7 +106,7 @@ class BlobReader:
 
     def read(self, sha: str) -> bytes:
         if self.proc is None:
-            self.proc = self.repo.popen("cat-file", "--batch")
+            self.proc = self.repo.git.popen("cat-file", "--batch")
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(sha.encode() + b"\n")
         self.proc.stdin.flush()
@@ -211,7 +210,7 @@ class _Restorer:
     def _ignored(self, paths: list[str]) -> set[str]:
         if not paths:
             return set()
-        proc = self.repo.run(
+        proc = self.repo.git.run(
             "check-ignore",
             "--no-index",
             "-z",
@@ -225,7 +224,7 @@ class _Restorer:
         wanted = sorted({c.new_sha for c in self.writes})
         if not wanted:
             return
-        out = self.repo.run(
+        out = self.repo.git.run(
             "cat-file", "--batch-check", input="".join(s + "\n" for s in wanted).encode()
         ).stdout.decode()
         missing = [line.split()[0] for line in out.splitlines() if line.endswith(" missing")]
@@ -314,18 +313,18 @@ def restore_files(
 def install_index(repo: GitRepo, state: IndexState) -> None:
     """Replace the real index with `state`, reusing stat data so git stays fast."""
     with temp_index(repo) as env:
-        merged = repo.run("read-tree", "-m", state.tree, env=env, check=False)
+        merged = repo.git.run("read-tree", "-m", state.tree, env=env, check=False)
         if merged.returncode != 0:  # e.g. the current index has conflicts
-            repo.run("read-tree", state.tree, env=env)
+            repo.git.run("read-tree", state.tree, env=env)
         if state.unmerged:
             info = b"".join(
                 f"{e.mode} {e.sha} {e.stage}\t".encode() + encode_path(e.path) + b"\0"
                 for e in state.unmerged
             )
-            repo.run("update-index", "-z", "--index-info", env=env, input=info)
+            repo.git.run("update-index", "-z", "--index-info", env=env, input=info)
         if state.intent_to_add:
-            repo.run("add", "-N", "-f", "--", *state.intent_to_add, env=env)
-        repo.run("update-index", "-q", "--refresh", env=env, check=False)
+            repo.git.run("add", "-N", "-f", "--", *state.intent_to_add, env=env)
+        repo.git.run("update-index", "-q", "--refresh", env=env, check=False)
         built = Path(env["GIT_INDEX_FILE"])
         new_index, built_stat = built.read_bytes(), built.stat()
     lock = repo.index_path.with_name("index.lock")

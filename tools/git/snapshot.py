@@ -79,7 +79,7 @@ def temp_index(repo: GitRepo, *, seed: bool = True) -> Iterator[dict[str, str]]:
 
 
 def read_index_entries(repo: GitRepo, env: dict[str, str] | None = None) -> list[IndexEntry]:
-    out = repo.run("ls-files", "--stage", "-z", env=env).stdout
+    out = repo.git.run("ls-files", "--stage", "-z", env=env).stdout
     entries = []
     for record in out.split(b"\0"):
         if not record:
@@ -97,7 +97,7 @@ def index_state(repo: GitRepo) -> IndexState:
         unmerged = tuple(e for e in entries if e.stage != 0)
         if unmerged:
             paths = sorted({e.path for e in unmerged})
-            repo.run(
+            repo.git.run(
                 "update-index",
                 "-z",
                 "--force-remove",
@@ -109,7 +109,7 @@ def index_state(repo: GitRepo) -> IndexState:
     # write-tree leaves out intent-to-add entries; they show as the empty blob.
     maybe_ita = {e.path for e in entries if e.stage == 0 and e.sha == EMPTY_BLOB}
     if maybe_ita:
-        listed = repo.run("ls-tree", "-r", "-z", "--name-only", tree).stdout.split(b"\0")
+        listed = repo.git.run("ls-tree", "-r", "-z", "--name-only", tree).stdout.split(b"\0")
         maybe_ita -= {decode_path(p) for p in listed}
     return IndexState(tree=tree, unmerged=unmerged, intent_to_add=tuple(sorted(maybe_ita)))
 
@@ -127,7 +127,8 @@ def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
         "core.fileMode=true",
         "core.symlinks=true",
     ]
-    proc = repo.run("config", "-z", "--get-regexp", r"^(filter\..*|core\.autocrlf)$", check=False)
+    settings_regex = r"^(filter\..*|core\.autocrlf)$"
+    proc = repo.git.run("config", "-z", "--get-regexp", settings_regex, check=False)
     autocrlf = False
     filters: set[str] = set()
     for record in proc.stdout.split(b"\0"):
@@ -150,7 +151,7 @@ def _untracked_to_leave_out(repo: GitRepo, env: dict[str, str], limit: int) -> d
     """Untracked things not worth saving, path -> reason: files over `limit` bytes, and
     dependency/cache folders (an unignored node_modules or .venv would otherwise be
     hashed on every checkpoint and copied into .git/objects)."""
-    out = repo.run("ls-files", "-z", "--others", "--exclude-standard", env=env).stdout
+    out = repo.git.run("ls-files", "-z", "--others", "--exclude-standard", env=env).stdout
     leave_out: dict[str, str] = {}
     heavy: set[str] = set()
     for raw in out.split(b"\0"):
@@ -188,7 +189,7 @@ def _add_all(
     excluded = list(leave_out)
     while True:
         pathspec = [":/"] + [f":(top,exclude,literal){p}" for p in excluded]
-        proc = repo.run("add", "-A", "--", *pathspec, env=env, config=settings, check=False)
+        proc = repo.git.run("add", "-A", "--", *pathspec, env=env, config=settings, check=False)
         if proc.returncode == 0:
             return excluded
         stderr = proc.stderr.decode("utf-8", "surrogateescape")
@@ -210,7 +211,7 @@ def _rehash_converted(repo: GitRepo, env: dict[str, str], every_file: bool) -> N
         )
         if not has_attributes:
             return
-        proc = repo.run(
+        proc = repo.git.run(
             "check-attr",
             "-z",
             "--stdin",
@@ -233,7 +234,7 @@ def _rehash_converted(repo: GitRepo, env: dict[str, str], every_file: bool) -> N
     ]
     if not candidates:
         return
-    proc = repo.run(
+    proc = repo.git.run(
         "hash-object",
         "-w",
         "--no-filters",
@@ -245,7 +246,7 @@ def _rehash_converted(repo: GitRepo, env: dict[str, str], every_file: bool) -> N
         f"{e.mode} {sha}\t".encode() + encode_path(e.path) + b"\0"
         for e, sha in zip(candidates, shas, strict=True)
     )
-    repo.run("update-index", "-z", "--index-info", env=env, input=info)
+    repo.git.run("update-index", "-z", "--index-info", env=env, input=info)
 
 
 def worktree_snapshot(
