@@ -14,7 +14,7 @@ from tools.codeintel.discover import list_files as map_files
 from tools.listing import list_files, path_key, walk_files
 from tools.search import Grep, ListFiles
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+pytestmark = pytest.mark.require_program("git")  # skips here, fails in CI (tests/support.py)
 
 IGNORE_FILES = {
     ".gitignore": (
@@ -102,7 +102,7 @@ def test_every_caller_uses_the_same_listing(tricky_repo: Path) -> None:
     assert sorted({line.split(":", 1)[0] for line in found.text.splitlines()}) == sorted(truth)
 
 
-@pytest.mark.skipif(shutil.which("rg") is None, reason="needs ripgrep (rg) on PATH")
+@pytest.mark.require_program("rg")
 def test_ripgrep_lists_the_same(tricky_repo: Path) -> None:
     ctx = ToolContext(repo=tricky_repo, result_limit=1_000_000)
     assert ListFiles("rg").invoke({}, ctx).text.splitlines() == git_truth(tricky_repo)
