@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -257,7 +257,8 @@ class SessionDriver:
         from agent import paths
         from agent.context import build_system_context
 
-        if self.open() or self.session_id is not None:
+        self.open()
+        if self.session_id is not None:
             raise SessionSetupError("a session is already open: send a follow-up instead")
         loop = await self._loop()
         repo = self.options.repo.resolve()
@@ -288,7 +289,8 @@ class SessionDriver:
         """The user's next message: it starts the session when none is open; otherwise
         every call left without a result (a crash, a stop) gets one first, then `text`
         goes to the model. Without text it continues a resumed session as it stood."""
-        if not self.open() and self.session_id is None:
+        self.open()
+        if self.session_id is None:
             if not text:
                 raise SessionSetupError("nothing to do: give a task")
             return await self.start(text, images)
@@ -329,7 +331,8 @@ class SessionDriver:
         from agent.compaction import NothingToCompact
         from agent.resume import finish_interrupted_calls
 
-        if not self.open() and self.session_id is None:
+        self.open()
+        if self.session_id is None:
             raise NothingToCompact("nothing to compact yet: the conversation has not started")
         with self._working():
             loop = await self._loop()
@@ -345,7 +348,7 @@ class SessionDriver:
 
         if mode not in MODES:
             raise ValueError(f"effort must be one of {', '.join(MODES)}")
-        self.open()
+        self._open_if_possible()
         self.options.effort = mode
         if self.loop is not None:
             self.loop.settings.effort.mode = mode
@@ -361,7 +364,7 @@ class SessionDriver:
 
         if self.running:
             raise SessionSetupError("stop the model first: it is working")
-        self.open()
+        self._open_if_possible()
         try:
             backend = make_backend(spec, progress=self._on_progress)
         except BackendError as exc:
@@ -373,6 +376,12 @@ class SessionDriver:
         self.backend_spec = self.options.backend = spec
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec
+
+    def _open_if_possible(self) -> None:
+        # A session that cannot be resumed is reported by what needs it (start, send);
+        # a setting is kept for whatever runs next.
+        with suppress(SessionSetupError):
+            self.open()
 
     def _record_setting(self, change: ev.SettingsChange) -> None:
         if self.session_id is None:

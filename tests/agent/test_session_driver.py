@@ -199,6 +199,11 @@ def test_setup_problems_are_session_setup_errors(repo: Path, tmp_path: Path) -> 
         with pytest.raises(SessionSetupError, match=message):
             driver.prepare()
         driver.close()
+    missing = SessionDriver(SessionOptions(repo, resume="missing"))
+    assert missing.set_effort("high") == "high"  # a setting waits; what runs reports it
+    with pytest.raises(SessionSetupError, match="no session"):
+        asyncio.run(missing.send("go on"))
+    missing.close()
     driver = SessionDriver(options(repo, ["Hi."]))
     with pytest.raises(SessionSetupError, match="give a task"):
         asyncio.run(driver.send())
