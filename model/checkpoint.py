@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from model.config import CheckpointFormat, ModelConfig, ParsedConfig, load_config
+from model.config import CheckpointFormat, ModelConfig, ParsedConfig
+from model.config_formats import load_config
 
 if TYPE_CHECKING:
     import torch

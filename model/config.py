@@ -2,16 +2,16 @@
 
 Mistral ("consolidated") checkpoints describe the model in `params.json`; HF checkpoints in
 `config.json` (a `mistral3` wrapper around a `mistral4` text config and a `pixtral` vision config,
-or a bare `mistral4`). Both are parsed into the same dataclasses (model/config_formats.py reads
-and writes the two files). Fields we do not know are reported by name
-(`ParsedConfig.unknown_fields`); values we cannot run raise `ConfigError` naming the field.
+or a bare `mistral4`). Both are parsed into these dataclasses: model/config_fields.py holds the
+one table naming each field in each format, model/config_formats.py reads and writes the files
+(`load_config(directory)`). This module imports neither. Fields we do not know are reported by
+name (`ParsedConfig.unknown_fields`); values we cannot run raise `ConfigError` naming the field.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 CheckpointFormat = Literal["mistral", "hf"]
@@ -120,23 +120,6 @@ class ParsedConfig:
     format: CheckpointFormat
     unknown_fields: tuple[str, ...] = ()
     quantization: dict[str, Any] | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-def load_config(directory: str | Path) -> ParsedConfig:
-    """Read `params.json` (Mistral format, preferred when both exist) or `config.json` (HF)."""
-    from model.config_formats import parse_hf_config, parse_mistral_params, read_json
-
-    directory = Path(directory)
-    params, hf = directory / "params.json", directory / "config.json"
-    if params.is_file():
-        return parse_mistral_params(read_json(params))
-    if hf.is_file():
-        return parse_hf_config(read_json(hf))
-    raise ConfigError(f"{directory}: neither params.json (Mistral format) nor config.json (HF)")
 
 
 # ---------------------------------------------------------------------------------------------

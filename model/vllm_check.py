@@ -56,7 +56,7 @@ def vllm_greedy(directory: str | Path, prompts: Sequence[Sequence[int]], max_tok
     """
     import tempfile
 
-    from model.config import load_config
+    from model.config_formats import load_config
 
     for key, value in ENGINE_ENV.items():
         os.environ.setdefault(key, value)

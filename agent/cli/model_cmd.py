@@ -83,7 +83,7 @@ def _tiny(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from model.checkpoint import CheckpointFiles
-    from model.config import load_config
+    from model.config_formats import load_config
     from model.sizes import COMMON_SETTINGS, estimate_memory, kv_bytes_per_token, param_counts
 
     parsed = load_config(args.directory)

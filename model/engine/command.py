@@ -59,7 +59,7 @@ class EngineSettings:
 
 
 def _checkpoint_context(model_dir: Path) -> int:
-    from model.config import load_config
+    from model.config_formats import load_config
 
     return load_config(model_dir).config.text.max_positions
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from model.config import ConfigError, ModelConfig, load_config, softmax_scale
+from model.config import ConfigError, ModelConfig, softmax_scale
 from model.config_formats import (
+    load_config,
     parse_hf_config,
     parse_mistral_params,
     to_hf_config,
@@ -113,3 +114,45 @@ def test_memory_estimates() -> None:
     # ~121 GB of FP8+BF16 weights split over two GPUs, 6.04 GB latent cache per 256K sequence.
     assert 59e9 < fp8_two_gpus.weights_per_gpu < 62e9
     assert fp8_two_gpus.kv_per_sequence == 36 * 320 * 2 * 262144
+
+
+def test_one_table_names_every_field_in_both_formats() -> None:
+    """Each of our config fields is in the table (read and written through it)."""
+    from dataclasses import fields
+
+    from model.config import MoEConfig, RopeConfig, TextConfig, VisionConfig
+    from model.config_fields import TEXT_FIELDS, VISION_FIELDS
+
+    ours = {f.name for f in fields(TextConfig)} - {"rope", "moe"}
+    ours |= {f"rope.{f.name}" for f in fields(RopeConfig)}
+    ours |= {f"moe.{f.name}" for f in fields(MoEConfig)}
+    assert {f.ours for f in TEXT_FIELDS} == ours
+    # Neither file carries the tower's norm eps (1e-5 in both engines); the projector's is
+    # each engine's own choice.
+    assert {f.ours for f in VISION_FIELDS} == {f.name for f in fields(VisionConfig)} - {
+        "norm_eps", "projector_norm_eps"}
+    assert all(f.mistral or f.hf for f in (*TEXT_FIELDS, *VISION_FIELDS))
+
+
+def test_hf_older_spellings_are_read() -> None:
+    config = ModelConfig(vision=None)
+    hf = to_hf_config(config)
+    hf["rope_scaling"] = hf.pop("rope_parameters")
+    hf["num_local_experts"] = hf.pop("n_routed_experts")
+    hf["eos_token_id"] = [2, 7]
+    hf["quantization_config"] = {"quant_method": "fp8"}
+    parsed = parse_hf_config(hf)
+    assert parsed.config == config and parsed.unknown_fields == ()
+    assert parsed.quantization == {"quant_method": "fp8"}
+
+
+def test_the_config_dataclasses_import_no_parser() -> None:
+    """model/config.py ⇄ model/config_formats.py was an import circle."""
+    import ast
+
+    source = (Path(__file__).parents[2] / "model" / "config.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("model")}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import load_config
+from model.config_formats import load_config
 from model.reference import load_model
 from tests.support import require_module
 
