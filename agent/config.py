@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import paths
+from tools.atomic import write_atomically
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
 
 APPROVAL_POLICIES = ("read-only", "ask", "auto-edit", "auto")  # tight → loose
@@ -259,8 +260,5 @@ def set_trusted(repo: Path, trusted: bool = True) -> None:
     entries.pop(str(repo.resolve()), None)
     if trusted:
         entries[str(repo.resolve())] = _config_digest(repo)
-    target = _trust_file()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"trusted": dict(sorted(entries.items()))}, indent=2) + "\n")
-    os.replace(tmp, target)
+    text = json.dumps({"trusted": dict(sorted(entries.items()))}, indent=2) + "\n"
+    write_atomically(_trust_file(), text.encode())

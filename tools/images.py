@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from tools.atomic import write_atomically
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from tools.paths import display_path, resolve_in_repo
 
@@ -142,10 +142,7 @@ def store_image(data: bytes, store_dir: Path, name: str = "image") -> StoredImag
     if not target.exists():
         buffer = io.BytesIO()
         frame.save(buffer, format="PNG")
-        fd, tmp = tempfile.mkstemp(dir=store_dir, prefix=".img-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(buffer.getvalue())
-        os.replace(tmp, target)
+        write_atomically(target, buffer.getvalue(), mode=0o600)
     width, height = frame.size
     return StoredImage(
         sha256=digest,

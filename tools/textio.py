@@ -3,19 +3,18 @@
 A file's encoding (UTF-8, UTF-8 with BOM, UTF-16 with BOM, or Latin-1 as the fallback
 that round-trips any byte) is detected on read and reused on write, so an edit touches
 only the bytes it replaces. Writes are atomic: a temporary file in the same directory,
-fsync, then os.replace, so a crash or a full disk never leaves half a file.
+fsync, then os.replace, so a crash or a full disk never leaves half a file
+(`write_atomically`, the one atomic write, also used outside the file tools).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.atomic import write_atomically
 from tools.base import ToolError
 
 # Bytes that do not occur in text: C0 controls other than \t \n \v \f \r and ESC.
@@ -109,44 +108,14 @@ def looks_binary(head: bytes) -> bool:
 
 
 def atomic_write(path: Path, data: bytes, name: str) -> bool:
-    """Replace `path` with `data` atomically, keeping an existing file's mode and owner.
-
-    Creates missing parent directories. Returns True when the file was created.
-    """
+    """`write_atomically` for the file tools: errors as ToolError naming the file, and
+    no stale bytecode left for a Python file. Returns True when the file was created."""
     try:
-        existing = path.stat()
-    except FileNotFoundError:
-        existing = None
+        created = write_atomically(path, data)
     except OSError as exc:
         raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
-        raise ToolError(f"cannot write {name}: it exists and is not a regular file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if existing is not None:
-            os.chmod(tmp_name, stat.S_IMODE(existing.st_mode))
-            with contextlib.suppress(OSError):  # only root may give a file away
-                os.chown(tmp_name, existing.st_uid, existing.st_gid)
-        else:
-            os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise ToolError(f"cannot write {name}: {exc.strerror or exc}") from exc
-        raise
-    _fsync_dir(path.parent)
     _drop_stale_bytecode(path)
-    return existing is None
+    return created
 
 
 def _drop_stale_bytecode(path: Path) -> None:
@@ -163,24 +132,3 @@ def _drop_stale_bytecode(path: Path) -> None:
     for compiled in cache.glob(f"{glob.escape(path.stem)}.*.pyc"):
         with contextlib.suppress(OSError):
             compiled.unlink()
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every file system allows it, hence best-effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _umask() -> int:
-    # Reading /proc avoids os.umask's set-and-restore, which races with other threads.
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    current = os.umask(0o022)
-    os.umask(current)
-    return current

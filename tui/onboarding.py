@@ -4,7 +4,6 @@ test a connection. The onboarding screen is a thin form over these."""
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ from typing import Any
 
 from agent import paths
 from agent.config import SETTINGS, Config
+from tools.atomic import write_atomically
 
 API_KEY_ENV = "TESSERA_OPENAI_API_KEY"  # or MISTRAL_API_KEY (agent/backends/openai.py)
 MODEL_FILES = ("params.json", "config.json")
@@ -81,10 +81,7 @@ def write_user_settings(updates: dict[str, Any], target: Path | None = None) -> 
     for table, entries in tables.items():
         lines += ["", f"[{table}]"] if table else [""]
         lines += entries
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(".tmp")
-    temp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(temp, target)
+    write_atomically(target, ("\n".join(lines) + "\n").encode("utf-8"))
     return target
 
 

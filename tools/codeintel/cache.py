@@ -11,13 +11,13 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.atomic import write_atomically
 from tools.codeintel.discover import is_vendored
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
@@ -137,14 +137,8 @@ class TagCache:
             "token_counts": self.token_counts,
             "derived": self.derived,
         }
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tags-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        write_atomically(target, blob, mode=0o600, durable=False)  # a cache: rebuilt if lost
         self._dirty = False
 
     def mark_dirty(self) -> None:

@@ -9,14 +9,15 @@ beside the cache, which loads ten times faster. Both count exactly what
 
 from __future__ import annotations
 
-import os
+import contextlib
 import pickle
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tools.atomic import write_atomically
 
 if TYPE_CHECKING:
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
@@ -70,7 +71,9 @@ def _load_counter(cache_dir: Path | None) -> Callable[[str], int]:
     model = getattr(full, "_model", None)
     if kept is None or model is None or not hasattr(model, "encode"):
         return lambda text: len(full.encode(text, bos=False, eos=False))
-    _write_atomically(kept, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    with contextlib.suppress(OSError):  # only a speed-up: counting works without it
+        write_atomically(kept, blob, mode=0o600, durable=False)
     return lambda text: len(model.encode(text))
 
 
@@ -83,17 +86,6 @@ def _kept_model_path(cache_dir: Path | None) -> Path | None:
     except OSError:
         return None
     return Path(cache_dir) / f"tekken-bpe-{stat.st_size}-{stat.st_mtime_ns}.pickle"
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bpe-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except OSError:
-        pass  # only a speed-up: counting works without it
 
 
 def preload_in_background(cache_dir: Path | None = None) -> threading.Thread:

@@ -8,9 +8,9 @@ written), compared with `git diff-tree -p -M`.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 
+from tools.atomic import write_atomically
 from tools.git.checkpoints import Checkpoint, create_checkpoint, get_checkpoint
 from tools.git.patch import DiffParseError, FileDiff, Hunk, parse_diff
 from tools.git.repo import GitRepo
@@ -140,14 +140,5 @@ def revert_hunk(repo: GitRepo, file_diff: FileDiff, hunk: Hunk) -> Checkpoint:
         perms = stat.S_IMODE(current.st_mode)
     else:
         perms = 0o755 if file_diff.old_mode == "100755" else 0o644
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name[:100]}.tessera-{secrets.token_hex(4)}")
-    try:
-        with open(temp, "xb") as handle:
-            handle.write(result)
-            os.fchmod(handle.fileno(), perms)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_atomically(target, result, mode=perms)
     return checkpoint

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.atomic import current_umask, write_atomically
 from tools.git.repo import GitError, GitRepo, HostProcess
 from tools.git.snapshot import (
     IndexState,
@@ -74,16 +75,6 @@ def tree_changes(repo: GitRepo, old_tree: str, new_tree: str) -> list[TreeChange
     return changes
 
 
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def _is_ignore_file(path: str) -> bool:
     return path == ".gitignore" or path.endswith("/.gitignore")
 
@@ -130,7 +121,7 @@ class _Restorer:
         self.outcome.skipped = sorted(
             [c.path for c in changes if GITLINK in (c.old_mode, c.new_mode)] + list(kept)
         )
-        self.umask = _umask()
+        self.umask = current_umask()
 
     # -- checks before anything changes ---------------------------------------------
     def check(self) -> None:
@@ -265,16 +256,14 @@ class _Restorer:
     def _write(self, change: TreeChange, data: bytes) -> None:
         self._make_room(change.path)
         target = self.root / change.path
+        if change.new_mode != SYMLINK:
+            perms = self._permissions(target, executable=change.new_mode == EXECUTABLE)
+            # Not fsynced, as git's own checkout does not: thousands of files at a time.
+            write_atomically(target, data, mode=perms, durable=False)
+            return
         temp = target.with_name(f".{target.name[:100]}.tessera-{secrets.token_hex(4)}")
-        perms = self._permissions(target, executable=change.new_mode == EXECUTABLE)
         try:
-            if change.new_mode == SYMLINK:
-                os.symlink(os.fsdecode(data), temp)
-            else:
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    os.fchmod(handle.fileno(), perms)
+            os.symlink(os.fsdecode(data), temp)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
