@@ -6,12 +6,12 @@ line and down on the last walk the history of sent messages; what was being type
 and comes back after the newest entry. The cursor does not blink, so an idle screen
 repaints nothing.
 
-Enter, the newline keys and Tab are handled in the widget's own key handler, in the order
-the keys arrived. As bindings they ran ahead of the typing: a priority binding fires when the
-app receives the key, while the characters before it still wait in this widget's queue, so
-text and Enter arriving in one burst (`tmux send-keys "text" Enter`, a paste without
-bracketed paste) submitted an empty box and then filled it. A bracketed paste (events.Paste)
-goes in whole; a single line ending in a newline is sent, as if typed.
+Enter, the newline keys and Tab are handled in the widget's own key handler, so every key
+that edits the box acts in the order it arrived. Enter was a priority binding, which fires
+when the app receives the key while the characters before it still wait in this widget's
+queue: text and Enter in one burst (`tmux send-keys "text" Enter`, a paste without bracketed
+paste) submitted an empty box and then filled it. A bracketed paste (events.Paste) goes in
+whole; a single line ending in a newline is sent, as if typed.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class PromptInput(TextArea):
         handle()
 
     async def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
         event.prevent_default()  # TextArea's own paste would keep a final newline unsent
         if self.read_only:
             return
