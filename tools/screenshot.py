@@ -152,6 +152,8 @@ def render_png(
             pipe.close()
     finally:
         for plan in plans:
+            if plan.cgroup is not None:
+                plan.cgroup.kill_all()  # what left the process group, outside a pid namespace
             plan.cleanup()
     return png, plans[0]
 
