@@ -134,10 +134,6 @@ class AgentLoop:
         self.emit(ev.UserMessage(text, images=list(images or [])))
         self._signals.new_request = True
 
-    def request_effort(self, value: str | None) -> None:
-        """The user asked for an effort ("none"/"high") for the next step; None withdraws it."""
-        self._signals.user_request = value
-
     async def run(self, start: ev.SessionStart) -> ev.Finish:
         self.emit(start)
         return await self.continue_run()

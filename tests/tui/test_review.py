@@ -142,21 +142,3 @@ def test_ask_the_model_to_fix_a_hunk(repo: Path) -> None:
     assert len(asked) == 1
     assert "calc.py" in asked[0] and "+    return b - a" in asked[0]
     assert asked[0].count("```") == 2
-
-
-def test_standalone_review_quits_on_escape_and_cannot_ask(repo: Path) -> None:
-    from tui.review_app import ReviewApp as StandaloneReview
-
-    _dirty(repo)
-
-    async def scenario() -> None:
-        app = StandaloneReview(repo)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause(0.3)
-            await pilot.press("f")
-            assert "needs a chat" in str(app.screen.message.render())
-            await pilot.press("escape")
-            await pilot.pause()
-        assert app.return_code == 0
-
-    asyncio.run(scenario())
