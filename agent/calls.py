@@ -5,6 +5,10 @@ The loop hands over one step's calls; this module turns each into exactly one
 the model made them. Independent reads that are allowed run in parallel; writes and
 commands run one at a time, in order, after a checkpoint taken before the step's first.
 A read tool whose class sets `parallel_safe = False` runs alone.
+
+Front ends get a tool's structured data with its result (`ToolResult.data`) and, when a
+call asks for approval, the tool's own preview of what it would change
+(`Approval.preview`); both are bounded by `event_data` so an event stays small.
 """
 
 from __future__ import annotations
@@ -25,6 +29,25 @@ Approver = Callable[[CallFacts, ev.ToolCall], Awaitable[str]]
 Emit = Callable[[ev.Event], None]
 # (repo, label) -> checkpoint ref; raises on failure.
 Checkpointer = Callable[[Path, str], str]
+
+# A string in an event's data longer than this (the diff of a big write) is cut at a line
+# end and `<key>_truncated: true` is added, so no event carries whole large files.
+EVENT_TEXT_LIMIT = 32 * 1024
+
+
+def event_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A tool's data as events carry it: JSON values only, long strings cut, and no
+    `image` (the result's `images` carries that)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "image":
+            continue
+        if isinstance(value, str) and len(value) > EVENT_TEXT_LIMIT:
+            cut = value.rfind("\n", 0, EVENT_TEXT_LIMIT) + 1
+            value = value[: cut or EVENT_TEXT_LIMIT]
+            out[f"{key}_truncated"] = True
+        out[key] = value
+    return json.loads(json.dumps(out, default=str))
 
 
 @dataclass
@@ -171,7 +194,8 @@ class CallRunner:
                 self._approval(call, "granted", decision.reason)
             return None
         if decision.verdict is Verdict.ASK and self.approver is not None:
-            self._approval(call, "requested", decision.reason)
+            preview = await asyncio.to_thread(self._preview, call)
+            self._approval(call, "requested", decision.reason, preview)
             answer = await self.approver(facts, call.event)
             if answer in ("once", "always"):
                 if answer == "always":
@@ -190,8 +214,18 @@ class CallRunner:
         self._approval(call, "denied", message)
         return message
 
-    def _approval(self, call: PreparedCall, decision: str, reason: str) -> None:
-        self.emit(ev.Approval(call.event.id, call.event.name, decision, reason))
+    def _approval(
+        self, call: PreparedCall, decision: str, reason: str, preview: dict[str, Any] | None = None
+    ) -> None:
+        self.emit(ev.Approval(call.event.id, call.event.name, decision, reason, preview or {}))
+
+    def _preview(self, call: PreparedCall) -> dict[str, Any]:
+        """The tool's own dry run of the call, for the one who approves it."""
+        assert call.tool is not None
+        try:
+            return event_data(call.tool.dry_run(call.args, self.ctx) or {})
+        except Exception as exc:  # a preview bug must not block the approval itself
+            return {"error": f"no preview: {type(exc).__name__}: {exc}"}
 
     def _checkpoint(self, step: int) -> None:
         if self.checkpointer is None:
@@ -208,26 +242,31 @@ class CallRunner:
         assert call.tool is not None
         tool = call.tool
         images: list[dict[str, Any]] = []
+        data: dict[str, Any] = {}
         try:
             result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
             ok, text = result.ok, result.text
             image = (result.data or {}).get("image") if result.ok else None
             if isinstance(image, dict):
                 images.append(image)  # the model sees it with the result
+            data = event_data(result.data or {})
         except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
             ok = False
             text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
-        return self._result(step, call, ok, text, emit=emit, images=images)
+        return self._result(step, call, ok, text, emit=emit, images=images, data=data)
 
     def _result(
         self, step: int, call: PreparedCall, ok: bool, text: str, *, count: bool = True,
         emit: bool = True, images: list[dict[str, Any]] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> ev.ToolResult:
         if count:
             warning = self.stuck.record(call, ok, text)
             if warning:
                 text += warning
-        result = ev.ToolResult(step, call.event.id, call.event.name, ok, text, images or [])
+        result = ev.ToolResult(
+            step, call.event.id, call.event.name, ok, text, images or [], data or {}
+        )
         if emit:
             self.emit(result)
         return result

@@ -115,11 +115,16 @@ class ToolCall(Event):
 
 @dataclass
 class Approval(Event):
+    """The approval policy's verdict on a call. A "requested" approval carries the tool's
+    own `preview` of what the call would change (for file tools the shape of their
+    result `data`, docs/events.md), worked out without changing anything."""
+
     type: ClassVar[str] = "approval"
     call_id: str
     name: str
     decision: str  # "requested", "granted" or "denied"
     reason: str = ""
+    preview: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +139,9 @@ class ToolResult(Event):
     output: str
     # What view_image/screenshot returned for the model to see (as in SessionStart).
     images: list[dict[str, Any]] = field(default_factory=list)
+    # The tool's structured result for front ends (an edit's diff, a command's exit code),
+    # bounded: long strings are cut at a line end and flagged (agent/calls.py).
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 A tool has a name, a description, an argument model (pydantic, whose JSON schema is
 what the model sees), a side-effect class (so approvals and checkpoints are decided in
-one place, by the agent), and `run(args, ctx) -> ToolResult`.
+one place, by the agent), and `run(args, ctx) -> ToolResult`. A tool that changes files
+may also `preview(args, ctx)`: the same change worked out by the same code, not written,
+which is what an approval shows.
 """
 
 from __future__ import annotations
@@ -112,6 +114,19 @@ class Tool(ABC):
             result.data.setdefault("truncated", True)
         result.text = text
         return result
+
+    def dry_run(self, raw: str | dict[str, Any], ctx: ToolContext) -> dict[str, Any] | None:
+        """Parse and preview, changing nothing: the preview's data, `{"error": why}` when
+        the call would fail, None when the tool has nothing to preview."""
+        try:
+            return self.preview(self.parse_args(raw), ctx)
+        except ToolError as exc:
+            return {"error": str(exc)}
+
+    def preview(self, args: Any, ctx: ToolContext) -> dict[str, Any] | None:
+        """What `run` would change, in the shape of its result's data, without changing
+        anything. Raise ToolError where `run` would. None: nothing to preview."""
+        return None
 
     @abstractmethod
     def run(self, args: Any, ctx: ToolContext) -> ToolResult:

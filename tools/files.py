@@ -2,14 +2,17 @@
 
 Every path goes through `confine` (tools/paths.py); every write is atomic and keeps the file's
 mode, encoding and line endings; every change is shown to the syntax guard before it
-is written, and edits return a unified diff for front ends.
+is written. write_file and edit_file work a change out in full first (`FileChange`): `run`
+writes it and returns its data (path, created, changed, unified diff) for front ends, and
+`preview` returns the same data without writing, for an approval to show.
 """
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -79,6 +82,51 @@ class WriteFileArgs(ToolArgs):
     content: str = Field(description="The complete new content of the file.")
 
 
+@dataclass
+class FileChange:
+    """A write or an edit worked out in full but not written: `run` writes it, `preview`
+    shows it, so what an approval shows is what the call does.
+
+    `data()` is the shape both file tools return (and the `tool_result`/`approval` events
+    carry, docs/events.md): `path`, `created` (the file did not exist), `changed` (false
+    only for a write of the content the file already has), `diff` (unified, LF endings,
+    `a/` and `b/` prefixes; from an empty file for a created one), plus each tool's
+    `extra` facts.
+    """
+
+    path: Path
+    name: str
+    existed: bool
+    before: str | None  # the text now; None when the file is missing or binary
+    after: str
+    encoded: bytes
+    changed: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        diff = unified_diff(self.name, self.before or "", self.after) if self.changed else ""
+        return {
+            "path": self.name,
+            "created": not self.existed,
+            "changed": self.changed,
+            "diff": diff,
+            **self.extra,
+        }
+
+    def check_syntax(self, ctx: ToolContext) -> str | None:
+        """What the syntax guard says about this change (None: fine or not asked)."""
+        return _syntax_problem(ctx, self.name, self.before, self.after)
+
+    def preview(self, ctx: ToolContext) -> dict[str, Any]:
+        data = self.data()
+        problem = self.check_syntax(ctx) if self.changed else None
+        if problem is not None:
+            data["syntax_error"] = problem
+            if ctx.syntax_guard == "refuse":
+                data["error"] = _refusal(self.name, problem).text
+        return data
+
+
 class WriteFile(Tool):
     name = "write_file"
     description = (
@@ -88,11 +136,13 @@ class WriteFile(Tool):
     Args: ClassVar[type[ToolArgs]] = WriteFileArgs
     side_effect = SideEffect.WRITE
 
-    def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
+    def plan(self, args: WriteFileArgs, ctx: ToolContext) -> tuple[FileChange, list[str]]:
+        """The change and notes on what was adapted (line endings, encoding)."""
         path = confine(ctx, args.path, for_write=True)
         name = display_path(ctx.repo, path)
         if path.is_dir():
             raise ToolError(f"{name} is a directory")
+        existed = path.exists()
         before = _existing_text(path, name)
         content, encoding, notes = args.content, UTF8, []
         if before is not None:
@@ -109,33 +159,41 @@ class WriteFile(Tool):
             notes.append(f"the file was {encoding.label}; it is now utf-8")
             encoding = UTF8
             data = encode(content, encoding, name)
-        if before is not None and before.text == content and before.encoding == encoding:
+        unchanged = before is not None and before.text == content and before.encoding == encoding
+        change = FileChange(
+            path,
+            name,
+            existed,
+            before.text if before else None,
+            content,
+            data,
+            changed=not unchanged,
+            extra={"lines": _count_lines(content), "bytes": len(data)},
+        )
+        return change, notes
+
+    def preview(self, args: WriteFileArgs, ctx: ToolContext) -> dict[str, Any]:
+        return self.plan(args, ctx)[0].preview(ctx)
+
+    def run(self, args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
+        change, notes = self.plan(args, ctx)
+        name = change.name
+        if not change.changed:
             return ToolResult(
-                True,
-                f"{name} already has this content; nothing written.",
-                {"path": name, "created": False, "changed": False},
+                True, f"{name} already has this content; nothing written.", change.data()
             )
-        refusal, warning = _syntax_check(ctx, name, before.text if before else None, content)
-        if refusal:
-            return refusal
-        created = atomic_write(path, data, name)
-        lines = _count_lines(content)
-        if created:
-            text = f"Created {name} ({lines} lines, {len(data)} bytes)."
+        problem = change.check_syntax(ctx)
+        if problem is not None and ctx.syntax_guard == "refuse":
+            return _refusal(name, problem)
+        atomic_write(change.path, change.encoded, name)
+        lines, size = change.extra["lines"], change.extra["bytes"]
+        if not change.existed:
+            text = f"Created {name} ({lines} lines, {size} bytes)."
         else:
-            old_lines = _count_lines(before.text) if before else 0
-            text = f"Overwrote {name}: {old_lines} -> {lines} lines ({len(data)} bytes)."
-        text += "".join(f" Note: {note}." for note in notes) + (warning or "")
-        result_data = {
-            "path": name,
-            "created": created,
-            "changed": True,
-            "lines": lines,
-            "bytes": len(data),
-        }
-        if before is not None:
-            result_data["diff"] = unified_diff(name, before.text, content)
-        return ToolResult(True, text, result_data)
+            old_lines = _count_lines(change.before) if change.before is not None else 0
+            text = f"Overwrote {name}: {old_lines} -> {lines} lines ({size} bytes)."
+        text += "".join(f" Note: {note}." for note in notes) + _warning(problem)
+        return ToolResult(True, text, change.data())
 
 
 class EditFileArgs(ToolArgs):
@@ -160,7 +218,9 @@ class EditFile(Tool):
     Args: ClassVar[type[ToolArgs]] = EditFileArgs
     side_effect = SideEffect.WRITE
 
-    def run(self, args: EditFileArgs, ctx: ToolContext) -> ToolResult:
+    def plan(self, args: EditFileArgs, ctx: ToolContext) -> FileChange:
+        """The edit, matched as run() matches it (tools/edit_match.py); raises ToolError
+        for an edit that cannot apply."""
         if args.old_string == args.new_string:
             raise ToolError("old_string and new_string are identical; there is nothing to change")
         if not args.old_string:
@@ -186,20 +246,34 @@ class EditFile(Tool):
         after = edit_match.apply(before.text, plan, args.replace_all)
         if after == before.text:
             raise ToolError("the edit changes nothing once line endings are matched to the file")
-        data = encode(after, before.encoding, name)
-        refusal, warning = _syntax_check(ctx, name, before.text, after)
-        if refusal:
-            return refusal
-        atomic_write(path, data, name)
-        diff = unified_diff(name, before.text, after)
+        return FileChange(
+            path,
+            name,
+            True,
+            before.text,
+            after,
+            encode(after, before.encoding, name),
+            extra={"replacements": len(lines), "at_lines": lines},
+        )
+
+    def preview(self, args: EditFileArgs, ctx: ToolContext) -> dict[str, Any]:
+        return self.plan(args, ctx).preview(ctx)
+
+    def run(self, args: EditFileArgs, ctx: ToolContext) -> ToolResult:
+        change = self.plan(args, ctx)
+        problem = change.check_syntax(ctx)
+        if problem is not None and ctx.syntax_guard == "refuse":
+            return _refusal(change.name, problem)
+        atomic_write(change.path, change.encoded, change.name)
+        data = change.data()
+        lines = data["at_lines"]
         count = len(lines)
         where = f"line {lines[0]}" if count == 1 else f"lines {', '.join(map(str, lines))}"
-        text = f"Edited {name}: replaced {count} occurrence{'s' if count > 1 else ''} at {where}."
-        return ToolResult(
-            True,
-            text + (warning or "") + "\n" + diff,
-            {"path": name, "diff": diff, "replacements": count, "lines": lines},
+        text = (
+            f"Edited {change.name}: replaced {count} occurrence{'s' if count > 1 else ''} "
+            f"at {where}."
         )
+        return ToolResult(True, text + _warning(problem) + "\n" + data["diff"], data)
 
 
 def unified_diff(name: str, before: str, after: str) -> str:
@@ -212,25 +286,25 @@ def unified_diff(name: str, before: str, after: str) -> str:
     return "".join(out)
 
 
-def _syntax_check(
-    ctx: ToolContext, name: str, before: str | None, after: str
-) -> tuple[ToolResult | None, str | None]:
-    """(refusal, warning): ask the syntax guard about a change before it is written."""
+def _syntax_problem(ctx: ToolContext, name: str, before: str | None, after: str) -> str | None:
+    """What the syntax guard says about a change before it is written (None: fine)."""
     if ctx.syntax_guard not in ("refuse", "warn"):
-        return None, None
+        return None
     from tools import syntax_guard  # tree-sitter is heavy; load it on the first write
 
-    message = syntax_guard.check_edit(Path(name), before, after)
-    if message is None:
-        return None, None
-    if ctx.syntax_guard == "refuse":
-        return ToolResult.error(
-            f"Refused: {message}\n{name} is unchanged; correct the change so the file "
-            "still parses.",
-            path=name,
-            syntax_error=message,
-        ), None
-    return None, f"\nWarning: {message}"
+    return syntax_guard.check_edit(Path(name), before, after)
+
+
+def _refusal(name: str, problem: str) -> ToolResult:
+    return ToolResult.error(
+        f"Refused: {problem}\n{name} is unchanged; correct the change so the file still parses.",
+        path=name,
+        syntax_error=problem,
+    )
+
+
+def _warning(problem: str | None) -> str:
+    return "" if problem is None else f"\nWarning: {problem}"
 
 
 def _require_file(path: Path, name: str) -> None:

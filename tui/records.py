@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from agent import events as ev
 from agent.backend import Delta, TextDelta, ThinkingDelta, ToolCallDelta
-from tui.previews import diff_from_result, preview_change
 
 
 @dataclass(eq=False)
@@ -114,7 +113,11 @@ class ToolRecord(Record):
     arguments: dict[str, Any] | str
     status: str = "running"  # pending | asking | running | ok | failed | denied
     output: str = ""
+    # The unified diff of a file change: the tool's preview while it asks for approval,
+    # then what the result's data says was done (both come with the events).
     diff: str | None = None
+    # The tool's own preview of the call (`Approval.preview`), while it asks.
+    preview: dict[str, Any] = field(default_factory=dict)
     approval_note: str = ""
     expanded: bool = False
 
@@ -142,16 +145,10 @@ class TranscriptBuilder:
 
     def __init__(
         self,
-        repo: Path,
         add: Callable[[Record], None],
         touch: Callable[[Record], None],
         on_live: Callable[[], None] | None = None,
-        previews: bool = True,
     ) -> None:
-        self.repo = repo
-        # Live calls get a diff of what they would change; a stored history does not
-        # (the files have moved on since, and reading them all would slow a resume).
-        self.previews = previews
         self._add = add
         self._touch = touch
         self._on_live = on_live or (lambda: None)
@@ -255,15 +252,14 @@ class TranscriptBuilder:
             case ev.ToolCall(id=call_id, name=name, arguments=arguments):
                 self._settle_live()
                 record = ToolRecord(call_id, name, arguments, status="pending")
-                record.diff = self._preview(name, arguments)
                 self.tools[call_id] = record
                 self._add(record)
-            case ev.Approval(call_id=call_id, decision=decision, reason=reason):
-                self._approval(call_id, decision, reason)
+            case ev.Approval(call_id=call_id, decision=decision, reason=reason, preview=preview):
+                self._approval(call_id, decision, reason, preview)
             case ev.Checkpoint(ref=ref, label=label):
                 self._add(NoteRecord(f"checkpoint {ref} taken {label} — /undo restores it", "dim"))
-            case ev.ToolResult(call_id=call_id, name=name, ok=ok, output=output):
-                self._result(call_id, name, ok, output)
+            case ev.ToolResult(call_id=call_id, name=name, ok=ok, output=output, data=data):
+                self._result(call_id, name, ok, output, data)
             case ev.Error(message=message, fatal=fatal):
                 self._add(NoteRecord(("error: " if fatal else "problem: ") + message, "error"))
             case ev.Compaction(summary=summary, kept=kept, dropped=dropped, reason=reason):
@@ -283,18 +279,16 @@ class TranscriptBuilder:
             case _:
                 pass
 
-    def _preview(self, name: str, arguments: dict[str, Any] | str) -> str | None:
-        if not self.previews:
-            return None
-        preview = preview_change(self.repo, name, arguments)
-        return preview if preview and preview.startswith("---") else None
-
-    def _approval(self, call_id: str, decision: str, reason: str) -> None:
+    def _approval(
+        self, call_id: str, decision: str, reason: str, preview: dict[str, Any]
+    ) -> None:
         record = self.tools.get(call_id)
         if record is None:
             return
         if decision == "requested":
             record.status, record.approval_note = "asking", f"asks: {reason}"
+            record.preview = preview
+            record.diff = preview.get("diff") or None
         elif decision == "granted":
             record.status = "running"
             record.approval_note = reason if "user" in reason else ""
@@ -302,7 +296,9 @@ class TranscriptBuilder:
             record.status, record.approval_note = "denied", reason
         self._touch(record)
 
-    def _result(self, call_id: str, name: str, ok: bool, output: str) -> None:
+    def _result(
+        self, call_id: str, name: str, ok: bool, output: str, data: dict[str, Any]
+    ) -> None:
         record = self.tools.get(call_id)
         if record is None:
             record = ToolRecord(call_id, name, "", status="pending")
@@ -311,6 +307,6 @@ class TranscriptBuilder:
         if record.status != "denied":
             record.status = "ok" if ok else "failed"
             if ok:
-                record.diff = diff_from_result(name, output) or record.diff
+                record.diff = data.get("diff") or None
         record.output = output
         self._touch(record)

@@ -296,7 +296,7 @@ def test_non_unique_match_names_each_line(repo: Path, ctx: ToolContext) -> None:
 def test_replace_all_replaces_every_occurrence(repo: Path, ctx: ToolContext) -> None:
     (repo / "dup.txt").write_text("x = 1\ny = 2\nx = 1\n")
     result = edit(ctx, path="dup.txt", old_string="x = 1", new_string="x = 9", replace_all=True)
-    assert result.ok and result.data["replacements"] == 2 and result.data["lines"] == [1, 3]
+    assert result.ok and result.data["replacements"] == 2 and result.data["at_lines"] == [1, 3]
     assert (repo / "dup.txt").read_text() == "x = 9\ny = 2\nx = 9\n"
 
 

@@ -27,11 +27,16 @@ from tui.widgets.status import Stats
 SIZE = (110, 40)
 CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
 FIXED = CALC.replace("a - b", "a + b")
-EDIT_OUTPUT = (
-    "Edited calc.py: replaced 1 occurrence at line 2.\n--- a/calc.py\n+++ b/calc.py\n"
+EDIT_DIFF = (
+    "--- a/calc.py\n+++ b/calc.py\n"
     "@@ -1,5 +1,5 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n \n \n"
     " def mul(a, b):\n"
 )
+EDIT_OUTPUT = "Edited calc.py: replaced 1 occurrence at line 2.\n" + EDIT_DIFF
+EDIT_DATA = {
+    "path": "calc.py", "created": False, "changed": True, "diff": EDIT_DIFF,
+    "replacements": 1, "at_lines": [2],
+}
 ANSWER = (
     "Fixed `add`: it subtracted instead of adding.\n\n"
     "```python\ndef add(a, b):\n    return a + b\n```\n\nThe check passes now."
@@ -66,7 +71,7 @@ def stored_session(repo: Path) -> list[ev.Event]:
         ev.Usage(2, 1950, 0, 30, "tool_calls"),
         ev.Approval("call_2_0", "edit_file", "granted", "approved by the user"),
         ev.Checkpoint(2, "20260101-120005-1a2b3c4d", "before step 2"),
-        ev.ToolResult(2, "call_2_0", "edit_file", True, EDIT_OUTPUT),
+        ev.ToolResult(2, "call_2_0", "edit_file", True, EDIT_OUTPUT, data=EDIT_DATA),
         ev.Effort(3, "none", "routine step after a successful result; stays none"),
         ev.Text(3, ANSWER),
         ev.Usage(3, 2100, 1980, 60, "stop"),

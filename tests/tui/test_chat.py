@@ -63,7 +63,8 @@ def test_approve_an_edit_see_its_diff_then_undo(repo: Path) -> None:
             await type_and_send(pilot, "fix add")
             panel = await wait_approval(pilot, app)
             assert panel.tool == "edit_file"
-            assert "+    return a + b" in panel.preview and "-    return a - b" in panel.preview
+            diff = panel.preview["diff"]
+            assert "+    return a + b" in diff and "-    return a - b" in diff
             assert (repo / "calc.py").read_text() == CALC  # nothing written before yes
             await pilot.press("y")
             await wait_idle(pilot, app)
@@ -78,6 +79,31 @@ def test_approve_an_edit_see_its_diff_then_undo(repo: Path) -> None:
             await pilot.pause(1.0)
             assert (repo / "calc.py").read_text() == CALC
             assert "restored checkpoint" in transcript_text(app)
+
+    asyncio.run(scenario())
+
+
+def test_the_approval_shows_the_tools_own_preview_of_a_crlf_edit(repo: Path) -> None:
+    # The model writes LF; the file has CRLF. The edit tool matches it, and so must the
+    # preview (the TUI's own preview once said "not found verbatim" here).
+    (repo / "calc.py").write_bytes(CALC.replace("\n", "\r\n").encode())
+    crlf_fix = call(
+        "edit_file", path="calc.py", old_string="def add(a, b):\n    return a - b",
+        new_string="def add(a, b):\n    return a + b",
+    )
+
+    async def scenario() -> None:
+        app = chat_app(repo, [crlf_fix, "Fixed."], approval="ask")
+        async with app.run_test(size=(100, 45)) as pilot:
+            await type_and_send(pilot, "fix add")
+            panel = await wait_approval(pilot, app)
+            shown = panel.preview["diff"]
+            assert "+    return a + b" in shown and "error" not in panel.preview
+            await pilot.press("y")
+            await wait_idle(pilot, app)
+            card = entries_of(app, ToolEntry)[0]
+            assert card.record.status == "ok" and card.record.diff == shown
+            assert b"return a + b\r\n" in (repo / "calc.py").read_bytes()
 
     asyncio.run(scenario())
 

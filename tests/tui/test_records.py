@@ -17,11 +17,12 @@ from tui.records import (
     UserRecord,
 )
 
-EDIT_OUTPUT = (
-    "Edited calc.py: replaced 1 occurrence at line 2.\n"
+EDIT_DIFF = (
     "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n"
     "-    return a - b\n+    return a + b\n"
 )
+EDIT_OUTPUT = "Edited calc.py: replaced 1 occurrence at line 2.\n" + EDIT_DIFF
+EDIT_DATA = {"path": "calc.py", "created": False, "changed": True, "diff": EDIT_DIFF}
 
 
 class Recorder:
@@ -29,7 +30,7 @@ class Recorder:
         self.added: list[Record] = []
         self.touched: list[Record] = []
         self.live_changes = 0
-        self.builder = TranscriptBuilder(repo, self.added.append, self.touched.append, self._live)
+        self.builder = TranscriptBuilder(self.added.append, self.touched.append, self._live)
 
     def _live(self) -> None:
         self.live_changes += 1
@@ -46,7 +47,7 @@ def test_a_stored_session_becomes_records_in_order(repo: Path) -> None:
         ev.ToolCall(1, "c1", "edit_file", args),
         ev.Approval("c1", "edit_file", "granted", "approved by the user"),
         ev.Checkpoint(1, "cp-1", "before step 1"),
-        ev.ToolResult(1, "c1", "edit_file", True, EDIT_OUTPUT),
+        ev.ToolResult(1, "c1", "edit_file", True, EDIT_OUTPUT, data=EDIT_DATA),
         ev.Finish("done", "fixed", 1),
     ]:
         r.builder.event(event)
@@ -112,20 +113,24 @@ def test_approval_states_and_denial(repo: Path) -> None:
     assert card.output.startswith("denied by the user")
 
 
-def test_write_preview_diff_is_shown_before_the_call_runs(repo: Path) -> None:
+def test_the_approval_diff_is_the_tools_preview_from_the_event(repo: Path) -> None:
     r = Recorder(repo)
     r.builder.event(ev.ToolCall(1, "c1", "write_file", {"path": "calc.py", "content": "x = 1\n"}))
+    assert r.builder.tools["c1"].diff is None  # the builder reads no files
+    preview = {"path": "calc.py", "created": False, "changed": True, "diff": "--- a/calc.py\n"}
+    r.builder.event(ev.Approval("c1", "write_file", "requested", "ask policy", preview))
     card = r.builder.tools["c1"]
-    assert card.diff is not None
-    assert "-def add(a, b):" in card.diff and "+x = 1" in card.diff
-    assert (repo / "calc.py").read_text().startswith("def add")  # nothing written
+    assert card.diff == "--- a/calc.py\n" and card.preview == preview
 
 
-def test_a_stored_history_reads_no_files_for_previews(repo: Path) -> None:
-    added: list[Record] = []
-    builder = TranscriptBuilder(repo, added.append, lambda r: None, previews=False)
-    builder.event(ev.ToolCall(1, "c1", "write_file", {"path": "calc.py", "content": "x\n"}))
-    assert builder.tools["c1"].diff is None
+def test_the_result_diff_comes_from_the_event_data_not_the_output_text(repo: Path) -> None:
+    r = Recorder(repo)
+    r.builder.event(ev.ToolCall(1, "c1", "edit_file", {"path": "calc.py"}))
+    r.builder.event(ev.ToolResult(1, "c1", "edit_file", True, EDIT_OUTPUT))
+    assert r.builder.tools["c1"].diff is None  # a diff in the text alone is not parsed
+    r.builder.event(ev.ToolCall(2, "c2", "edit_file", {"path": "calc.py"}))
+    r.builder.event(ev.ToolResult(2, "c2", "edit_file", True, "Edited.", data=EDIT_DATA))
+    assert r.builder.tools["c2"].diff == EDIT_DIFF
 
 
 def test_agent_notes_and_errors_are_distinct(repo: Path) -> None:

@@ -23,7 +23,6 @@ from agent import events as ev
 from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta, ThinkingDelta
 from tui.commands import CommandContext, run_command
-from tui.previews import preview_change
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
 from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
@@ -53,9 +52,7 @@ class ChatScreen(Screen):
         self.prompt = PromptInput(root=session.options.repo, id="prompt")
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
-        self.builder = TranscriptBuilder(
-            session.options.repo, self._add_record, self._touch, self._live_changed
-        )
+        self.builder = TranscriptBuilder(self._add_record, self._touch, self._live_changed)
         self._dirty: dict[int, Record] = {}
         self._live_dirty = False
         self._ticker: Timer | None = None
@@ -125,9 +122,7 @@ class ChatScreen(Screen):
     def show_history(self, events: list[ev.Event]) -> None:
         """A resumed session's stored events, rendered in one batch."""
         records: list[Record] = []
-        builder = TranscriptBuilder(
-            self.session.options.repo, records.append, lambda r: None, previews=False
-        )
+        builder = TranscriptBuilder(records.append, lambda r: None)
         for event in events:
             builder.event(event)
             if isinstance(event, ev.Usage):
@@ -173,9 +168,11 @@ class ChatScreen(Screen):
     async def request_approval(self, facts: CallFacts, call: ev.ToolCall) -> str:
         self._flush()
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # The "requested" approval event, just handled, brought the reason and the tool's
+        # own preview of the change.
         record = self.builder.tools.get(call.id)
         reason = record.approval_note if record else ""
-        preview = preview_change(self.session.options.repo, call.name, call.arguments)
+        preview = record.preview if record else {}
         # "Always" remembers this exact command, or the whole tool (agent/approval.py).
         always = "Always this command" if facts.command else f"Always {call.name}"
         panel = ApprovalPanel(

@@ -105,12 +105,8 @@ class TasksScreen(Screen):
         self.selected = run
         self.transcript.clear()
         records: list[Record] = []
-        self.builder = TranscriptBuilder(
-            self.manager.settings.repo, self.transcript.add, self.transcript.update_record
-        )
-        replay = TranscriptBuilder(
-            self.manager.settings.repo, records.append, lambda r: None, previews=False
-        )
+        self.builder = TranscriptBuilder(self.transcript.add, self.transcript.update_record)
+        replay = TranscriptBuilder(records.append, lambda r: None)
         for event in run.events:
             replay.event(event)
         self.builder.tools, self.builder.step = replay.tools, replay.step

@@ -1,12 +1,13 @@
-"""Inline approval: what the call would do (a diff for edits, the command for shell
-calls), why the policy asks, and three answers: yes, no, always for this session."""
+"""Inline approval: what the call would do (for file changes the diff the tool itself
+worked out, `Approval.preview`; the command for shell calls), why the policy asks, and
+three answers: yes, no, always for this session."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from tui.previews import summarize_arguments
+from tui.widgets.blocks import summarize_arguments
 from tui.widgets.diff import render_unified
 
 ANSWERS = {"yes": "once", "always": "always", "no": "deny"}
@@ -32,7 +33,7 @@ class ApprovalPanel(Widget, can_focus=True):
         tool: str,
         arguments: dict | str,
         reason: str,
-        preview: str | None,
+        preview: dict[str, Any],
         answer: asyncio.Future[str],
         always_label: str = "Always this session",
         **kwargs,
@@ -54,18 +55,30 @@ class ApprovalPanel(Widget, can_focus=True):
             ("?", "bold"),
         )
         yield Static(Group(title, Text(self.reason, style="dim")), classes="approval-title")
-        if self.preview:
-            body = (
-                Text(self.preview, style="bold")
-                if self.preview.startswith("$ ")
-                else render_unified(self.preview)
-            )
+        body = self._body()
+        if body is not None:
             with VerticalScroll(classes="approval-preview"):
                 yield Static(body)
         with Horizontal(classes="approval-buttons"):
             yield Button("Yes (y)", id="yes", variant="success")
             yield Button("No (n)", id="no", variant="error")
             yield Button(f"{self.always_label} (a)", id="always", variant="primary")
+
+    def _body(self) -> RenderableType | None:
+        """The tool's preview: its diff, or why the call would fail; else the command."""
+        parts: list[RenderableType] = []
+        if self.preview.get("error"):
+            parts.append(Text(f"this call would fail: {self.preview['error']}", style="red"))
+        if self.preview.get("diff"):
+            parts.append(render_unified(self.preview["diff"]))
+            if self.preview.get("diff_truncated"):
+                parts.append(Text("(the diff is longer; only its start is shown)", style="dim"))
+        command = self.arguments.get("command") if isinstance(self.arguments, dict) else None
+        if not parts and isinstance(command, str):
+            parts.append(Text("$ " + command, style="bold"))
+        if len(parts) < 2:
+            return parts[0] if parts else None
+        return Group(*parts)
 
     def on_mount(self) -> None:
         self.focus()

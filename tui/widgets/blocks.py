@@ -8,14 +8,13 @@ widget and rebuild it later from its record.
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.previews import summarize_arguments
 from tui.records import (
     NoteRecord,
     Record,
@@ -30,6 +29,26 @@ from tui.widgets.diff import render_unified
 OUTPUT_PREVIEW_LINES = 12
 DIFF_PREVIEW_LINES = 40
 CODE_THEME = "monokai"
+
+
+def summarize_arguments(arguments: dict[str, Any] | str, width: int = 90) -> str:
+    """One line for a card header: the path or command first, the rest abbreviated."""
+    if isinstance(arguments, str):
+        text = arguments
+    else:
+        lead = next(
+            (str(arguments[k]) for k in ("path", "command", "pattern") if k in arguments), None
+        )
+        rest = {
+            k: v
+            for k, v in arguments.items()
+            if k not in ("path", "command", "pattern", "content", "old_string", "new_string")
+        }
+        text = lead or ""
+        if rest:
+            text += (" " if text else "") + json.dumps(rest, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # -- widgets -------------------------------------------------------------------------------
@@ -180,7 +199,8 @@ class ToolEntry(Entry):
             and (r.expanded or r.status in ("failed", "denied") or not r.diff)
         ):
             limit = OUTPUT_PREVIEW_LINES * 4 if r.expanded else OUTPUT_PREVIEW_LINES // 2
-            shown = r.output if not r.diff else r.output.split("\n--- a/", 1)[0]
+            # An edit's result text ends with the diff shown above; not twice.
+            shown = r.output.removesuffix(r.diff).rstrip("\n") if r.diff else r.output
             parts.append(_bounded(shown, limit))
         return Group(*parts)
 
