@@ -6,14 +6,21 @@ order), and `tool_calls` (each call's status: `pending` when the model made it, 
 interrupted; `--resume` never runs a `done` call again, re-runs interrupted reads (they
 change nothing), and tells the model that an interrupted write or command has an unknown
 effect rather than repeating it.
+
+A session is `running` from its first event (or the first event a resume adds) until its
+`finish`. The process that stores its events owns it (`owner_*` columns: see
+`ProcessOwner`); a `running` session whose owner process is gone (killed, crashed, the
+machine rebooted) reads as `interrupted`, and `--resume` continues it.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent import events as ev
@@ -28,7 +35,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     repo TEXT NOT NULL,
     backend TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'running',
-    steps INTEGER NOT NULL DEFAULT 0
+    steps INTEGER NOT NULL DEFAULT 0,
+    owner_pid INTEGER,
+    owner_start TEXT,
+    owner_host TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -45,10 +55,63 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     PRIMARY KEY (session_id, call_id)
 );
 """
+# Added after the first release: a database made before them gets them on open.
+OWNER_COLUMNS = {"owner_pid": "INTEGER", "owner_start": "TEXT", "owner_host": "TEXT"}
+OWNER_SELECT = (
+    "id, created, updated, task, repo, backend, status, steps, owner_pid, owner_start, owner_host"
+)
+INTERRUPTED = "interrupted"
 
 
 class SessionNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class ProcessOwner:
+    """The process that runs a session, recognisable after it is gone: a pid alone may
+    be reused, so it comes with the process's start (boot id and start time in clock
+    ticks, /proc/PID/stat field 22) and the host name."""
+
+    pid: int
+    start: str  # "" where /proc is not there to ask
+    host: str
+
+    @classmethod
+    def current(cls) -> ProcessOwner:
+        return cls(os.getpid(), process_start(os.getpid()) or "", socket.gethostname())
+
+    def alive(self) -> bool | None:
+        """Whether this process still runs; None when it is on another host (unknowable)."""
+        if self.host != socket.gethostname():
+            return None
+        if Path("/proc/self/stat").exists():
+            return process_start(self.pid) == self.start
+        try:  # no /proc: the pid is all there is to go on
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def process_start(pid: int) -> str | None:
+    """Boot id and start time of a running process; None when it is gone (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The fields after the command name, which may itself hold spaces and parentheses.
+    after_name = stat[stat.rindex(")") + 2 :].split()
+    state, start_ticks = after_name[0], after_name[19]
+    if state in ("Z", "X"):  # killed but not yet reaped: it runs no more
+        return None
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return f"{boot}:{start_ticks}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +144,22 @@ class SessionStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
+        self.owner = ProcessOwner.current()
+        # Sessions this store has claimed for its process (first event it stores for each).
+        self._owned: set[str] = set()
+
+    def _add_missing_columns(self) -> None:
+        if not self._missing_columns():
+            return
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait
+            for name in self._missing_columns():
+                self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {OWNER_COLUMNS[name]}")
+
+    def _missing_columns(self) -> list[str]:
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
+        return [name for name in OWNER_COLUMNS if name not in present]
 
     def close(self) -> None:
         self.db.close()
@@ -96,6 +175,15 @@ class SessionStore:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (session_id, now, now, event.task, event.repo, event.backend),
                 )
+            if session_id not in self._owned:
+                # This process runs the session now: a new one, or a resumed one whose
+                # earlier owner finished, stopped or died.
+                self.db.execute(
+                    "UPDATE sessions SET status = 'running', owner_pid = ?, owner_start = ?, "
+                    "owner_host = ? WHERE id = ?",
+                    (self.owner.pid, self.owner.start, self.owner.host, session_id),
+                )
+                self._owned.add(session_id)
             seq = self.db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?",
                 (session_id,),
@@ -153,19 +241,17 @@ class SessionStore:
 
     def info(self, session_id: str) -> SessionInfo | None:
         row = self.db.execute(
-            "SELECT id, created, updated, task, repo, backend, status, steps FROM sessions "
-            "WHERE id = ?",
-            (session_id,),
+            f"SELECT {OWNER_SELECT} FROM sessions WHERE id = ?", (session_id,)
         ).fetchone()
-        return SessionInfo(*row) if row else None
+        return _session_info(row) if row else None
 
     def list(self, limit: int = 50) -> list[SessionInfo]:
+        """Newest first; a `running` session whose owner process is gone is `interrupted`."""
         rows = self.db.execute(
-            "SELECT id, created, updated, task, repo, backend, status, steps FROM sessions "
-            "ORDER BY updated DESC, rowid DESC LIMIT ?",
+            f"SELECT {OWNER_SELECT} FROM sessions ORDER BY updated DESC, rowid DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [SessionInfo(*row) for row in rows]
+        return [_session_info(row) for row in rows]
 
     def resolve(self, ref: str) -> str:
         """A full id, a unique prefix of one, or `last`."""
@@ -183,3 +269,15 @@ class SessionStore:
                 f"no session matches {ref!r}" if not rows else f"{ref!r} matches several sessions"
             )
         return rows[0][0]
+
+
+def _session_info(row: tuple) -> SessionInfo:
+    """A row as the user should see it: `running` only while its owner still runs."""
+    info = SessionInfo(*row[:8])
+    pid, start, host = row[8:]
+    if info.status != "running":
+        return info
+    # A session stored before owners were recorded has no owner to ask; an older version
+    # left it running, and listing it as interrupted lets it be resumed.
+    owner_alive = ProcessOwner(pid, start or "", host or "").alive() if pid else False
+    return replace(info, status=INTERRUPTED) if owner_alive is False else info

@@ -1,4 +1,5 @@
-"""`tessera sessions`: the stored sessions, newest first."""
+"""`tessera sessions`: the stored sessions, newest first. A session whose process was
+killed shows as `interrupted` (agent/sessions.py), and `tessera run --resume` takes it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
         task = " ".join(info.task.split())
         task = task if len(task) <= 60 else task[:57] + "..."
-        print(f"{info.id}  {when}  {info.status:<9} {info.steps:>3} steps  {task}  ({info.repo})")
-    print("\ncontinue one with `tessera run --resume ID` or `tessera run --last`")
+        print(f"{info.id}  {when}  {info.status:<11} {info.steps:>3} steps  {task}  ({info.repo})")
+    print(
+        "\ncontinue one with `tessera run --resume ID` or `tessera run --last`"
+        " (`interrupted`: its process is gone)"
+    )
     return 0
