@@ -3,8 +3,9 @@
 A *pair* is one (token t, slot k) choice, numbered ``p = t * top_k + k``. Large batches sort
 the pairs by expert and pad every expert's run to a multiple of the GEMM's row block, so each
 row block of the grouped GEMM belongs to exactly one expert (`sort_by_expert`). Tiny batches
-(decode) skip the sort: each pair reads its expert's weights directly
-(`use_direct_path`), which saves the sort's launches where they would cost more than the GEMM.
+(decode) skip the sort: each pair reads its expert's weights directly (the tuned launch
+config's `path`, kernels/configs), which saves the sort's launches where they would cost more
+than the GEMM.
 
 Everything here is plain torch, runs on any device, and never reads device values back to the
 host, so it adds no synchronisation on a GPU.
@@ -72,8 +73,3 @@ def sort_by_expert(ids: torch.Tensor, num_experts: int, block_m: int) -> SortedP
         block_m=block_m,
         max_blocks=max_blocks,
     )
-
-
-def use_direct_path(num_pairs: int, direct_max_pairs: int) -> bool:
-    """Decode-sized batches read weights per pair; larger ones go through the sort."""
-    return num_pairs <= direct_max_pairs

@@ -152,7 +152,6 @@ class GitError(Exception):
     """A git command failed; the message carries the command and git's own words."""
 
     def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
-        self.args_run = list(args)
         self.returncode = returncode
         self.stderr = stderr
         super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")

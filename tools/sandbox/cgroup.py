@@ -82,12 +82,6 @@ class PidsCgroup:
         except (OSError, ValueError):
             return []
 
-    def peak(self) -> int | None:
-        try:
-            return int((self.path / "pids.peak").read_text())
-        except (OSError, ValueError):
-            return None
-
     def kill_all(self) -> None:
         """SIGKILL every task until none is left (a fork bomb keeps forking meanwhile)."""
         kill_file = self.path / "cgroup.kill"

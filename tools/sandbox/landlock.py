@@ -86,7 +86,6 @@ class LandlockRuleset:
             raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
         self.fd = int(fd)
         self.scoped = bool(scoped)
-        self.handles_network = bool(handled_net)
         try:
             self._allow(Path("/"), READ_ONLY & handled_fs)
             for path in writable:
