@@ -7,14 +7,14 @@ file and its own index rather than every directory. Outside git, or when git ref
 (tools/ignore.py: every directory's .gitignore and `.git/info/exclude`, not the global
 excludes file); tests hold the two to the same answer on tricky ignore files.
 
-Both follow ripgrep, which grep and list_files use when it is installed: hidden files
-are listed, `.git` and symlinks are not, and neither are tracked files that an ignore
-pattern matches. Known difference: ripgrep and the walk descend into nested
-repositories, `git ls-files` does not.
+Both list hidden files and skip `.git` and symlinks, as ripgrep does (grep and
+list_files use it when it is installed). `ripgrep_view` also leaves out tracked files
+that an ignore pattern matches, which ripgrep skips and git lists (the walk cannot tell
+them apart: it never lists them). Known difference: ripgrep and the walk descend into
+nested repositories, `git ls-files` does not.
 
-Used by list_files and grep's Python engine (tools/search_engines.py) and by the repo
-map's discovery (tools/codeintel/discover.py).
-"""
+Used by list_files and grep's Python engine (tools/search_engines.py, `ripgrep_view`)
+and by the repo map's discovery (tools/codeintel/discover.py)."""
 
 from __future__ import annotations
 
@@ -48,20 +48,20 @@ def path_key(rel_path: str) -> list[str]:
     return rel_path.split("/")
 
 
-def list_files(root: Path, start: str = "") -> list[str]:
+def list_files(root: Path, start: str = "", *, ripgrep_view: bool = False) -> list[str]:
     """Files under `root/start`, relative to `root` with '/', in path order.
 
     A directory named as `start` is listed even when it is ignored itself (as ripgrep
     searches a directory it is pointed at); the ignore rules still apply inside it.
     """
-    files = git_files(root, start)
+    files = git_files(root, start, ripgrep_view=ripgrep_view)
     if files:
         return sorted(files, key=path_key)
     # Not a work tree, git refused, or nothing git lists here (a directory it ignores).
     return walk_files(root, start)
 
 
-def git_files(root: Path, start: str = "") -> list[str] | None:
+def git_files(root: Path, start: str = "", *, ripgrep_view: bool = False) -> list[str] | None:
     """What git lists as not ignored; None outside a work tree or when git refuses."""
     if not in_git_work_tree(root):
         return None
@@ -69,14 +69,17 @@ def git_files(root: Path, start: str = "") -> list[str] | None:
 
     git = HostGit(root)
     pathspec = ["--", f":(literal){start}"] if start else []
-    # Tracked files that match an ignore pattern: ripgrep skips them, so we do too. Both
-    # questions are asked at once: each git reads the whole index.
-    with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(
-            _ls_files, git, "--cached", "--ignored", "--exclude-standard", *pathspec
-        )
-        listed = _ls_files(git, "--cached", "--others", "--exclude-standard", *pathspec)
-        tracked_ignored = asked.result()
+    listing = ("--cached", "--others", "--exclude-standard", *pathspec)
+    if ripgrep_view:
+        # Both questions at once: each git reads the whole index.
+        with ThreadPoolExecutor(1) as pool:
+            asked = pool.submit(
+                _ls_files, git, "--cached", "--ignored", "--exclude-standard", *pathspec
+            )
+            listed = _ls_files(git, *listing)
+            tracked_ignored = asked.result()
+    else:
+        listed, tracked_ignored = _ls_files(git, *listing), []
     if listed is None or tracked_ignored is None:
         return None
     skipped = set(tracked_ignored)

@@ -157,7 +157,7 @@ def _rg_text(field: dict[str, str]) -> str:
 
 def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
     start = repo / rel_start if rel_start else repo
-    paths = [rel_start] if start.is_file() else list_files(repo, rel_start)
+    paths = [rel_start] if start.is_file() else list_files(repo, rel_start, ripgrep_view=True)
     return list(filter(selection.accepts, paths))
 
 

@@ -116,10 +116,16 @@ def test_outside_git_the_walk_keeps_the_gitignore_rules(tricky_repo: Path) -> No
     assert map_files(tricky_repo) == sorted(expected)
 
 
-def test_tracked_files_that_ignore_rules_match_are_left_out(tricky_repo: Path) -> None:
-    git(tricky_repo, "add", "-f", "a.log")  # ripgrep goes by .gitignore alone
-    assert "a.log" not in list_files(tricky_repo)
-    assert "a.log" not in walk_files(tricky_repo)
+def test_tracked_files_that_ignore_rules_match_are_left_out_like_ripgrep(
+    tricky_repo: Path,
+) -> None:
+    git(tricky_repo, "add", "-f", "a.log")
+    listed = list_files(tricky_repo)
+    assert listed == git_truth(tricky_repo) and "a.log" in listed  # git's own view
+    assert "a.log" not in list_files(tricky_repo, ripgrep_view=True)
+    assert "a.log" not in walk_files(tricky_repo)  # the walk has only the ignore rules
+    ctx = ToolContext(repo=tricky_repo, result_limit=1_000_000)
+    assert "a.log" not in ListFiles("python").invoke({}, ctx).text.splitlines()
 
 
 def test_an_ignored_directory_named_on_purpose_is_listed(tricky_repo: Path) -> None:
