@@ -44,6 +44,8 @@ RENDER_TIMEOUT_S = 60
 DEAD_PROXY = "http://127.0.0.1:9"
 CHROMIUM_FLAGS = (
     "--headless",
+    # No first tab (here a New Tab page with its own renderer): we open the one we need.
+    "--no-startup-window",
     # Chromium's own sandbox needs namespaces it cannot make inside ours.
     "--no-sandbox",
     "--no-zygote",
