@@ -14,10 +14,10 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from agent import events as ev
+from agent.autonomous_runs import TaskManager, TaskRun, TaskSettings
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
-from tui.tasks import TaskManager, TaskRun, TaskSettings
 from tui.widgets.status import Stats
 
 # (isolated, description) of the sandbox as commands will see it.

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+    from agent.autonomous_runs import TaskManager
     from tui.records import ImageChip
     from tui.session import ChatSession
-    from tui.tasks import TaskManager
     from tui.widgets.status import Stats, StatusBar
     from tui.widgets.transcript import Transcript
 

@@ -18,9 +18,9 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, ListItem, ListView, Static
 
 from agent import events as ev
+from agent.autonomous_runs import TaskManager, TaskRun
 from tui.records import Record, TranscriptBuilder
 from tui.styles import STYLES
-from tui.tasks import TaskManager, TaskRun
 from tui.widgets.transcript import Transcript
 
 STATUS_ICON = {

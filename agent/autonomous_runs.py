@@ -1,9 +1,9 @@
-"""Autonomous runs started from the TUI: several at once, each its own stored session.
+"""Autonomous runs (the TUI's `/run`): several at once, each its own stored session.
 
 A run is a session driver (agent/session_driver.py) with no one to ask, as `tessera run`
-drives it, awaited as an asyncio task in the app's event loop: what the approval policy
-would ask about is denied. Every event is stored (by the driver), kept (a bounded tail)
-for the tasks screen, and passed to a listener. No Textual here.
+drives it, awaited as an asyncio task in the caller's event loop: what the approval
+policy would ask about is denied. Every event is stored (by the driver), kept (a bounded
+tail) for a front end to show, and passed to a listener.
 """
 
 from __future__ import annotations
