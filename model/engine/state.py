@@ -8,6 +8,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tools.atomic import write_atomically
+
 
 @dataclass(frozen=True)
 class EnginePaths:
@@ -52,10 +54,7 @@ class EngineInfo:
         return f"http://{self.host}:{self.port}/v1"
 
     def write(self, paths: EnginePaths) -> None:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        scratch = paths.info.with_suffix(".tmp")
-        scratch.write_text(json.dumps(asdict(self), indent=2))
-        scratch.replace(paths.info)
+        write_atomically(paths.info, json.dumps(asdict(self), indent=2).encode())
 
     @classmethod
     def read(cls, paths: EnginePaths) -> EngineInfo | None:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.atomic import write_atomically
+
 STATS_DIR_ENV = "TESSERA_MOE_STATS_DIR"
 _FLUSH_SECONDS = 0.5
 
@@ -76,10 +78,7 @@ class MoeCallCounter:
                        "tokens": self.counts.tokens, "by_path": dict(self.counts.by_path)}
         target = Path(directory) / f"moe-calls-{os.getpid()}.json"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            scratch = target.with_suffix(".tmp")
-            scratch.write_text(json.dumps(payload))
-            scratch.replace(target)
+            write_atomically(target, json.dumps(payload).encode(), durable=False)
         except OSError as exc:  # a full disk must not take the engine down
             logger.warning("tessera MoE plugin: cannot write %s: %s", target, exc)
 
