@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import files
+from tools import files, syntax_guard
 from tools.base import ToolContext, ToolResult
 from tools.files import EditFile, ReadFile, WriteFile
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
@@ -500,9 +500,6 @@ def test_very_long_line_is_cut(repo: Path, ctx: ToolContext) -> None:
 @pytest.fixture
 def fake_guard(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str | None, str]]:
     """Replace the guard with one that objects to any text containing 'BROKEN'."""
-    syntax_guard = pytest.importorskip(
-        "tools.syntax_guard", reason="needs tools/syntax_guard.py (the syntax guard helper)"
-    )
     calls: list[tuple[Path, str | None, str]] = []
 
     def check_edit(path: Path, before: str | None, after: str) -> str | None:
@@ -540,8 +537,6 @@ def test_guard_warning_still_writes(
 
 
 def test_real_guard_refuses_edit_that_breaks_python(repo: Path) -> None:
-    pytest.importorskip("tree_sitter_language_pack", reason="needs tree-sitter-language-pack")
-    pytest.importorskip("tools.syntax_guard", reason="needs tools/syntax_guard.py")
     ctx = ToolContext(repo=repo)
     (repo / "m.py").write_text("def f(x):\n    return x\n")
     result = edit(ctx, path="m.py", old_string="def f(x):", new_string="def f(x:")
