@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support import require_program
 from tools.base import ToolContext
 from tools.browser_guard import RequestGuard
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
@@ -301,7 +302,8 @@ def test_the_report_names_each_refusal_up_to_a_limit(tmp_path: Path) -> None:
 def test_the_sandbox_alone_hides_home_directories(
     ctx: ToolContext, outside: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not probe_layers().bwrap.available:
+    require_program("bwrap")  # missing: skips here, fails in CI (tests/support.py)
+    if not probe_layers().bwrap.available:  # the kernel refuses it: no install fixes that
         pytest.skip("needs bubblewrap: without it the browser runs unisolated (and says so)")
     home = Path(tempfile.mkdtemp(prefix="tessera-home-", dir=VISIBLE_TMP))
     try:
