@@ -161,6 +161,12 @@ class SessionDriver:
             stored = stored_settings(events)
         except (SessionNotFound, CannotResume) as exc:
             raise SessionSetupError(str(exc)) from exc
+        if owner := self.store.running_elsewhere(session_id):
+            where = f"process {owner.pid}" + (f" on {owner.host}" if owner.alive() is None else "")
+            raise SessionSetupError(
+                f"session {session_id} is running in {where}; stop it there first "
+                "(a session has one writer at a time)"
+            )
         o = self.options
         self.options = replace(o, backend=o.backend or stored.backend,
                                effort=o.effort or stored.effort,

@@ -245,6 +245,21 @@ class SessionStore:
         ).fetchone()
         return _session_info(row) if row else None
 
+    def running_elsewhere(self, session_id: str) -> ProcessOwner | None:
+        """The process that runs `session_id` now, when it is another one than ours and
+        still alive (or on another host, where that cannot be known): a session has one
+        writer at a time, so a resume must wait for it."""
+        row = self.db.execute(
+            "SELECT status, owner_pid, owner_start, owner_host FROM sessions WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        if row is None or row[0] != "running" or not row[1]:
+            return None
+        owner = ProcessOwner(row[1], row[2] or "", row[3] or "")
+        if owner == self.owner or owner.alive() is False:
+            return None
+        return owner
+
     def list(self, limit: int = 50) -> list[SessionInfo]:
         """Newest first; a `running` session whose owner process is gone is `interrupted`."""
         rows = self.db.execute(

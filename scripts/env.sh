@@ -4,8 +4,9 @@
 #   usage: source scripts/env.sh; ensure_env EXTRAS   → sets $ENV_DIR
 
 ensure_system_packages() {
-    # bubblewrap: the sandbox; ripgrep: grep tool; chromium: screenshots; git: checkpoints.
-    local wanted=(bubblewrap ripgrep git chromium libseccomp2 tmux) missing=()
+    # bubblewrap: the sandbox; ripgrep: grep tool; chromium: screenshots; git: checkpoints;
+    # gcc: the native CPU MoE kernel (compiled at first use); tmux and curl: tests.
+    local wanted=(bubblewrap ripgrep git chromium libseccomp2 tmux gcc curl) missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done

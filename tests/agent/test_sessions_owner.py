@@ -7,6 +7,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from agent import events as ev
 from agent.sessions import ProcessOwner, SessionStore
 
@@ -104,3 +106,34 @@ def test_a_database_made_before_owners_is_migrated(tmp_path: Path) -> None:
     assert store.info("new").status == "running"
     store.close()
     assert {info.id for info in SessionStore(db).list()} == {"old-done", "old-left", "new"}
+
+
+def test_a_session_another_live_process_runs_cannot_be_resumed(tmp_path: Path) -> None:
+    from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+
+    db = tmp_path / "s.db"
+    store = start_session(db)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        from agent.sessions import process_start
+
+        start = process_start(other.pid)
+        assert start is not None
+        set_owner(store, other.pid, start, ProcessOwner.current().host)
+        driver = SessionDriver(SessionOptions(repo=tmp_path, resume="s1", db_path=db))
+        with pytest.raises(SessionSetupError, match=f"running in process {other.pid}"):
+            driver.open()
+        driver.close()
+    finally:
+        other.kill()
+        other.wait()
+    # Its owner gone, the same resume takes the session.
+    driver = SessionDriver(SessionOptions(repo=tmp_path, resume="s1", db_path=db))
+    assert driver.open()[0] == START
+    driver.close()
+    # The process that runs a session now may reopen it (the chat's /resume of its own).
+    mine = SessionStore(db)
+    mine.append("s1", ev.Effort(2, "high", "go on"))
+    assert status(db) == "running"
+    assert mine.running_elsewhere("s1") is None
+    mine.close()

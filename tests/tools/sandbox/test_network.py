@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import uuid
@@ -63,8 +62,7 @@ def test_tcp_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
     assert tcp_listener.close() == 0
 
 
-# Not a require_program: scripts/test does not install curl (the socket test above covers CI).
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+@pytest.mark.require_program("curl")
 def test_curl_to_loopback_listener_fails(run, tcp_listener: Listener) -> None:
     port = tcp_listener.sock.getsockname()[1]
     result = run(["curl", "-sS", "--max-time", "3", f"http://127.0.0.1:{port}/"])
