@@ -36,7 +36,6 @@ class StepSignals:
     last_failed: bool = False  # a tool result with ok=False (failed command, failing tests)
     consecutive_failures: int = 0  # steps in a row that ended with a failed result
     malformed: bool = False  # the last step's tool call could not be parsed
-    user_request: str | None = None  # "none"/"high" when the user asked for it
     review: bool = False
     new_request: bool = False  # the user just sent a new message: plan again
     last_thinking_tokens: int = 0  # thinking tokens of the previous step
@@ -90,14 +89,12 @@ class EffortPolicy:
         want, strength, why = self._signal(s)
         if want == self.current:
             return self.current, f"{why}; stays {self.current}"
-        strong = s.user_request is not None or (want == "high" and strength >= 1.0)
+        strong = want == "high" and strength >= 1.0
         if self.held_for + 1 < self.costs.min_hold_steps and not strong:
             return self.current, (
                 f"{why}, but {self.current} was chosen {self.held_for + 1} step(s) ago "
                 f"(hold {self.costs.min_hold_steps}); stays {self.current}"
             )
-        if s.user_request is not None:
-            return want, f"{why}; switches to {want}"
         cost = s.context_tokens * self.costs.prefill_weight
         benefit = self._benefit(want, strength)
         if benefit <= cost:
@@ -112,8 +109,6 @@ class EffortPolicy:
 
     def _signal(self, s: StepSignals) -> tuple[str, float, str]:
         """The effort the signals ask for, how strongly (0..2), and why."""
-        if s.user_request in ("none", "high"):
-            return s.user_request, 2.0, f"the user asked for {s.user_request}"
         if s.consecutive_failures >= 2:
             return "high", 2.0, f"{s.consecutive_failures} failed steps in a row"
         if s.malformed:

@@ -315,34 +315,6 @@ def coalesce(events: Iterable[Event]) -> list[Event]:
     return merged
 
 
-@dataclass
-class TokenStreamParser:
-    """Feed token ids one at a time (as an engine streams them). Text is handed to the parser
-    only once it decodes cleanly, so a character split over byte tokens is never cut."""
-
-    tokenizer: Any
-    known_tools: Sequence[str] | None = None
-    _ids: list[int] = field(default_factory=list)
-    _sent: int = 0
-    _parser: StreamParser | None = None
-
-    def feed(self, token_ids: Iterable[int]) -> list[Event]:
-        parser = self._parser or StreamParser(self.known_tools)
-        self._parser = parser
-        self._ids.extend(token_ids)
-        text = decode_with_specials(self.tokenizer, self._ids)
-        if text.endswith("\ufffd"):
-            return []  # an incomplete UTF-8 sequence: wait for the next byte token
-        new, self._sent = text[self._sent:], len(text)
-        return parser.feed(new) if new else []
-
-    def finish(self) -> list[Event]:
-        parser = self._parser or StreamParser(self.known_tools)
-        text = decode_with_specials(self.tokenizer, self._ids)
-        tail = text[self._sent:]
-        return (parser.feed(tail) if tail else []) + parser.finish()
-
-
 def decode_with_specials(tokenizer: Any, token_ids: Sequence[int]) -> str:
     """Token ids → the text this parser reads (special tokens kept as their strings)."""
     from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
