@@ -4,7 +4,8 @@
     tessera engine status [--json]
     tessera engine stop
     tessera engine logs [-n N] [-f]
-    tessera serve [MODEL_DIR] [vLLM options...]          the same in the foreground
+    tessera serve [MODEL_DIR] [vLLM options...]          the same in the foreground,
+                                                         supervised (stopping it stops vLLM)
 
 MODEL_DIR defaults to the configured `backend.model_dir`. Options after the model directory
 go to vLLM unchanged (e.g. `--tensor-parallel-size 8`) and override Tessera's defaults.
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 def configure(parser: argparse.ArgumentParser, command_name: str) -> None:
     if command_name == "serve":
         _model_args(parser)
+        parser.add_argument("--stop-timeout", type=float, default=15.0, metavar="S",
+                            help="on SIGTERM/SIGINT, seconds the engine's processes get to "
+                                 "stop before they are killed (default 15)")
         return
     sub = parser.add_subparsers(dest="action", required=True,
                                 metavar="{start,status,stop,logs}")
@@ -77,6 +81,8 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     extra = [a for a in args.vllm_args if a != "--"]
     # Address and context given after MODEL_DIR are ours too: clients must learn the address.
     ours = {"--host": args.host, "--port": args.port, "--max-model-len": args.max_model_len}
+    if hasattr(args, "stop_timeout"):  # serve
+        ours["--stop-timeout"] = args.stop_timeout
     rest: list[str] = []
     index = 0
     while index < len(extra):
@@ -88,6 +94,8 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
         rest.append(extra[index])
         index += 1
     port, context = ours["--port"], ours["--max-model-len"]
+    if "--stop-timeout" in ours:  # serve's own, not vLLM's
+        args.stop_timeout = float(ours["--stop-timeout"])
     return EngineSettings(model_dir=model_dir, host=str(ours["--host"]), port=int(port or 0),
                           max_model_len=int(context) if context else None, extra_args=rest)
 
@@ -109,7 +117,8 @@ def _start(args: argparse.Namespace, data: Path) -> int:
 def _serve(args: argparse.Namespace, data: Path) -> int:
     from model.engine import serve_foreground
 
-    return serve_foreground(_settings(args), data, progress=_say)
+    settings = _settings(args)  # reads --stop-timeout given after MODEL_DIR too
+    return serve_foreground(settings, data, progress=_say, grace=args.stop_timeout)
 
 
 def _status(args: argparse.Namespace, data: Path) -> int:

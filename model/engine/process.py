@@ -24,6 +24,7 @@ from model.engine.command import (
 )
 from model.engine.progress import checkpoint_bytes, read_progress
 from model.engine.state import EngineInfo, EnginePaths, ensure_api_key, read_api_key
+from model.engine.supervisor import DEFAULT_GRACE, Supervisor
 
 Progress = Callable[[str], None]
 START_TIMEOUT = 1800.0  # a 119B checkpoint from a slow disk takes a while
@@ -198,25 +199,34 @@ def stop_engine(data_dir: str | Path, timeout: float = 30.0) -> EngineInfo | Non
     if info is None or not process_alive(info.pid):
         paths.info.unlink(missing_ok=True)
         return None
-    kill: Callable[[int, int], None] = os.kill if info.foreground else os.killpg
-    with contextlib.suppress(ProcessLookupError):
-        kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while process_alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if process_alive(info.pid):
-        with contextlib.suppress(ProcessLookupError):
-            kill(info.pid, signal.SIGKILL)
-    if not info.foreground:  # workers left behind by a killed leader
+    if info.foreground and info.supervisor and process_alive(info.supervisor):
+        # `tessera serve` stops its engine's whole tree and exits 0 (a stop, not a crash).
+        _stop_pid(info.supervisor, os.kill, timeout)
+    else:
+        _stop_pid(info.pid, os.kill if info.foreground else os.killpg, timeout)
+    if not info.foreground or info.supervisor:  # workers left behind by a killed leader
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info.pid, signal.SIGKILL)
     paths.info.unlink(missing_ok=True)
     return info
 
 
+def _stop_pid(pid: int, kill: Callable[[int, int], None], timeout: float) -> None:
+    """SIGTERM, up to `timeout` to end, then SIGKILL (`kill`: os.kill or os.killpg)."""
+    with contextlib.suppress(ProcessLookupError):
+        kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if process_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            kill(pid, signal.SIGKILL)
+
+
 def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
-                     progress: Progress | None = None) -> int:
-    """Run the engine attached to this terminal (logs on stdout) until it exits or ^C.
+                     progress: Progress | None = None, grace: float = DEFAULT_GRACE) -> int:
+    """Run the engine attached to this terminal (logs on stdout) until it exits or tessera
+    is stopped; returns the exit status model/engine/supervisor.py documents.
 
     It is registered like a detached engine, so local clients on this machine share it.
     """
@@ -227,24 +237,22 @@ def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
             raise EngineError(f"an engine is already running (pid {existing.pid}); "
                               "stop it first with `tessera engine stop`")
         resolved, command, env = _prepare_run(settings, paths)
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)
+        supervisor = Supervisor(command, env, grace=grace, say=progress)
+        proc = supervisor.start()
         info = EngineInfo(pid=proc.pid, host=_client_host(resolved.host), port=resolved.port,
                           model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
-                          started_at=time.time(), command=command, foreground=True)
+                          started_at=time.time(), command=command, foreground=True,
+                          supervisor=os.getpid())
         info.write(paths)
     if progress:
         progress(f"serving {resolved.model_dir} at {info.base_url} (API key in {paths.api_key})")
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+        outcome = supervisor.run()
     finally:
         paths.info.unlink(missing_ok=True)
+    if progress:
+        progress(f"{outcome.reason}; exit status {outcome.status}")
+    return outcome.status
 
 
 @dataclass

@@ -48,6 +48,7 @@ class EngineInfo:
     started_at: float
     command: list[str] = field(default_factory=list)
     foreground: bool = False
+    supervisor: int | None = None  # `tessera serve`'s pid, which stops the engine's tree
 
     @property
     def base_url(self) -> str:

@@ -26,6 +26,11 @@ def test_options_after_the_model_reach_vllm_but_address_stays_ours(tmp_path: Pat
     assert (settings.host, settings.port, settings.max_model_len) == ("0.0.0.0", 8123, 128)
     served = settings_for([str(tmp_path), "--max-num-seqs", "4"], "serve")
     assert served.extra_args == ["--max-num-seqs", "4"] and served.port == 0
+    parser = argparse.ArgumentParser()
+    engine_cli.configure(parser, "serve")
+    args = parser.parse_args([str(tmp_path), "--stop-timeout", "3", "--max-num-seqs", "4"])
+    assert engine_cli._settings(args).extra_args == ["--max-num-seqs", "4"]
+    assert args.stop_timeout == 3.0  # the supervisor's, never vLLM's
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
