@@ -1,12 +1,14 @@
 """The real `tessera` executable in a real terminal: tmux gives it one, these read it back.
 
-`start_chat` runs `tessera chat` on a replay backend in a private tmux server (its own
-socket, so a developer's tmux is never touched) with the test's isolated home.
+`start_tessera` runs the executable in a private tmux server (its own socket, so a
+developer's tmux is never touched) with the test's isolated home; `start_chat` runs
+`tessera chat` there on a replay backend.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -63,6 +65,15 @@ class Terminal:
 @contextmanager
 def start_chat(repo: Path, replay: Path) -> Iterator[Terminal]:
     """`tessera chat` in `repo` on the replay backend, in a 110x35 tmux window."""
+    with start_tessera(["chat", "--repo", str(repo), "--backend", f"replay:{replay}"]) as term:
+        yield term
+
+
+@contextmanager
+def start_tessera(
+    arguments: list[str], width: int = 110, height: int = 35
+) -> Iterator[Terminal]:
+    """`tessera ARGUMENTS` with the test's isolated home in a `width`x`height` tmux window."""
     tmux = require_program("tmux", "gives the app a real terminal")
     if not TESSERA.exists():
         raise AssertionError(f"the installed `tessera` script is missing: {TESSERA}")
@@ -72,9 +83,10 @@ def start_chat(repo: Path, replay: Path) -> Iterator[Terminal]:
         "TESSERA_HOME": os.environ["TESSERA_HOME"],
         "TERM": "xterm-256color",
     }
-    exports = " ".join(f"{k}={v}" for k, v in env.items())
-    command = f"env {exports} {TESSERA} chat --repo {repo} --backend replay:{replay}"
-    term.tmux("new-session", "-d", "-s", "tessera", "-x", "110", "-y", "35", command)
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = f"env {exports} {shlex.join([str(TESSERA), *arguments])}"
+    size = ["-x", str(width), "-y", str(height)]
+    term.tmux("new-session", "-d", "-s", "tessera", *size, command)
     try:
         yield term
     finally:

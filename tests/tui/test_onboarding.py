@@ -1,5 +1,5 @@
-"""First run: when onboarding shows, writing the user config, and connection tests
-against a real local HTTP server."""
+"""First run: when onboarding shows, writing the user config, connection tests
+against a real local HTTP server, and the setup screen finished from the keyboard."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def engine_url() -> Iterator[str]:
     server.shutdown()
 
 
+def setup_app(repo: Path) -> TesseraApp:
+    return TesseraApp(ChatOptions(repo=repo), onboarding=True, sandbox_probe=isolated_sandbox)
+
+
 def test_needs_onboarding_only_without_any_model() -> None:
     assert needs_onboarding(Config(), None, engine_running=False)
     assert not needs_onboarding(Config(), None, engine_running=True)
@@ -103,7 +107,7 @@ def test_onboarding_screen_writes_the_config_and_opens_the_chat(
     repo: Path, engine_url: str
 ) -> None:
     async def scenario() -> None:
-        app = TesseraApp(ChatOptions(repo=repo), onboarding=True, sandbox_probe=isolated_sandbox)
+        app = setup_app(repo)
         async with app.run_test(size=(110, 50)) as pilot:
             await pilot.pause()
             assert isinstance(app.screen, OnboardingScreen)
@@ -121,6 +125,69 @@ def test_onboarding_screen_writes_the_config_and_opens_the_chat(
             assert load_config().backend == f"openai:{engine_url}"
             assert not continue_button.disabled
             await pilot.click("#continue")
+            await pilot.pause()
+            assert isinstance(app.screen, ChatScreen)
+
+    asyncio.run(scenario())
+
+
+def weights_dir(root: Path) -> Path:
+    """What the setup screen accepts as local weights (check_model_dir): a model config
+    and a .safetensors file; nothing loads them before the first message."""
+    root.mkdir()
+    (root / "config.json").write_text("{}")
+    (root / "model.safetensors").write_bytes(b"")
+    return root
+
+
+def test_setup_is_finished_with_the_keyboard_alone(repo: Path, tmp_path: Path) -> None:
+    weights = weights_dir(tmp_path / "weights")
+
+    async def scenario() -> None:
+        app = setup_app(repo)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, OnboardingScreen)
+            assert app.focused is screen.query_one("#model-dir", Input)  # type at once
+            await pilot.press("ctrl+n")  # nothing is saved: the continue key does nothing
+            await pilot.pause()
+            assert app.screen is screen
+            await pilot.press(*str(tmp_path / "missing"), "enter")
+            await pilot.pause()
+            assert "is not a directory" in str(screen.result.render())
+            screen.query_one("#model-dir", Input).value = ""
+            await pilot.press(*str(weights), "enter")  # Enter in the field uses it
+            await pilot.pause()
+            assert "saved to" in str(screen.result.render())
+            assert load_config().model_dir == str(weights)
+            assert app.focused is screen.query_one("#continue", Button)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ChatScreen)
+
+    asyncio.run(scenario())
+
+
+def test_enter_in_the_url_field_tests_it_and_ctrl_n_continues(
+    repo: Path, engine_url: str
+) -> None:
+    async def scenario() -> None:
+        app = setup_app(repo)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            await pilot.press("tab", "tab")  # past the weights field and its button
+            assert app.focused is screen.query_one("#engine-url", Input)
+            await pilot.press(*engine_url, "enter")
+            for _ in range(50):  # the check runs in a thread
+                if "saved to" in str(screen.result.render()):
+                    break
+                await pilot.pause(0.1)
+            assert "connected" in str(screen.result.render())
+            assert load_config().backend == f"openai:{engine_url}"
+            await pilot.press("shift+tab")  # focus anywhere: ctrl+n still continues
+            await pilot.press("ctrl+n")
             await pilot.pause()
             assert isinstance(app.screen, ChatScreen)
 
