@@ -4,6 +4,7 @@ A repository is untrusted input. Its `.tessera/config.toml` may tighten the sand
 network and the approval policy, never loosen them, and may not choose the backend (a
 repository must not be able to send its user's code somewhere). Only the user's own
 config, the environment, a flag, or a folder the user trusted with `tessera trust` can.
+`sandbox.unmask`, which exposes a secret to commands, comes from the user's own file only.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Config:
     timeout_s: float = 120.0
     memory_mb: int = 4096
     masked_paths: tuple[str, ...] = ()
+    unmask: tuple[str, ...] = ()  # user config only: masks lifted on purpose
     approval: str = "ask"
     allow_rules: tuple[str, ...] = ()  # agent/approval.py Rule specs
     deny_rules: tuple[str, ...] = ()
@@ -54,6 +56,9 @@ class Config:
             timeout_s=self.timeout_s,
             memory_bytes=self.memory_mb * 1024 * 1024,
             extra_masked_paths=self.masked_paths,
+            # Tessera's own state (engine key, sessions, trust list, logs) and config.
+            state_paths=(str(paths.data_dir()), str(paths.config_dir())),
+            unmasked_paths=self.unmask,
         )
 
 
@@ -102,6 +107,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "sandbox.timeout": ("timeout_s", float),
     "sandbox.memory_mb": ("memory_mb", int),
     "sandbox.masked_paths": ("masked_paths", _paths),
+    "sandbox.unmask": ("unmask", _paths),
     "approval.policy": ("approval", _choice(APPROVAL_POLICIES)),
     "approval.allow": ("allow_rules", _rules),
     "approval.deny": ("deny_rules", _rules),
@@ -154,10 +160,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
-def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool) -> None:
+def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
+           user_file: bool = False) -> None:  # fmt: skip
     for key, raw in values.items():
         if key not in SETTINGS:
             config.warnings.append(f"{source}: unknown setting {key!r} ignored")
+            continue
+        if key == "sandbox.unmask" and not user_file:
+            # Exposing a secret is the user's decision alone: not a repository's, even a
+            # trusted one (trust is about the sandbox's scale, not about the user's keys).
+            config.warnings.append(f"{source}: sandbox.unmask is read from your own config "
+                                   f"file only ({paths.user_config_file()}); ignored")
             continue
         attr, parse = SETTINGS[key]
         try:
@@ -190,7 +203,7 @@ def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -
     config = Config()
     user_file = paths.user_config_file()
     if user_file.is_file():
-        _apply(config, _read_toml(user_file), str(user_file), clamp=False)
+        _apply(config, _read_toml(user_file), str(user_file), clamp=False, user_file=True)
     if repo is not None:
         project_file = paths.project_config_file(Path(repo))
         if project_file.is_file():

@@ -139,3 +139,22 @@ def test_approval_rules_add_up_and_a_repository_cannot_allow(home: Path) -> None
     assert any("approval.allow" in w for w in cfg.warnings)
     cfgmod.set_trusted(repo)
     assert cfgmod.load_config(repo).allow_rules == ("command=pytest", "bash")
+
+
+def test_sandbox_policy_masks_tessera_state_and_honours_a_user_unmask(home: Path) -> None:
+    write(home / "config/tessera/config.toml", '[sandbox]\nunmask = ["~/.ssh"]\n')
+    policy = cfgmod.load_config(None).sandbox_policy()
+    assert policy.state_paths == (str(home / "data"), str(home / "config" / "tessera"))
+    assert policy.unmasked_paths == ("~/.ssh",)
+
+
+def test_a_repository_cannot_unmask_even_when_trusted(home: Path) -> None:
+    repo = home / "repo"
+    write(repo / ".tessera/config.toml", '[sandbox]\nunmask = ["~/.aws", "/srv/keys"]\n')
+    for trusted in (False, True):
+        cfgmod.set_trusted(repo, trusted)
+        cfg = cfgmod.load_config(repo)
+        assert cfg.unmask == ()
+        assert cfg.sandbox_policy().unmasked_paths == ()
+        assert any("sandbox.unmask" in w and "ignored" in w for w in cfg.warnings)
+    assert cfgmod.load_config(repo, flags={"sandbox.unmask": ["~/.aws"]}).unmask == ()

@@ -98,34 +98,80 @@ def git_metadata_paths(repo: Path) -> list[Path]:
     return found
 
 
+def _real(entry: str, home: Path) -> Path | None:
+    """`entry` (relative entries are under `home`) with every symlink resolved, if it exists."""
+    path = Path(entry).expanduser()
+    if not path.is_absolute():
+        path = home / path
+    if not os.path.lexists(path):
+        return None
+    resolved = Path(os.path.realpath(path))
+    return resolved if resolved.exists() else None
+
+
 def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, ...]) -> list[Path]:
-    """Existing secret paths, resolved: relative entries are under `home`."""
+    """Existing secret paths, resolved: relative entries are under `home`.
+
+    Resolved because a mount covers the real path: when `~/.aws` is a symlink to
+    `/data/aws`, it is `/data/aws` that gets masked, and every route to it shows the mask.
+    A mask at or below a path the user unmasked is left out.
+    """
+    unmasked = [p for e in policy.unmasked_paths if (p := _real(e, home)) is not None]
     out: list[Path] = []
-    for entry in (*default_secrets, *policy.extra_masked_paths):
-        path = Path(entry).expanduser()
-        if not path.is_absolute():
-            path = home / path
-        if not os.path.lexists(path):
-            continue
-        resolved = Path(os.path.realpath(path))
-        if resolved.exists() and resolved not in out:
+    for entry in (*default_secrets, *policy.state_paths, *policy.extra_masked_paths):
+        resolved = _real(entry, home)
+        if resolved is not None and resolved not in out:
             out.append(resolved)
     for pattern in SYSTEM_SECRET_GLOBS:
         for match in sorted(glob.glob(pattern)):
             resolved = Path(os.path.realpath(match))
             if os.access(resolved, os.R_OK) and resolved.is_file() and resolved not in out:
                 out.append(resolved)
-    return out
+    return [path for path in out if not any(_inside(path, lifted) for lifted in unmasked)]
 
 
 def _mask_args(path: Path) -> list[str]:
+    # A directory becomes an empty tmpfs (made read-only at the end, once every mount
+    # point below it exists), so a secret created there later stays on the host side.
     if path.is_dir():
         return ["--tmpfs", str(path)]
     return ["--ro-bind", "/dev/null", str(path)]
 
 
+def _seal_args(masks: list[Path]) -> list[str]:
+    """Make the directory masks read-only; without CAP_SYS_ADMIN nothing inside undoes it."""
+    argv: list[str] = []
+    for mask in masks:
+        if mask.is_dir():
+            argv += ["--remount-ro", str(mask)]
+    return argv
+
+
 def _inside(path: Path, parent: Path) -> bool:
     return path == parent or parent in path.parents
+
+
+def _outermost(masks: list[Path]) -> list[Path]:
+    """`masks` without those below another one: a later mount over a parent would bury
+    them (and their read-only remount would then fail)."""
+    return [m for m in masks if not any(o != m and _inside(m, o) for o in masks)]
+
+
+def full_access_argv(command: list[str], *, cwd: Path, masks: list[Path],
+                     bwrap: str = "bwrap") -> list[str]:  # fmt: skip
+    """Full access, secrets still hidden: the host writable, network and environment shared.
+
+    The pid namespace and `/proc` are new and `/dev` minimal because host processes'
+    `/proc/PID/root` and raw disks are routes around a mount; capabilities are dropped
+    because CAP_SYS_ADMIN unmounts a mask and CAP_DAC_READ_SEARCH opens files by handle.
+    """
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--cap-drop", "ALL"]
+    argv += ["--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    masks = _outermost(masks)
+    for mask in masks:
+        argv += _mask_args(mask)
+    argv += _seal_args(masks)
+    return [*argv, "--chdir", str(cwd), "--", *command]
 
 
 def build_argv(
@@ -141,7 +187,7 @@ def build_argv(
 ) -> list[str]:
     """The full argv: bwrap, its options, `--`, then `command`."""
     if policy.mode is SandboxMode.FULL_ACCESS:
-        raise ValueError("full-access mode runs without bubblewrap")
+        raise ValueError("full-access mode has its own command line: full_access_argv")
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
     if policy.network:
         argv.append("--share-net")
@@ -166,9 +212,11 @@ def build_argv(
                 argv += ["--bind", str(extra_path), str(extra_path)]
     for protected in protected_paths(repo):
         argv += ["--ro-bind", str(protected), str(protected)]
-    for mask in masks:
-        if mask not in outer_masks:
-            argv += _mask_args(mask)
+    # Masks that contain the repository come back in below it, so keep those nested ones.
+    later = _outermost([m for m in masks if m not in outer_masks])
+    for mask in later:
+        argv += _mask_args(mask)
+    argv += _seal_args([*outer_masks, *later])
 
     argv.append("--clearenv")
     for name, value in env.items():

@@ -2,9 +2,13 @@
 
 Landlock is an allow-list of what a process may do beneath given directories. The
 ruleset is built in the parent (where errors can be reported); the child only makes
-two calls before exec: `prctl(NO_NEW_PRIVS)` and `landlock_restrict_self`. Landlock
-cannot hide files below a readable directory, so secrets stay readable on this path:
-callers must report that (the runner does, by leaving out the "secret-masks" layer).
+two calls before exec: `prctl(NO_NEW_PRIVS)` and `landlock_restrict_self`.
+
+Landlock cannot take a right away below a directory it granted, so a `hidden` path is
+hidden by granting around it: each directory on the way down to it gets listing (and, when
+writable, entry-making) rights only, and each of its other entries the full grant. Names
+inside a hidden directory can still be listed, never read; a file created after the start
+directly in such a directory (say `$HOME`) cannot be opened inside.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ SCOPE_SIGNAL = 1 << 1
 
 READ_ONLY = EXECUTE | READ_FILE | READ_DIR
 FILE_ONLY_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
+# What a directory on the way to a hidden path keeps: nothing that opens a file's content.
+ENTRY_RIGHTS = ~FILE_ONLY_RIGHTS
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -68,10 +74,36 @@ def _all_fs_rights(abi: int) -> int:
     return rights
 
 
-class LandlockRuleset:
-    """An open ruleset fd: read everywhere, write only beneath `writable` paths."""
+def _inside(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
 
-    def __init__(self, *, writable: list[Path], network: bool, abi: int | None = None) -> None:
+
+def rules_around(root: Path, rights: int, hidden: list[Path]) -> list[tuple[Path, int]]:
+    """(path, rights) rules granting `rights` beneath `root`, except beneath `hidden` paths."""
+    if any(_inside(root, secret) for secret in hidden):
+        return []
+    if not any(root in secret.parents for secret in hidden):
+        return [(root, rights)]
+    rules = [(root, rights & ENTRY_RIGHTS)]
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return rules
+    for name in names:
+        child = root / name
+        # A symlink is reached through its target's own rules; a rule on it would grant
+        # the target (possibly a hidden path) under this root's rights.
+        if not child.is_symlink():
+            rules += rules_around(child, rights, hidden)
+    return rules
+
+
+class LandlockRuleset:
+    """An open ruleset fd: read everywhere, write only beneath `writable` paths, and nothing
+    at all beneath `hidden` paths (real paths, symlinks resolved)."""
+
+    def __init__(self, *, writable: list[Path], network: bool, abi: int | None = None,
+                 hidden: tuple[Path, ...] | list[Path] = ()) -> None:  # fmt: skip
         self.abi = abi_version() if abi is None else abi
         if self.abi < 1:
             raise OSError("Landlock is not available in this kernel")
@@ -87,9 +119,12 @@ class LandlockRuleset:
         self.fd = int(fd)
         self.scoped = bool(scoped)
         try:
-            self._allow(Path("/"), READ_ONLY & handled_fs)
+            hidden = list(hidden)
+            rules = rules_around(Path("/"), READ_ONLY & handled_fs, hidden)
             for path in writable:
-                self._allow(path, handled_fs)
+                rules += rules_around(Path(os.path.realpath(path)), handled_fs, hidden)
+            for path, rights in rules:
+                self._allow(path, rights)
             for device in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):
                 self._allow(Path(device), (READ_FILE | WRITE_FILE | TRUNCATE) & handled_fs)
         except Exception:
@@ -104,6 +139,8 @@ class LandlockRuleset:
         try:
             if not os.path.isdir(path):
                 rights &= FILE_ONLY_RIGHTS
+            if not rights:
+                return
             attr = ctypes.create_string_buffer(struct.pack("<Qi", rights, fd), 12)
             if _libc.syscall(SYS_ADD_RULE, self.fd, RULE_PATH_BENEATH, attr, 0) != 0:
                 raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")

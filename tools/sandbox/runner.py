@@ -118,10 +118,33 @@ def _rlimits(policy: SandboxPolicy, is_root: bool) -> list[tuple[int, int, int]]
     return limits
 
 
+def _masks(policy: SandboxPolicy) -> list[Path]:
+    home = Path(os.environ.get("HOME") or os.path.expanduser("~"))
+    return bwrap_args.masked_paths(policy, home, DEFAULT_SECRET_PATHS)
+
+
+def _plan_full_access(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, cwd: Path,
+                      layers: SandboxLayers) -> None:  # fmt: skip
+    plan.argv, plan.env = command, dict(os.environ)
+    plan.notes.append("full-access mode: no sandbox (limits, timeout and secret masks only)")
+    if layers.bwrap.available:
+        bwrap = layers.bwrap_path or "bwrap"
+        plan.argv = bwrap_args.full_access_argv(command, cwd=cwd, masks=_masks(policy),
+                                                bwrap=bwrap)  # fmt: skip
+        plan.layers += ["secret-masks", "cap-drop"]
+    elif layers.landlock.available:
+        ruleset = LandlockRuleset(writable=[Path("/")], network=True, abi=layers.landlock_abi,
+                                  hidden=_masks(policy))  # fmt: skip
+        plan.cleanups.append(ruleset.close)
+        plan.child_steps.append(ruleset.restrict_self)
+        plan.layers += ["secret-masks", "landlock"]
+    else:
+        plan.notes.append("no bubblewrap and no Landlock: secrets are readable")
+
+
 def _plan_bwrap(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, repo: Path,
                 cwd: Path, layers: SandboxLayers) -> None:  # fmt: skip
-    home = Path(os.environ.get("HOME") or os.path.expanduser("~"))
-    masks = bwrap_args.masked_paths(policy, home, DEFAULT_SECRET_PATHS)
+    masks = _masks(policy)
     seccomp_fd = None
     if layers.seccomp.available and layers.seccomp_via_bwrap:
         seccomp_fd = os.memfd_create("tessera-seccomp")
@@ -148,7 +171,7 @@ def _plan_fallback(plan: SandboxPlan, command: list[str], policy: SandboxPolicy,
                    layers: SandboxLayers) -> None:  # fmt: skip
     plan.notes.append(
         f"sandbox OFF: bubblewrap unusable ({layers.bwrap.detail}); "
-        f"secrets, .git and host processes are exposed. Fix: {layers.bwrap.fix}"
+        f".git and host processes are exposed. Fix: {layers.bwrap.fix}"
     )
     private_tmp = Path(tempfile.mkdtemp(prefix="tessera-tmp-"))
     plan.cleanups.append(lambda: shutil.rmtree(private_tmp, ignore_errors=True))
@@ -161,13 +184,16 @@ def _plan_fallback(plan: SandboxPlan, command: list[str], policy: SandboxPolicy,
         if policy.mode is SandboxMode.WORKSPACE_WRITE:
             writable += [repo, *policy.extra_writable]
         ruleset = LandlockRuleset(
-            writable=writable, network=policy.network, abi=layers.landlock_abi
-        )
+            writable=writable, network=policy.network, abi=layers.landlock_abi,
+            hidden=_masks(policy),
+        )  # fmt: skip
         plan.cleanups.append(ruleset.close)
         plan.child_steps.append(ruleset.restrict_self)
-        plan.layers.append("landlock")
+        plan.layers += ["landlock", "secret-masks"]
     else:
-        plan.notes.append(f"Landlock unavailable, writes not confined: {layers.landlock.detail}")
+        plan.notes.append(
+            f"Landlock unavailable, writes not confined, secrets readable: {layers.landlock.detail}"
+        )
     if layers.seccomp.available:
         program = build_program(network=policy.network, strict_unix=policy.strict_unix)
         prepared = PreparedFilter(program)
@@ -207,8 +233,7 @@ def plan_command(
     plan.cwd = cwd
     try:
         if policy.mode is SandboxMode.FULL_ACCESS:
-            plan.argv, plan.env = command, dict(os.environ)
-            plan.notes.append("full-access mode: no sandbox (limits and timeout only)")
+            _plan_full_access(plan, command, policy, cwd, layers)
         elif layers.bwrap.available:
             _plan_bwrap(plan, command, policy, repo, cwd, layers)
         else:

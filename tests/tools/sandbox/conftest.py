@@ -9,6 +9,7 @@ reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tools.sandbox.policy import SandboxPolicy
-from tools.sandbox.probe import probe_layers
+from tools.sandbox.probe import Layer, SandboxLayers, probe_layers
 from tools.sandbox.runner import CommandResult, run_command
 
 PYTHON = sys.executable
@@ -39,6 +40,13 @@ def requires_bwrap() -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not layers.bwrap.available, reason=f"needs a usable bubblewrap: {layers.bwrap.detail}"
     )
+
+
+def without_bwrap() -> SandboxLayers:
+    """This machine's layers with bubblewrap taken away: the fallback path."""
+    off = Layer(False, "disabled for this test", "apt-get install bubblewrap")
+    return dataclasses.replace(probe_layers(), bwrap=off, bwrap_path=None,
+                               seccomp_via_bwrap=False)  # fmt: skip
 
 
 def sha256(path: Path) -> str:

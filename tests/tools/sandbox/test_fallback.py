@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -11,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.sandbox.conftest import PYTHON, marker, processes_with
+from tests.tools.sandbox.conftest import PYTHON, marker, processes_with, without_bwrap
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
 from tools.sandbox.probe import Layer, SandboxLayers, probe_layers
 from tools.sandbox.runner import run_command
-
-NO_BWRAP = Layer(False, "disabled for this test", "apt-get install bubblewrap")
-
-
-def _without_bwrap() -> SandboxLayers:
-    return dataclasses.replace(probe_layers(), bwrap=NO_BWRAP, bwrap_path=None,
-                               seccomp_via_bwrap=False)  # fmt: skip
 
 
 def _nothing() -> SandboxLayers:
@@ -45,7 +37,7 @@ def _run(command, repo: Path, layers: SandboxLayers, **changes: object):
 
 
 def test_fallback_is_reported_as_not_sandboxed(repo: Path) -> None:
-    result = _run("echo hi", repo, _without_bwrap())
+    result = _run("echo hi", repo, without_bwrap())
     assert result.output == "hi\n"
     assert result.sandboxed is False
     assert "bwrap" not in result.layers
@@ -57,7 +49,7 @@ def test_fallback_is_reported_as_not_sandboxed(repo: Path) -> None:
 def test_landlock_confines_writes_to_repo_and_private_tmp(repo: Path, outside: Path) -> None:
     result = _run(
         f'echo in > inside.txt && echo t > "$TMPDIR/t" && echo ok; echo x > {outside}/created',
-        repo, _without_bwrap(),
+        repo, without_bwrap(),
     )  # fmt: skip
     assert "landlock" in result.layers
     assert "ok" in result.output
@@ -67,18 +59,18 @@ def test_landlock_confines_writes_to_repo_and_private_tmp(repo: Path, outside: P
 
 @requires_landlock
 def test_landlock_read_only_mode(repo: Path) -> None:
-    result = _run("echo x > new.txt", repo, _without_bwrap(), mode=SandboxMode.READ_ONLY)
+    result = _run("echo x > new.txt", repo, without_bwrap(), mode=SandboxMode.READ_ONLY)
     assert result.exit_code != 0
     assert not (repo / "new.txt").exists()
 
 
 @requires_landlock
-def test_fallback_claims_no_git_or_secret_protection(repo: Path) -> None:
+def test_fallback_claims_no_git_protection(repo: Path) -> None:
     # Landlock cannot re-protect .git under a writable repo: the layer list must not
-    # claim git-readonly or secret-masks on this path.
-    result = _run("true", repo, _without_bwrap())
+    # claim git-readonly on this path (secrets it does hide: see test_masks.py).
+    result = _run("true", repo, without_bwrap())
     assert "git-readonly" not in result.layers
-    assert "secret-masks" not in result.layers
+    assert "secret-masks" in result.layers
 
 
 @requires_seccomp
@@ -89,7 +81,7 @@ def test_seccomp_still_turns_the_network_off(repo: Path) -> None:
     port = listener.getsockname()[1]
     try:
         code = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
-        result = _run([PYTHON, "-c", code], repo, _without_bwrap())
+        result = _run([PYTHON, "-c", code], repo, without_bwrap())
         assert result.exit_code != 0
         assert "Operation not permitted" in result.output
         assert "network-off" in result.layers
@@ -112,7 +104,7 @@ def test_environment_is_still_rebuilt(repo: Path, monkeypatch) -> None:
 def test_daemons_are_cleared_by_the_cgroup_without_a_pid_namespace(repo: Path) -> None:
     tag = marker()
     started = time.monotonic()
-    result = _run(f"setsid sleep 300 {tag} & echo started", repo, _without_bwrap())
+    result = _run(f"setsid sleep 300 {tag} & echo started", repo, without_bwrap())
     assert "started" in result.output
     assert time.monotonic() - started < 3
     time.sleep(0.2)
