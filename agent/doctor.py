@@ -138,6 +138,40 @@ def check_config(repo: Path) -> list[Check]:
     return checks
 
 
+def check_masks(repo: Path) -> list[Check]:
+    """Which secret locations exist here, and whether commands see them (they should not)."""
+    from agent.config import ConfigError, load_config
+    from tools.sandbox.bwrap import masked_paths
+    from tools.sandbox.policy import DEFAULT_SECRET_PATHS
+
+    try:
+        policy = load_config(repo).sandbox_policy()
+    except ConfigError:
+        return []  # check_config reports it
+    home = Path.home()
+    masked = masked_paths(policy, home, DEFAULT_SECRET_PATHS)
+    named = [(f"~/{entry}", home / entry) for entry in DEFAULT_SECRET_PATHS]
+    named += [(f"tessera state {path}", Path(path)) for path in policy.state_paths]
+    named += [(f"masked_paths {entry}", home / Path(entry).expanduser())
+              for entry in policy.extra_masked_paths]  # fmt: skip
+    checks = []
+    for name, path in named:
+        if not path.exists():
+            continue
+        real = path.resolve()
+        if any(real == mask or mask in real.parents for mask in masked):
+            checks.append(Check("masks", name, True, "exists, masked inside the sandbox"))
+        else:
+            checks.append(Check("masks", name, False, "exists, READABLE inside the sandbox",
+                                "you listed it in sandbox.unmask; remove it to hide it again",
+                                required=False))  # fmt: skip
+    total = len(DEFAULT_SECRET_PATHS)
+    present = sum(1 for _, path in named[:total] if path.exists())
+    checks.append(Check("masks", "built-in list", True,
+                        f"{present} of {total} built-in locations exist on this machine"))
+    return checks
+
+
 def _writable(path: Path) -> bool:
     probe = path
     while not probe.exists():
@@ -153,4 +187,5 @@ def run_checks(repo: Path) -> list[Check]:
         *check_sandbox(),
         *check_programs(),
         *check_config(repo),
+        *check_masks(repo),
     ]

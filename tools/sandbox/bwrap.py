@@ -100,13 +100,12 @@ def git_metadata_paths(repo: Path) -> list[Path]:
 
 def _real(entry: str, home: Path) -> Path | None:
     """`entry` (relative entries are under `home`) with every symlink resolved, if it exists."""
-    path = Path(entry).expanduser()
-    if not path.is_absolute():
-        path = home / path
+    # Plain strings: this runs for every built-in entry before every command.
+    path = os.path.join(home, os.path.expanduser(entry))
     if not os.path.lexists(path):
         return None
-    resolved = Path(os.path.realpath(path))
-    return resolved if resolved.exists() else None
+    resolved = os.path.realpath(path)
+    return Path(resolved) if os.path.exists(resolved) else None
 
 
 def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, ...]) -> list[Path]:
