@@ -212,3 +212,13 @@ def test_a_mask_over_a_parent_of_other_masks_still_runs(repo, fake_home, secrets
     assert result.output.endswith("ran\n"), result.output
     assert fake_home.visible_token not in result.output
     assert secrets[".ssh"] not in result.output
+
+
+@pytest.mark.parametrize("mode", list(SandboxMode))
+def test_masks_survive_new_namespaces_and_proc_root(repo, fake_home, secrets, mode) -> None:
+    aws = fake_home.path / ".aws"
+    command = (f"unshare -Urm sh -c 'umount {aws}; cat {aws}/secret'; "
+               f"unshare -m sh -c 'umount {aws}; cat {aws}/secret'; "
+               f"cat /proc/1/root{aws}/secret /proc/$PPID/root{aws}/secret")  # fmt: skip
+    result = run_command(command, repo=repo, policy=config_policy(repo, mode, False))
+    assert secrets[".aws"] not in result.output
