@@ -116,3 +116,21 @@ class Backend(Protocol):
     async def cancel(self) -> None:
         """Stop the turn in progress; the stream then ends with reason "cancelled"."""
         ...
+
+
+@runtime_checkable
+class KnowsContextWindow(Protocol):
+    """A backend that can say how many tokens its model serves (optional: a backend
+    without it, such as a replay, has an unknown window)."""
+
+    async def context_window(self) -> int | None:
+        """The served context (prompt + output tokens), None when the server does not
+        say; may connect (the local engine starts here when none runs). Never raises for
+        an unknown window: the turn itself reports an unreachable server."""
+        ...
+
+
+async def context_window_of(backend: Backend) -> int | None:
+    if isinstance(backend, KnowsContextWindow):
+        return await backend.context_window()
+    return None

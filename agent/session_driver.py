@@ -113,6 +113,7 @@ class SessionDriver:
         self.loop: AgentLoop | None = None
         self.running = False
         self.warnings: list[str] = []  # the configuration's, once the loop is built
+        self.context_window: int | None = None  # tokens the backend's model serves, if said
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
@@ -276,11 +277,46 @@ class SessionDriver:
         prompt = context.prompt
         if self.profile.instructions:
             prompt += "\n\n" + self.profile.instructions
+        await self._check_prompt_fits(loop, prompt)
         self.session_id = new_session_id()
         return ev.SessionStart(
             self.session_id, task, str(repo), self.backend_spec or "",
             loop.settings.effort.mode, loop.settings.approval.mode, prompt,
             context.instruction_files, list(images or []),
+        )
+
+    async def learn_context_window(self) -> int | None:
+        """The model's context as the backend states it (None: unknown); compaction's
+        limit is lowered to it. The local backend connects (or starts its engine) here."""
+        from agent.backend import context_window_of
+
+        loop = await self._loop()
+        if self.context_window is None:
+            self.context_window = await context_window_of(loop.backend)
+            compaction = loop.settings.compaction
+            if compaction is not None and self.context_window:  # (a switch may raise it)
+                compaction.context_limit = min(self.options.context_limit, self.context_window)
+        return self.context_window
+
+    async def _check_prompt_fits(self, loop: AgentLoop, prompt: str) -> None:
+        """Refuse, before anything is sent, a session whose system prompt and tool
+        definitions alone fill the model's context; say what to change."""
+        window = await self.learn_context_window()
+        if not window:
+            return
+        schemas = [tool.schema() for tool in loop.settings.tools]
+        # The tokenizer may load on first use: off the event loop.
+        needed = await asyncio.to_thread(lambda: loop.counter.context(prompt, schemas, []))
+        if needed < window:
+            return
+        repo_map = self.options.repo_map_tokens
+        smaller_map = (f", or a smaller repository map (`--repo-map-tokens N`, now {repo_map}; "
+                       "0 for none)" if repo_map else "")
+        raise SessionSetupError(
+            f"the system prompt and the {len(schemas)} tool definitions alone take about "
+            f"{needed:,} tokens, but the model's context is {window:,} tokens: nothing was "
+            "sent. Serve a larger context (`--max-model-len N` on `tessera engine start` or "
+            f"`tessera serve`; well over {needed:,}), use fewer tools{smaller_map}."
         )
 
     async def start(self, task: str, images: list[dict] | None = None) -> ev.Finish:
@@ -304,6 +340,7 @@ class SessionDriver:
 
         with self._working():
             loop = await self._loop()
+            await self.learn_context_window()
             await finish_interrupted_calls(loop)
             if text or images:
                 loop.add_user_message(text or "", images)
@@ -379,6 +416,7 @@ class SessionDriver:
             self.loop.backend = backend
         else:  # the loop is built on it; a replay starts at its first turn
             self._backend = backend
+        self.context_window = None  # the new backend's is learned on the next send
         self.backend_spec = self.options.backend = spec
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec

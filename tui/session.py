@@ -94,6 +94,11 @@ class ChatSession:
     def running(self) -> bool:
         return self.driver.running
 
+    @property
+    def context_window(self) -> int | None:
+        """Tokens the model serves, once the backend said (learned before the first send)."""
+        return self.driver.context_window
+
     # -- intents ---------------------------------------------------------------------
 
     def load_resumed(self) -> list[ev.Event]:

@@ -81,6 +81,15 @@ class LocalBackend:
                     f"start it again with `tessera engine start`. Last log lines:\n{tail}")
         return None
 
+    async def context_window(self) -> int | None:
+        """The engine's `max_model_len` (connecting first: starting the engine when none
+        runs, as the first turn would); None when it cannot be reached."""
+        try:
+            client = await self._connect()
+        except BackendError:
+            return None  # the turn says why, with the engine's log
+        return await client.context_window()
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
         client = await self._connect()
         try:

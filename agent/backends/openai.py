@@ -86,6 +86,7 @@ class OpenAIBackend:
         self.diagnose = diagnose
         self.credentials_hint = credentials_hint
         self._cancel = asyncio.Event()
+        self._window: int | None = None  # context_window(), once the server said
 
     @classmethod
     def from_spec(cls, url: str) -> OpenAIBackend:
@@ -108,20 +109,45 @@ class OpenAIBackend:
     async def cancel(self) -> None:
         self._cancel.set()
 
-    async def _resolve_model(self, client: httpx.AsyncClient) -> str:
-        if self.model:
-            return self.model
+    async def _models(self, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        """The server's `/models` entries (vLLM's carry `max_model_len`)."""
         response = await client.get(f"{self.base_url}/models")
         if response.status_code in (401, 403):
             raise self._credentials_error(response.status_code, response.text)
         if response.status_code != 200:
             raise RequestRejected(f"{self.base_url}/models answered {response.status_code}: "
                                   f"{_detail(response.text)}")
-        models = [m.get("id") for m in response.json().get("data", []) if m.get("id")]
+        return [m for m in response.json().get("data", []) if isinstance(m, dict)]
+
+    async def _resolve_model(self, client: httpx.AsyncClient) -> str:
+        if self.model:
+            return self.model
+        models = [m.get("id") for m in await self._models(client) if m.get("id")]
         if not models:
             raise RequestRejected(f"{self.base_url} lists no models; set TESSERA_OPENAI_MODEL")
         self.model = str(models[0])
         return self.model
+
+    async def context_window(self) -> int | None:
+        """The model's context as `/models` states it (vLLM: `max_model_len`; others:
+        `max_context_length`, `context_length`); None when it does not say or cannot be
+        asked (the turn then reports why)."""
+        if self._window is not None:
+            return self._window
+        try:
+            async with self._client() as client:
+                models = await self._models(client)
+        except (BackendError, httpx.HTTPError, ValueError):
+            return None
+        for entry in models:
+            if self.model and entry.get("id") != self.model:
+                continue
+            for key in ("max_model_len", "max_context_length", "context_length"):
+                if isinstance(entry.get(key), int) and entry[key] > 0:
+                    self._window = int(entry[key])
+                    return self._window
+            break  # the model in use (or, unnamed, the first listed) did not say
+        return None
 
     def _credentials_error(self, status: int, text: str) -> BadCredentials:
         state = "no API key was sent" if not self.api_key else "the API key was refused"

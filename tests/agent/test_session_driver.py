@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta
 from agent.session_driver import Profile, SessionDriver, SessionOptions, SessionSetupError
 from agent.sessions import SessionStore
+from tests.agent.backends.fake_openai import FakeOpenAIServer, Reply, chunk
 from tests.agent.conftest import CALC_BUGGY, of_type
 from tests.support import call, write_replay
 
@@ -222,3 +224,49 @@ def test_a_shared_store_stays_open_after_the_driver_closes(repo: Path) -> None:
     driver.close()
     assert [s.status for s in store.list()] == ["done"]
     store.close()
+
+
+@pytest.fixture
+def small_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    """An OpenAI-compatible server that lists its model with a 256-token context, as vLLM
+    serving the tiny checkpoint does."""
+    monkeypatch.setenv("TESSERA_OPENAI_API_KEY", "test-key")
+    with FakeOpenAIServer() as fake:
+        fake.max_model_len = 256
+        fake.replies = [Reply([chunk(content="Done.", finish="stop")])]
+        yield fake
+
+
+def test_a_system_prompt_that_cannot_fit_is_refused_before_anything_is_sent(
+        repo: Path, small_server: FakeOpenAIServer) -> None:
+    driver = SessionDriver(SessionOptions(repo, backend=f"openai:{small_server.base_url}",
+                                          repo_map_tokens=512))
+    with pytest.raises(SessionSetupError) as refused:
+        asyncio.run(driver.start("fix the bug"))
+    message = str(refused.value)
+    assert "the model's context is 256 tokens: nothing was sent" in message
+    for advice in ("--max-model-len", "fewer tools"):
+        assert advice in message
+    assert "a smaller repository map (`--repo-map-tokens N`, now 512" in message
+    assert small_server.chat_requests() == []
+    assert driver.context_window == 256 and driver.session_id is None
+    assert driver.store.list() == []  # no session was stored either
+    driver.close()
+
+
+def test_a_known_window_bounds_compaction_and_an_unknown_one_changes_nothing(
+        repo: Path, small_server: FakeOpenAIServer) -> None:
+    small_server.max_model_len = 60_000
+    driver = SessionDriver(SessionOptions(repo, backend=f"openai:{small_server.base_url}",
+                                          repo_map_tokens=0))
+    assert asyncio.run(driver.start("fix the bug")).status == "done"
+    assert driver.context_window == 60_000
+    assert driver.loop is not None and driver.loop.settings.compaction is not None
+    assert driver.loop.settings.compaction.context_limit == 60_000  # under the 100k option
+    driver.close()
+    replay = SessionDriver(options(repo, ["Hi."]))
+    asyncio.run(replay.start("hi"))
+    assert replay.context_window is None  # a replay states none
+    assert replay.loop is not None and replay.loop.settings.compaction is not None
+    assert replay.loop.settings.compaction.context_limit == 100_000
+    replay.close()

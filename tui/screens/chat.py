@@ -137,6 +137,7 @@ class ChatScreen(Screen):
 
     def session_event(self, event: ev.Event) -> None:
         self.builder.event(event)
+        self.stats.context_window = self.session.context_window
         if isinstance(event, ev.Usage):
             self.stats.usage(
                 event.prompt_tokens, event.cached_prompt_tokens, event.completion_tokens
@@ -261,6 +262,7 @@ class ChatScreen(Screen):
             self.builder.user_echoed = False
             self.note(f"cannot start: {exc}", "error")
         finally:
+            self.stats.context_window = self.session.context_window  # known even if refused
             self._ticker.pause()
             self._flush()
             self._set_state("idle")

@@ -1,5 +1,6 @@
-"""The status line: backend and model, tokens, cached-prompt share, speed, context used,
-and the sandbox state (a loud warning when commands are not isolated).
+"""The status line: backend and model, tokens, cached-prompt share, speed, context used
+(of the window the backend states, once it has), and the sandbox state (a loud warning
+when commands are not isolated).
 
 Figures change only when an event or a throttled stream tick says so; nothing here polls.
 """
@@ -12,8 +13,6 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.widget import Widget
-
-CONTEXT_WINDOW = 262_144  # tokens the engine serves (model.md)
 
 
 def _k(n: int) -> str:
@@ -28,6 +27,7 @@ class Stats:
     cached_tokens: int = 0
     completion_tokens: int = 0
     context_tokens: int = 0  # the last request: prompt + completion
+    context_window: int | None = None  # what the backend says its model serves; None: unknown
     tokens_per_s: float | None = None
     sandbox: str = "probing sandbox…"
     sandbox_isolated: bool | None = None
@@ -78,7 +78,9 @@ class StatusBar(Widget):
         s = self.stats
         cached_share = s.cached_tokens / s.prompt_tokens if s.prompt_tokens else 0.0
         speed = f"{s.tokens_per_s:.0f} tok/s" if s.tokens_per_s else "– tok/s"
-        used = s.context_tokens / CONTEXT_WINDOW
+        ctx = f"ctx {_k(s.context_tokens)}"
+        if s.context_window:
+            ctx += f"/{_k(s.context_window)} {s.context_tokens / s.context_window:.0%}"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim")
         text.append(" ")
@@ -90,7 +92,7 @@ class StatusBar(Widget):
             text.append(" │ ")
             text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
         for part in (
-            f"ctx {_k(s.context_tokens)}/{_k(CONTEXT_WINDOW)} {used:.0%}",
+            ctx,
             f"tokens {_k(s.prompt_tokens + s.completion_tokens)} (out {_k(s.completion_tokens)})",
             f"cached {cached_share:.0%}",
             speed,

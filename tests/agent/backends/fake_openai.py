@@ -60,6 +60,7 @@ class FakeOpenAIServer:
     def __init__(self, api_key: str | None = "test-key", models: tuple[str, ...] = ("fake-model",)):
         self.api_key = api_key
         self.models = models
+        self.max_model_len: int | None = None  # listed with each model, as vLLM does
         self.replies: list[Reply] = [Reply()]
         self.requests: list[Recorded] = []
         self.port = 0
@@ -130,7 +131,9 @@ class FakeOpenAIServer:
             return True
         if method == "GET" and path == "/v1/models":
             await self._json(writer, 200, {"object": "list", "data": [
-                {"id": m, "object": "model"} for m in self.models]})
+                {"id": m, "object": "model",
+                 **({"max_model_len": self.max_model_len} if self.max_model_len else {})}
+                for m in self.models]})
             return True
         if method == "POST" and path == "/v1/chat/completions":
             reply = self.replies[min(self._served, len(self.replies) - 1)]

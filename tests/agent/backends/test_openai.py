@@ -181,6 +181,18 @@ def test_context_too_long_is_its_own_error(server: FakeOpenAIServer) -> None:
     assert len(server.chat_requests()) == 1  # not retried
 
 
+def test_context_window_is_what_the_server_lists(server: FakeOpenAIServer) -> None:
+    from agent.backend import context_window_of
+
+    assert asyncio.run(backend_for(server).context_window()) is None  # the server is silent
+    server.max_model_len = 256
+    backend = backend_for(server)
+    assert asyncio.run(context_window_of(backend)) == 256
+    assert asyncio.run(backend_for(server, model="another-model").context_window()) is None
+    assert asyncio.run(OpenAIBackend(server.base_url, "wrong-key").context_window()) is None
+    assert server.chat_requests() == []
+
+
 def test_overload_is_retried_with_backoff(server: FakeOpenAIServer) -> None:
     server.replies = [Reply(status=503, error_body={"error": {"message": "busy"}}),
                       Reply(status=429, error_body={"error": {"message": "slow down"}}),
