@@ -2,7 +2,9 @@
 
 Both respect .gitignore and stay inside the repository. ripgrep does the work when it
 is installed; otherwise a pure-Python engine gives the same results (see
-tools/search_engines.py), only slower.
+tools/search_engines.py), only slower. Each result names what it left out and why
+(files over 10 MB, binary files that match, unreadable files and directories), counted
+with the first few paths, in its text and in `data["skipped"]` (tools/skipped.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tools import search_engines as engines
+from tools import skipped
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from tools.paths import confine, display_path, secret_paths_in_repo
 
@@ -100,11 +103,11 @@ class Grep(_EngineTool):
         cap = max(COUNT_CAP, args.max_results)
         selection = _selection(ctx, args.glob)
         rg = self._rg()
-        matches: list[engines.Match] | None = None
+        found: engines.Found | None = None
         engine = "python"
         if rg is not None:
             try:
-                matches, capped = engines.rg_grep(
+                found = engines.rg_grep(
                     rg, ctx.repo, start, args.pattern, args.ignore_case, selection, cap
                 )
                 engine = "rg"
@@ -112,11 +115,11 @@ class Grep(_EngineTool):
                 # rg's regex engine lacks look-around and backreferences; Python has them.
                 if _compile(args.pattern, args.ignore_case, str(rg_error)) is None:
                     raise
-        if matches is None:
+        if found is None:
             regex = _compile(args.pattern, args.ignore_case, None)
             assert regex is not None
-            matches, capped = engines.python_grep(ctx.repo, start, regex, selection, cap)
-        return _grep_result(matches, capped, args.max_results, ctx.result_limit, engine)
+            found = engines.python_grep(ctx.repo, start, regex, selection, cap)
+        return _grep_result(found, args.max_results, ctx.result_limit, engine)
 
 
 def _compile(pattern: str, ignore_case: bool, rg_error: str | None) -> re.Pattern[str] | None:
@@ -129,14 +132,27 @@ def _compile(pattern: str, ignore_case: bool, rg_error: str | None) -> re.Patter
         raise ToolError(f"invalid regular expression: {exc}") from exc
 
 
+# What grep says of each kind of file it left out (tools/skipped.py).
+GREP_SKIPS = {
+    skipped.TOO_LARGE: f"{{count}} {{files}} over {engines.MAX_FILE_BYTES >> 20} MB not searched",
+    skipped.BINARY: "{count} binary {files} with matches not shown",
+    skipped.UNREADABLE: "{count} unreadable {paths} not searched",
+}
+
+
 def _grep_result(
-    matches: list[engines.Match], capped: bool, max_results: int, byte_limit: int, engine: str
+    found: engines.Found, max_results: int, byte_limit: int, engine: str
 ) -> ToolResult:
+    matches, capped = found.matches, found.capped
     total = len(matches)
     files = len({m.path for m in matches})
     total_text = f"more than {total}" if capped else str(total)
+    notes = found.skipped.note(GREP_SKIPS)
+    data: dict[str, object] = {"matches": total, "files": files, "engine": engine}
+    if found.skipped:
+        data["skipped"] = found.skipped.data()
     if not matches:
-        return ToolResult(True, "No matches.", {"matches": 0, "files": 0, "engine": engine})
+        return ToolResult(True, "No matches.\n" + notes if notes else "No matches.", data)
     rows: list[str] = []
     used = 0
     for match in matches[:max_results]:
@@ -144,7 +160,7 @@ def _grep_result(
         if len(text) > MAX_MATCH_CHARS:
             text = text[:MAX_MATCH_CHARS] + " ..."
         row = f"{match.path}:{match.line}: {text}\n"
-        if rows and used + len(row.encode()) > byte_limit - FOOTER_ROOM:
+        if rows and used + len(row.encode()) > byte_limit - FOOTER_ROOM - len(notes):
             break
         rows.append(row)
         used += len(row.encode())
@@ -156,14 +172,8 @@ def _grep_result(
             f"[showing {shown} of {total_text} matches in {files_text}; narrow the pattern, "
             "path or glob to see the rest]\n"
         )
-    data = {
-        "matches": total,
-        "shown": shown,
-        "files": files,
-        "complete": not capped,
-        "engine": engine,
-    }
-    return ToolResult(True, out, data)
+    data.update(shown=shown, complete=not capped)
+    return ToolResult(True, out + notes, data)
 
 
 class ListFilesArgs(ToolArgs):

@@ -4,8 +4,9 @@ Both see the same files (not ignored by .gitignore, hidden files included, `.git
 symlinks skipped, files over MAX_FILE_BYTES not searched) in the same order (ripgrep's
 `--sort path`: directory by directory, names sorted), so the tools give the same
 answers whichever engine runs; the Python engine gets them from the one file lister
-(tools/listing.py). Known differences: a file whose first NUL byte lies beyond
-ripgrep's first read buffer may have early matches reported by rg only, and ripgrep
+(tools/listing.py). Both say what they left out (tools/skipped.py): every file over
+MAX_FILE_BYTES in the selection, binary files (a NUL byte anywhere) that match, whose
+matches are not shown, and files they could not read. Known difference: ripgrep
 descends into submodules and nested repositories while `git ls-files` does not.
 """
 
@@ -13,19 +14,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools.base import ToolError
 from tools.ignore import glob_matches
 from tools.listing import list_files, path_key
+from tools.skipped import BINARY, TOO_LARGE, UNREADABLE, Skipped
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 RG_TIMEOUT_S = 60.0
@@ -50,6 +54,28 @@ class Match:
     path: str  # relative to the repository, with '/'
     line: int
     text: str  # the line without its line ending
+
+
+@dataclass
+class Found:
+    """A search's answer: up to `cap` matches in path order, whether it stopped at the
+    cap, and what it did not search or show."""
+
+    matches: list[Match]
+    capped: bool
+    skipped: Skipped
+
+
+def too_large(repo: Path, paths: Iterable[str]) -> Skipped:
+    """The files over MAX_FILE_BYTES, which neither engine searches."""
+    skipped, base = Skipped(), str(repo)
+    for rel in paths:
+        try:
+            if os.stat(os.path.join(base, rel)).st_size > MAX_FILE_BYTES:
+                skipped.add(TOO_LARGE, rel)
+        except OSError:
+            skipped.add(UNREADABLE, rel)
+    return skipped
 
 
 def ripgrep() -> str | None:
@@ -98,16 +124,41 @@ def rg_grep(
     ignore_case: bool,
     selection: Selection,
     cap: int,
-) -> tuple[list[Match], bool]:
-    """Up to `cap` matches in path order, and whether the search stopped at the cap.
+) -> Found:
+    """Up to `cap` matches in path order, and what was skipped.
 
+    `--binary` searches binary files whole and flags them in each file's `end` message
+    (a NUL byte anywhere), so their matches are held back until then and dropped; the
+    files over --max-filesize come from rg's own listing, run meanwhile.
     Raises ValueError with rg's message when it rejects the pattern.
     """
-    cmd = [rg, "--json", "--sort", "path", "--crlf", "--max-filesize", str(MAX_FILE_BYTES)]
-    cmd += [*_rg_common(repo, selection.glob), *(["--ignore-case"] if ignore_case else [])]
-    cmd += ["--regexp", regex, *_rg_target(rel_start)]
-    matches: list[Match] = []
-    capped = False
+    cmd = [rg, "--json", "--sort", "path", "--crlf", "--binary"]
+    cmd += ["--max-filesize", str(MAX_FILE_BYTES), *_rg_common(repo, selection.glob)]
+    cmd += [*(["--ignore-case"] if ignore_case else []), "--regexp", regex]
+    cmd += _rg_target(rel_start)
+    found = Found([], False, Skipped())
+    target = repo / rel_start
+    if rel_start and target.is_file() and target.stat().st_size > MAX_FILE_BYTES:
+        found.skipped.add(TOO_LARGE, rel_start)  # rg searches a named file whatever its size
+        return found
+    with ThreadPoolExecutor(1) as pool:
+        listed = pool.submit(lambda: too_large(repo, rg_list(rg, repo, rel_start, selection)))
+        stderr, timed_out, returncode = _rg_search(cmd, repo, selection, cap, found)
+        found.skipped = listed.result().merged(found.skipped)
+    if timed_out and returncode == -signal.SIGKILL:
+        raise ToolError(f"the search took longer than {RG_TIMEOUT_S:.0f} s; narrow path or glob")
+    if returncode == 2 and not found.matches and "regex" in stderr:
+        raise ValueError(stderr.strip().removeprefix("rg: "))
+    for path in _rg_unreadable(repo, stderr):
+        found.skipped.add(UNREADABLE, path)
+    return found
+
+
+def _rg_search(
+    cmd: list[str], repo: Path, selection: Selection, cap: int, found: Found
+) -> tuple[str, bool, int]:
+    """Run the search into `found`; rg's stderr, whether it timed out, its exit status."""
+    held: list[Match] = []  # the current file's matches, until its `end` says binary or not
     # stderr to a file: a pipe nobody reads while stdout streams could fill and stall rg.
     with (
         tempfile.TemporaryFile() as errors,
@@ -121,29 +172,50 @@ def rg_grep(
         try:
             for raw in proc.stdout:
                 message = json.loads(raw)
-                if message.get("type") != "match":
+                kind = message.get("type")
+                if kind not in ("match", "end"):
                     continue
                 data = message["data"]
                 path = _rg_text(data["path"]).removeprefix("./")
                 if not selection.accepts(path):
                     continue
-                if len(matches) == cap:
-                    capped = True
+                if kind == "match":
+                    if len(held) <= cap:  # one more than fits tells the cap was passed
+                        line = _rg_text(data["lines"]).removesuffix("\n").removesuffix("\r")
+                        held.append(Match(path, data["line_number"], line))
+                    continue
+                if data.get("binary_offset") is not None:
+                    found.skipped.add(BINARY, path)
+                else:
+                    _keep(found, held, cap)
+                held = []
+                if found.capped:
                     proc.kill()
                     break
-                line = _rg_text(data["lines"]).removesuffix("\n").removesuffix("\r")
-                matches.append(Match(path, data["line_number"], line))
             proc.wait()
         finally:
-            timed_out = not watchdog.is_alive() and not capped
+            timed_out = not watchdog.is_alive() and not found.capped
             watchdog.cancel()
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
-    if timed_out and proc.returncode == -signal.SIGKILL:
-        raise ToolError(f"the search took longer than {RG_TIMEOUT_S:.0f} s; narrow path or glob")
-    if proc.returncode == 2 and not matches and "regex" in stderr:
-        raise ValueError(stderr.strip().removeprefix("rg: "))
-    return matches, capped
+    return stderr, timed_out, proc.returncode
+
+
+def _keep(found: Found, matches: list[Match], cap: int) -> None:
+    room = cap - len(found.matches)
+    found.matches.extend(matches[:room])
+    found.capped = found.capped or len(matches) > room
+
+
+def _rg_unreadable(repo: Path, stderr: str) -> list[str]:
+    """The paths of rg's `PATH: error` lines (unreadable files and directories)."""
+    paths = []
+    for line in stderr.splitlines():
+        path, _, _error = line.removeprefix("rg: ").rpartition(": ")
+        path = path.removeprefix("./")
+        if path and os.path.lexists(repo / path):
+            paths.append(path)
+    return paths
 
 
 def _rg_text(field: dict[str, str]) -> str:
@@ -172,33 +244,48 @@ def is_binary_file(path: Path) -> bool:
 
 def python_grep(
     repo: Path, rel_start: str, pattern: re.Pattern[str], selection: Selection, cap: int
-) -> tuple[list[Match], bool]:
-    matches: list[Match] = []
-    for rel in python_list(repo, rel_start, selection):
-        for match in _search_file(repo / rel, rel, pattern):
-            if len(matches) == cap:
-                return matches, True
-            matches.append(match)
-    return matches, False
+) -> Found:
+    paths = python_list(repo, rel_start, selection)
+    found = Found([], False, too_large(repo, paths))
+    for rel in paths:
+        if rel in found.skipped.paths.get(TOO_LARGE, ()):
+            continue
+        matches, binary = _search_file(repo / rel, rel, pattern, cap + 1)
+        if binary:
+            found.skipped.add(BINARY, rel)
+        elif matches is None:
+            found.skipped.add(UNREADABLE, rel)
+        else:
+            _keep(found, matches, cap)
+            if found.capped:
+                break
+    return found
 
 
-def _search_file(path: Path, rel: str, pattern: re.Pattern[str]) -> Iterator[Match]:
+def _search_file(
+    path: Path, rel: str, pattern: re.Pattern[str], most: int
+) -> tuple[list[Match] | None, bool]:
+    """Up to `most` matches (None if unreadable), and whether the file is binary and
+    matches (its matches are then not returned)."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return
         data = path.read_bytes()
     except OSError:
-        return
+        return None, False
     text = _decode_like_rg(data)
-    if text is None:
-        return
+    if text is None:  # binary: searched whole (as rg --binary does), matches not shown
+        lines = data.replace(b"\x00", b"\n").decode("utf-8", "replace").split("\n")
+        return [], any(pattern.search(line.removesuffix("\r")) for line in lines)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    matches: list[Match] = []
     for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")
         if pattern.search(line):
-            yield Match(rel, number, line)
+            matches.append(Match(rel, number, line))
+            if len(matches) == most:
+                break
+    return matches, False
 
 
 def _decode_like_rg(data: bytes) -> str | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tools import search
+from tools import search, search_engines
 from tools.base import ToolContext, ToolResult
 from tools.sandbox.policy import SandboxPolicy
 from tools.search import Grep, ListFiles
@@ -115,9 +119,11 @@ def test_grep_finds_visible_text_files_only(ctx: ToolContext, engine: str) -> No
         "src/secret.txt:1: hello, not anchored here",
         "src/util.py:2:     return 'Hello'",
         "win.txt:1: hello crlf",
+        "[1 binary file with matches not shown: data.bin]",
     ]
     assert result.data["matches"] == 10 and result.data["files"] == 10
     assert result.data["complete"] is True
+    assert result.data["skipped"] == {"binary": {"count": 1, "paths": ["data.bin"]}}
 
 
 QUERIES = [
@@ -200,11 +206,12 @@ def test_paths_outside_the_repo_are_refused(ctx: ToolContext, engine: str, path:
 def test_results_are_bounded_with_counts(ctx: ToolContext, engine: str) -> None:
     result = Grep(engine).invoke({"pattern": "hello", "max_results": 2}, ctx)  # type: ignore[arg-type]
     lines = result.text.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert (
         lines[2]
         == "[showing 2 of 8 matches in 8 files; narrow the pattern, path or glob to see the rest]"
     )
+    assert lines[3] == "[1 binary file with matches not shown: data.bin]"
     assert result.data["matches"] == 8 and result.data["shown"] == 2
 
 
@@ -287,3 +294,99 @@ def test_python_engine_walks_the_tree_when_git_refuses(ctx: ToolContext) -> None
     if (ctx.repo / ".git").is_dir():
         (ctx.repo / ".git" / "HEAD").write_text("garbage\n")  # every git command now fails
     assert listed(ListFiles("python").invoke({}, ctx)) == VISIBLE
+
+
+@pytest.fixture(params=FLAVOURS)
+def big_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The only match for `y+` lies in a one-line file of 19 MB of `y`s."""
+    root = tmp_path / "big"
+    root.mkdir()
+    (root / "small.txt").write_text("nothing here\n")
+    (root / "huge.txt").write_bytes(b"y" * (19 * 2**20))
+    if request.param == "git":
+        subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    return root
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("path", [None, "huge.txt"])
+def test_grep_names_the_file_too_large_to_search(
+    big_repo: Path, engine: str, path: str | None
+) -> None:
+    ctx = ToolContext(repo=big_repo, result_limit=100_000)
+    query = {"pattern": "y+"} | ({"path": path} if path else {})
+    result = Grep(engine).invoke(query, ctx)  # type: ignore[arg-type]
+    assert result.text == "No matches.\n[1 file over 10 MB not searched: huge.txt]\n"
+    assert result.data["skipped"] == {"too_large": {"count": 1, "paths": ["huge.txt"]}}
+    assert result.data["engine"] == engine
+    clean = Grep(engine).invoke({"pattern": "nothing"}, ctx)  # type: ignore[arg-type]
+    assert clean.text.endswith("[1 file over 10 MB not searched: huge.txt]\n")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_grep_counts_skipped_files_and_names_the_first_few(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_engines, "MAX_FILE_BYTES", 10)  # rg reads it per search
+    for n in range(7):
+        (tmp_path / f"f{n}.txt").write_text("a long line of more than ten bytes\n")
+        (tmp_path / f"b{n}.bin").write_bytes(b"long\x00\n")
+    ctx = ToolContext(repo=tmp_path, result_limit=100_000)
+    result = Grep(engine).invoke({"pattern": "long"}, ctx)  # type: ignore[arg-type]
+    lines = result.text.splitlines()
+    assert lines[0] == "No matches."
+    assert lines[1].startswith("[7 files over")
+    assert lines[1].endswith(" not searched: f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 2 more]")
+    assert lines[2:] == [
+        "[7 binary files with matches not shown: b0.bin, b1.bin, b2.bin, b3.bin, b4.bin"
+        " and 2 more]",
+    ]
+    assert result.data["skipped"] == {
+        "binary": {"count": 7, "paths": [f"b{n}.bin" for n in range(5)]},
+        "too_large": {"count": 7, "paths": [f"f{n}.txt" for n in range(5)]},
+    }
+    none = Grep(engine).invoke({"pattern": "absent"}, ctx)  # type: ignore[arg-type]
+    assert "binary" not in none.text  # a binary file that does not match is not news
+
+
+GREP_AS_OWNER = """
+import json, sys
+from pathlib import Path
+from tools.base import ToolContext
+from tools.search import Grep
+result = Grep(sys.argv[2]).invoke({"pattern": sys.argv[3]}, ToolContext(repo=Path(sys.argv[1])))
+print(json.dumps({"text": result.text, "data": result.data}))
+"""
+
+
+def grep_without_root_powers(repo: Path, engine: str, pattern: str) -> dict:
+    """grep as a process that mode bits bind: root reads any file (CAP_DAC_OVERRIDE), so
+    as root the search runs in a new user namespace, where root has no such power."""
+    command = [sys.executable, "-c", GREP_AS_OWNER, str(repo), engine, pattern]
+    if os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        probe = [unshare, "--user", "true"] if unshare else None
+        if probe is None or subprocess.run(probe, capture_output=True).returncode != 0:
+            pytest.skip("root reads files whatever their mode and `unshare --user` is refused")
+        command = [unshare, "--user", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_grep_names_unreadable_files(tmp_path: Path, engine: str) -> None:
+    (tmp_path / "open.txt").write_text("nothing\n")
+    for name in ("closed.txt", "shut/inner.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("needle\n")
+    (tmp_path / "closed.txt").chmod(0)
+    try:
+        result = grep_without_root_powers(tmp_path, engine, "needle|nothing")
+    finally:
+        (tmp_path / "closed.txt").chmod(0o644)
+    assert result["text"] == (
+        "open.txt:1: nothing\nshut/inner.txt:1: needle\n"
+        "[1 unreadable path not searched: closed.txt]\n"
+    )
+    assert result["data"]["skipped"] == {"unreadable": {"count": 1, "paths": ["closed.txt"]}}
