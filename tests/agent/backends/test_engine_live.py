@@ -179,6 +179,9 @@ def test_reasoning_effort_changes_the_prompt_the_engine_saw(engine: Engine) -> N
         seen[effort] = usage_of(run_turn(backend, request)).prompt_tokens
     assert seen["high"] > seen["none"]
     print(f"\nprompt tokens: effort none {seen['none']}, high {seen['high']}")
+    # The window the footer shows and the driver checks: the tiny checkpoint's 256 tokens,
+    # as the engine's /v1/models states it (max_model_len).
+    assert asyncio.run(backend.context_window()) == 256
 
 
 def test_prefix_cache_serves_a_growing_conversation(engine: Engine) -> None:
