@@ -10,6 +10,7 @@ allow-list. The order of the mount arguments matters: later mounts cover earlier
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from collections.abc import Mapping
@@ -98,14 +99,48 @@ def git_metadata_paths(repo: Path) -> list[Path]:
     return found
 
 
-def _real(entry: str, home: Path) -> Path | None:
-    """`entry` (relative entries are under `home`) with every symlink resolved, if it exists."""
-    # Plain strings: this runs for every built-in entry before every command.
-    path = os.path.join(home, os.path.expanduser(entry))
-    if not os.path.lexists(path):
-        return None
-    resolved = os.path.realpath(path)
-    return Path(resolved) if os.path.exists(resolved) else None
+@functools.lru_cache(maxsize=16)
+def _candidates(entries: tuple[str, ...], home: str, user_home: str) -> tuple[tuple[str, str], ...]:
+    """(parent, name) of each entry's path; `user_home` ($HOME, what `~` means) keys the cache."""
+    del user_home
+    paths = [os.path.normpath(os.path.join(home, os.path.expanduser(e))) for e in entries]
+    return tuple(os.path.split(path) for path in paths)
+
+
+def _present(entries: list[str], home: Path) -> list[str]:
+    """The entries (relative ones under `home`) that exist, symlinks not followed, as paths.
+
+    One directory listing per parent instead of one lstat per entry, and the paths worked
+    out once: this runs for the whole built-in list before every command.
+    """
+    listings: dict[str, set[str] | None] = {}
+    present = []
+    for parent, name in _candidates(tuple(entries), str(home), os.environ.get("HOME", "")):
+        if not name:  # the root directory itself
+            present.append(parent)
+            continue
+        if parent not in listings:
+            try:
+                listings[parent] = set(os.listdir(parent))
+            except (FileNotFoundError, NotADirectoryError):
+                listings[parent] = set()
+            except OSError:  # searchable but not listable (mode 711): ask for each entry
+                listings[parent] = None
+        names = listings[parent]
+        path = os.path.join(parent, name)
+        if name in names if names is not None else os.path.lexists(path):
+            present.append(path)
+    return present
+
+
+def _resolved(paths: list[str]) -> list[Path]:
+    """Each path with every symlink resolved, those whose target exists, without repeats."""
+    out: list[Path] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if os.path.exists(real) and Path(real) not in out:
+            out.append(Path(real))
+    return out
 
 
 def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, ...]) -> list[Path]:
@@ -115,12 +150,9 @@ def masked_paths(policy: SandboxPolicy, home: Path, default_secrets: tuple[str, 
     `/data/aws`, it is `/data/aws` that gets masked, and every route to it shows the mask.
     A mask at or below a path the user unmasked is left out.
     """
-    unmasked = [p for e in policy.unmasked_paths if (p := _real(e, home)) is not None]
-    out: list[Path] = []
-    for entry in (*default_secrets, *policy.state_paths, *policy.extra_masked_paths):
-        resolved = _real(entry, home)
-        if resolved is not None and resolved not in out:
-            out.append(resolved)
+    unmasked = _resolved(_present(list(policy.unmasked_paths), home))
+    entries = [*default_secrets, *policy.state_paths, *policy.extra_masked_paths]
+    out = _resolved(_present(entries, home))
     for pattern in SYSTEM_SECRET_GLOBS:
         for match in sorted(glob.glob(pattern)):
             resolved = Path(os.path.realpath(match))
@@ -147,7 +179,9 @@ def _seal_args(masks: list[Path]) -> list[str]:
 
 
 def _inside(path: Path, parent: Path) -> bool:
-    return path == parent or parent in path.parents
+    # On strings: `Path.parents` made this the planner's hottest line (it runs per pair of masks).
+    child, root = str(path), str(parent)
+    return child == root or child.startswith(root if root.endswith("/") else root + "/")
 
 
 def _outermost(masks: list[Path]) -> list[Path]:
