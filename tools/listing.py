@@ -13,12 +13,17 @@ that an ignore pattern matches, which ripgrep skips and git lists (the walk cann
 them apart: it never lists them). Known difference: ripgrep and the walk descend into
 nested repositories, `git ls-files` does not.
 
+Directories that cannot be read are left out; a caller that passes an `unreadable` list
+gets their paths in it (git's "could not open directory" warnings, the walk's errors),
+so that it can say what it did not look into.
+
 Used by list_files and grep's Python engine (tools/search_engines.py, `ripgrep_view`)
 and by the repo map's discovery (tools/codeintel/discover.py)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import time
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 # Never listed or searched: the repository database (its objects are not source).
 SKIPPED_NAMES = frozenset({".git"})
 GIT_TIMEOUT_S = 60.0
+_GIT_UNREADABLE = re.compile(r"could not open directory '(.*?)/?': ")
 # mtimes this fresh are not trusted to prove a listing (or a file) unchanged.
 RACY_WINDOW_NS = 2_000_000_000
 
@@ -48,20 +54,36 @@ def path_key(rel_path: str) -> list[str]:
     return rel_path.split("/")
 
 
-def list_files(root: Path, start: str = "", *, ripgrep_view: bool = False) -> list[str]:
+def list_files(
+    root: Path,
+    start: str = "",
+    *,
+    ripgrep_view: bool = False,
+    unreadable: list[str] | None = None,
+) -> list[str]:
     """Files under `root/start`, relative to `root` with '/', in path order.
 
     A directory named as `start` is listed even when it is ignored itself (as ripgrep
     searches a directory it is pointed at); the ignore rules still apply inside it.
     """
-    files = git_files(root, start, ripgrep_view=ripgrep_view)
-    if files:
-        return sorted(files, key=path_key)
-    # Not a work tree, git refused, or nothing git lists here (a directory it ignores).
-    return walk_files(root, start)
+    seen: list[str] = []
+    files = git_files(root, start, ripgrep_view=ripgrep_view, unreadable=seen)
+    if not files:
+        # Not a work tree, git refused, or nothing git lists here (a directory it ignores).
+        seen.clear()
+        files = walk_files(root, start, unreadable=seen)
+    if unreadable is not None:
+        unreadable.extend(seen)
+    return sorted(files, key=path_key)
 
 
-def git_files(root: Path, start: str = "", *, ripgrep_view: bool = False) -> list[str] | None:
+def git_files(
+    root: Path,
+    start: str = "",
+    *,
+    ripgrep_view: bool = False,
+    unreadable: list[str] | None = None,
+) -> list[str] | None:
     """What git lists as not ignored; None outside a work tree or when git refuses."""
     if not in_git_work_tree(root):
         return None
@@ -76,10 +98,10 @@ def git_files(root: Path, start: str = "", *, ripgrep_view: bool = False) -> lis
             asked = pool.submit(
                 _ls_files, git, "--cached", "--ignored", "--exclude-standard", *pathspec
             )
-            listed = _ls_files(git, *listing)
+            listed = _ls_files(git, *listing, unreadable=unreadable)
             tracked_ignored = asked.result()
     else:
-        listed, tracked_ignored = _ls_files(git, *listing), []
+        listed, tracked_ignored = _ls_files(git, *listing, unreadable=unreadable), []
     if listed is None or tracked_ignored is None:
         return None
     skipped = set(tracked_ignored)
@@ -102,10 +124,13 @@ def in_git_work_tree(root: Path) -> bool:
     )
 
 
-def _ls_files(git: HostGit, *args: str) -> list[str] | None:
+def _ls_files(git: HostGit, *args: str, unreadable: list[str] | None = None) -> list[str] | None:
     proc = git.run("ls-files", "-z", *args, check=False, timeout=GIT_TIMEOUT_S)
     if proc.returncode != 0:
         return None
+    if unreadable is not None:
+        warnings = proc.stderr.decode("utf-8", "surrogateescape")
+        unreadable.extend(_GIT_UNREADABLE.findall(warnings))
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
@@ -114,12 +139,14 @@ def walk_files(
     start: str = "",
     skip_dir: SkipDir | None = None,
     stamps: dict[str, int] | None = None,
+    unreadable: list[str] | None = None,
 ) -> list[str]:
     """Regular files under `root/start` not ignored, in path order, without asking git.
 
     `skip_dir` leaves out directories beyond the ignore rules. `stamps`, when given,
     receives the mtime of every directory and .gitignore read (see `stamp`), so that a
-    caller can tell later whether the listing may have changed.
+    caller can tell later whether the listing may have changed; `unreadable` receives
+    the directories that could not be read.
     """
     parts = [p for p in start.split("/") if p]
     rules = _exclude_file_rules(root)
@@ -130,7 +157,7 @@ def walk_files(
         if rules.ignored(named, True):
             rules = rules.exempt(named)
     found: list[str] = []
-    _walk(str(root), "/".join(parts), rules, skip_dir, stamps, found)
+    _walk(str(root), "/".join(parts), rules, skip_dir, stamps, (found, unreadable))
     return found
 
 
@@ -140,13 +167,15 @@ def _walk(
     rules: IgnoreRules,
     skip_dir: SkipDir | None,
     stamps: dict[str, int] | None,
-    found: list[str],
+    out: tuple[list[str], list[str] | None],  # (files found, directories unreadable)
 ) -> None:
     directory = os.path.join(root, rel_dir) if rel_dir else root
     try:
         with os.scandir(directory) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError:
+        if out[1] is not None:
+            out[1].append(rel_dir or ".")
         return
     names = [entry.name for entry in entries]
     if stamps is not None:
@@ -167,9 +196,9 @@ def _walk(
         rel = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
             if not rules.ignored(rel, True):
-                _walk(root, rel, rules, skip_dir, stamps, found)
+                _walk(root, rel, rules, skip_dir, stamps, out)
         elif entry.is_file(follow_symlinks=False) and not rules.ignored(rel, False):
-            found.append(rel)
+            out[0].append(rel)
 
 
 def _exclude_file_rules(root: Path) -> IgnoreRules:

@@ -176,6 +176,9 @@ def _grep_result(
     return ToolResult(True, out + notes, data)
 
 
+LIST_SKIPS = {skipped.UNREADABLE: "{count} unreadable {paths} not listed"}
+
+
 class ListFilesArgs(ToolArgs):
     path: str | None = PATH_FIELD
     glob: str | None = GLOB_FIELD
@@ -194,20 +197,27 @@ class ListFiles(_EngineTool):
         start = _start(ctx, args.path)
         selection = _selection(ctx, args.glob)
         rg = self._rg()
+        left_out = skipped.Skipped()
         if rg is not None and not (ctx.repo / start).is_file():
-            paths, engine = engines.rg_list(rg, ctx.repo, start, selection), "rg"
+            paths, engine = engines.rg_list(rg, ctx.repo, start, selection, left_out), "rg"
         else:
-            paths, engine = engines.python_list(ctx.repo, start, selection), "python"
+            paths, engine = engines.python_list(ctx.repo, start, selection, left_out), "python"
+        notes = left_out.note(LIST_SKIPS)
+        data: dict[str, object] = {"files": len(paths), "shown": 0, "engine": engine}
+        if left_out:
+            data["skipped"] = left_out.data()
         if not paths:
-            return ToolResult(True, "No files.", {"files": 0, "shown": 0, "engine": engine})
+            return ToolResult(True, "No files.\n" + notes if notes else "No files.", data)
         rows: list[str] = []
         used = 0
+        room = ctx.result_limit - FOOTER_ROOM - len(notes)
         for path in paths[:MAX_LISTED_FILES]:
-            if rows and used + len(path.encode()) + 1 > ctx.result_limit - FOOTER_ROOM:
+            if rows and used + len(path.encode()) + 1 > room:
                 break
             rows.append(path)
             used += len(path.encode()) + 1
         out = "\n".join(rows) + "\n"
         if len(rows) < len(paths):
             out += f"[{len(paths) - len(rows)} more files not shown; narrow with path or glob]\n"
-        return ToolResult(True, out, {"files": len(paths), "shown": len(rows), "engine": engine})
+        data["shown"] = len(rows)
+        return ToolResult(True, out + notes, data)

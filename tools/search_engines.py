@@ -6,8 +6,9 @@ symlinks skipped, files over MAX_FILE_BYTES not searched) in the same order (rip
 answers whichever engine runs; the Python engine gets them from the one file lister
 (tools/listing.py). Both say what they left out (tools/skipped.py): every file over
 MAX_FILE_BYTES in the selection, binary files (a NUL byte anywhere) that match, whose
-matches are not shown, and files they could not read. Known difference: ripgrep
-descends into submodules and nested repositories while `git ls-files` does not.
+matches are not shown, and files and directories they could not read. Known
+difference: ripgrep descends into submodules and nested repositories while
+`git ls-files` does not.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class Selection:
     hidden: tuple[str, ...] = ()  # repository-relative paths masked as secrets
 
     def accepts(self, rel_path: str) -> bool:
-        if any(h in (".", rel_path) or rel_path.startswith(h + "/") for h in self.hidden):
-            return False
-        return not self.glob or glob_matches(rel_path, self.glob)
+        return not self.hides(rel_path) and (not self.glob or glob_matches(rel_path, self.glob))
+
+    def hides(self, rel_path: str) -> bool:
+        """Masked as a secret: never searched, listed, or named as skipped."""
+        return any(h in (".", rel_path) or rel_path.startswith(h + "/") for h in self.hidden)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,10 @@ def _rg_target(rel_start: str) -> list[str]:
     return ["--", rel_start] if rel_start else []
 
 
-def rg_list(rg: str, repo: Path, rel_start: str, selection: Selection) -> list[str]:
+def rg_list(
+    rg: str, repo: Path, rel_start: str, selection: Selection, skipped: Skipped | None = None
+) -> list[str]:
+    """The files rg would search; the directories it could not read go to `skipped`."""
     cmd = [rg, "--files", *_rg_common(repo, selection.glob), *_rg_target(rel_start)]
     try:
         proc = subprocess.run(cmd, cwd=repo, capture_output=True, timeout=RG_TIMEOUT_S, check=False)
@@ -112,6 +118,10 @@ def rg_list(rg: str, repo: Path, rel_start: str, selection: Selection) -> list[s
         raise ToolError(f"listing files took longer than {RG_TIMEOUT_S:.0f} s") from exc
     if proc.returncode not in (0, 1) and not proc.stdout:
         raise ToolError(f"rg failed: {proc.stderr.decode(errors='replace').strip()}")
+    if skipped is not None:
+        for path in _rg_unreadable(repo, proc.stderr.decode(errors="replace")):
+            if not selection.hides(path):
+                skipped.add(UNREADABLE, path)
     paths = [p.removeprefix("./") for p in proc.stdout.decode(errors="replace").splitlines()]
     return sorted(filter(selection.accepts, paths), key=path_key)
 
@@ -142,7 +152,7 @@ def rg_grep(
         found.skipped.add(TOO_LARGE, rel_start)  # rg searches a named file whatever its size
         return found
     with ThreadPoolExecutor(1) as pool:
-        listed = pool.submit(lambda: too_large(repo, rg_list(rg, repo, rel_start, selection)))
+        listed = pool.submit(_rg_too_large, rg, repo, rel_start, selection)
         stderr, timed_out, returncode = _rg_search(cmd, repo, selection, cap, found)
         found.skipped = listed.result().merged(found.skipped)
     if timed_out and returncode == -signal.SIGKILL:
@@ -150,8 +160,14 @@ def rg_grep(
     if returncode == 2 and not found.matches and "regex" in stderr:
         raise ValueError(stderr.strip().removeprefix("rg: "))
     for path in _rg_unreadable(repo, stderr):
-        found.skipped.add(UNREADABLE, path)
+        if not selection.hides(path):
+            found.skipped.add(UNREADABLE, path)
     return found
+
+
+def _rg_too_large(rg: str, repo: Path, rel_start: str, selection: Selection) -> Skipped:
+    unreadable = Skipped()
+    return unreadable.merged(too_large(repo, rg_list(rg, repo, rel_start, selection, unreadable)))
 
 
 def _rg_search(
@@ -227,9 +243,19 @@ def _rg_text(field: dict[str, str]) -> str:
 # --- pure Python -----------------------------------------------------------------------
 
 
-def python_list(repo: Path, rel_start: str, selection: Selection) -> list[str]:
+def python_list(
+    repo: Path, rel_start: str, selection: Selection, skipped: Skipped | None = None
+) -> list[str]:
+    """The files the Python engine searches; unreadable directories go to `skipped`."""
     start = repo / rel_start if rel_start else repo
-    paths = [rel_start] if start.is_file() else list_files(repo, rel_start, ripgrep_view=True)
+    if start.is_file():
+        return list(filter(selection.accepts, [rel_start]))
+    unreadable: list[str] = []
+    paths = list_files(repo, rel_start, ripgrep_view=True, unreadable=unreadable)
+    if skipped is not None:
+        for path in unreadable:
+            if not selection.hides(path):
+                skipped.add(UNREADABLE, path)
     return list(filter(selection.accepts, paths))
 
 
@@ -245,8 +271,9 @@ def is_binary_file(path: Path) -> bool:
 def python_grep(
     repo: Path, rel_start: str, pattern: re.Pattern[str], selection: Selection, cap: int
 ) -> Found:
-    paths = python_list(repo, rel_start, selection)
-    found = Found([], False, too_large(repo, paths))
+    unreadable = Skipped()
+    paths = python_list(repo, rel_start, selection, unreadable)
+    found = Found([], False, unreadable.merged(too_large(repo, paths)))
     for rel in paths:
         if rel in found.skipped.paths.get(TOO_LARGE, ()):
             continue

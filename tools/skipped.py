@@ -23,7 +23,7 @@ REASONS = (TOO_LARGE, BINARY, UNREADABLE)  # the order they are told in, whateve
 
 @dataclass
 class Skipped:
-    """Paths a tool left out, by reason (TOO_LARGE, BINARY, UNREADABLE), in the order met."""
+    """Paths a tool left out, by reason (TOO_LARGE, BINARY, UNREADABLE)."""
 
     paths: dict[str, dict[str, None]] = field(default_factory=dict)  # ordered sets
 
@@ -47,7 +47,12 @@ class Skipped:
         }
 
     def _told(self) -> list[tuple[str, list[str]]]:
-        return [(reason, list(self.paths[reason])) for reason in REASONS if self.paths.get(reason)]
+        """Reasons in REASONS order, paths in path order (the same whatever engine ran)."""
+        return [
+            (reason, sorted(self.paths[reason], key=lambda path: path.split("/")))
+            for reason in REASONS
+            if self.paths.get(reason)
+        ]
 
     def note(self, wording: Mapping[str, str]) -> str:
         """One bracketed line per reason: `[2 files over 10 MB not searched: a, b]`.

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -350,20 +351,21 @@ def test_grep_counts_skipped_files_and_names_the_first_few(
     assert "binary" not in none.text  # a binary file that does not match is not news
 
 
-GREP_AS_OWNER = """
+TOOL_AS_OWNER = """
 import json, sys
 from pathlib import Path
 from tools.base import ToolContext
-from tools.search import Grep
-result = Grep(sys.argv[2]).invoke({"pattern": sys.argv[3]}, ToolContext(repo=Path(sys.argv[1])))
+from tools.search import Grep, ListFiles
+tool = {"grep": Grep, "list_files": ListFiles}[sys.argv[2]](sys.argv[3])
+result = tool.invoke(json.loads(sys.argv[4]), ToolContext(repo=Path(sys.argv[1])))
 print(json.dumps({"text": result.text, "data": result.data}))
 """
 
 
-def grep_without_root_powers(repo: Path, engine: str, pattern: str) -> dict:
-    """grep as a process that mode bits bind: root reads any file (CAP_DAC_OVERRIDE), so
-    as root the search runs in a new user namespace, where root has no such power."""
-    command = [sys.executable, "-c", GREP_AS_OWNER, str(repo), engine, pattern]
+def without_root_powers(repo: Path, tool: str, engine: str, query: dict) -> dict:
+    """A search tool's result as a process that mode bits bind: root reads any file
+    (CAP_DAC_OVERRIDE), so as root it runs in a new user namespace, where it cannot."""
+    command = [sys.executable, "-c", TOOL_AS_OWNER, str(repo), tool, engine, json.dumps(query)]
     if os.geteuid() == 0:
         unshare = shutil.which("unshare")
         probe = [unshare, "--user", "true"] if unshare else None
@@ -374,19 +376,35 @@ def grep_without_root_powers(repo: Path, engine: str, pattern: str) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.fixture(params=FLAVOURS)
+def closed_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """open.txt, and closed.txt and shut/ that mode 000 closes."""
+    root = tmp_path / "closed"
+    for name, text in (("open.txt", "nothing\n"), ("closed.txt", "needle\n"),
+                       ("shut/inner.txt", "needle\n")):  # fmt: skip
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    if request.param == "git":
+        subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
+    closed = (root / "closed.txt", root / "shut")
+    for path in closed:
+        path.chmod(0)
+    yield root
+    for path in closed:
+        path.chmod(0o755)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_grep_names_unreadable_files(tmp_path: Path, engine: str) -> None:
-    (tmp_path / "open.txt").write_text("nothing\n")
-    for name in ("closed.txt", "shut/inner.txt"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text("needle\n")
-    (tmp_path / "closed.txt").chmod(0)
-    try:
-        result = grep_without_root_powers(tmp_path, engine, "needle|nothing")
-    finally:
-        (tmp_path / "closed.txt").chmod(0o644)
-    assert result["text"] == (
-        "open.txt:1: nothing\nshut/inner.txt:1: needle\n"
-        "[1 unreadable path not searched: closed.txt]\n"
+def test_grep_and_list_files_name_what_they_could_not_read(
+    closed_repo: Path, engine: str
+) -> None:
+    found = without_root_powers(closed_repo, "grep", engine, {"pattern": "needle|nothing"})
+    assert found["text"] == (
+        "open.txt:1: nothing\n[2 unreadable paths not searched: closed.txt, shut]\n"
     )
-    assert result["data"]["skipped"] == {"unreadable": {"count": 1, "paths": ["closed.txt"]}}
+    assert found["data"]["skipped"] == {
+        "unreadable": {"count": 2, "paths": ["closed.txt", "shut"]}
+    }
+    listing = without_root_powers(closed_repo, "list_files", engine, {})
+    assert listing["text"] == "closed.txt\nopen.txt\n[1 unreadable path not listed: shut]\n"
+    assert listing["data"]["skipped"] == {"unreadable": {"count": 1, "paths": ["shut"]}}
