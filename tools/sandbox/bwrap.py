@@ -6,6 +6,8 @@ git metadata read-only (so nothing planted there runs later on the host: hooks,
 `/dev/shm`, a fresh `/proc` and `/dev`, every namespace new (network too unless the
 policy turns it on), all capabilities dropped, and an environment rebuilt from an
 allow-list. The order of the mount arguments matters: later mounts cover earlier ones.
+In full-access mode (`full_access_argv`) the host stays writable and shared, and only the
+masks (Tessera's state and the secret list, docs/sandbox.md) and what keeps them are applied.
 """
 
 from __future__ import annotations
