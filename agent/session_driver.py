@@ -114,6 +114,7 @@ class SessionDriver:
         self.running = False
         self.warnings: list[str] = []  # the configuration's, once the loop is built
         self.context_window: int | None = None  # tokens the backend's model serves, if said
+        self._window_asked = False  # of the backend in use (a switch asks the new one)
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
@@ -288,14 +289,16 @@ class SessionDriver:
     async def learn_context_window(self) -> int | None:
         """The model's context as the backend states it (None: unknown); compaction's
         limit is lowered to it. The local backend connects (or starts its engine) here."""
-        from agent.backend import context_window_of
+        from agent.backend import KnowsContextWindow, context_window_of
 
         loop = await self._loop()
-        if self.context_window is None:
+        if not self._window_asked:
             self.context_window = await context_window_of(loop.backend)
-            compaction = loop.settings.compaction
-            if compaction is not None and self.context_window:  # (a switch may raise it)
-                compaction.context_limit = min(self.options.context_limit, self.context_window)
+            self._window_asked = self.context_window is not None or not isinstance(
+                loop.backend, KnowsContextWindow)  # a server that could not be asked: again
+            compaction, limit = loop.settings.compaction, self.options.context_limit
+            if compaction is not None:  # (after a switch it may go up again)
+                compaction.context_limit = min(limit, self.context_window or limit)
         return self.context_window
 
     async def _check_prompt_fits(self, loop: AgentLoop, prompt: str) -> None:
@@ -416,7 +419,7 @@ class SessionDriver:
             self.loop.backend = backend
         else:  # the loop is built on it; a replay starts at its first turn
             self._backend = backend
-        self.context_window = None  # the new backend's is learned on the next send
+        self.context_window, self._window_asked = None, False  # learned on the next send
         self.backend_spec = self.options.backend = spec
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec

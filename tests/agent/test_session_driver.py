@@ -263,10 +263,9 @@ def test_a_known_window_bounds_compaction_and_an_unknown_one_changes_nothing(
     assert driver.context_window == 60_000
     assert driver.loop is not None and driver.loop.settings.compaction is not None
     assert driver.loop.settings.compaction.context_limit == 60_000  # under the 100k option
+    replay = write_replay(repo.parent / "after-switch.jsonl", ["Hi."])
+    driver.switch_backend(f"replay:{replay}")
+    assert asyncio.run(driver.send("and now?")).status == "done"
+    assert driver.context_window is None  # a replay states none
+    assert driver.loop.settings.compaction.context_limit == 100_000
     driver.close()
-    replay = SessionDriver(options(repo, ["Hi."]))
-    asyncio.run(replay.start("hi"))
-    assert replay.context_window is None  # a replay states none
-    assert replay.loop is not None and replay.loop.settings.compaction is not None
-    assert replay.loop.settings.compaction.context_limit == 100_000
-    replay.close()
