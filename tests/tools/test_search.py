@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tools.powerless import closed, run_without_root_powers
 from tools import search, search_engines
 from tools.base import ToolContext, ToolResult
 from tools.sandbox.policy import SandboxPolicy
@@ -351,31 +348,6 @@ def test_grep_counts_skipped_files_and_names_the_first_few(
     assert "binary" not in none.text  # a binary file that does not match is not news
 
 
-TOOL_AS_OWNER = """
-import json, sys
-from pathlib import Path
-from tools.base import ToolContext
-from tools.search import Grep, ListFiles
-tool = {"grep": Grep, "list_files": ListFiles}[sys.argv[2]](sys.argv[3])
-result = tool.invoke(json.loads(sys.argv[4]), ToolContext(repo=Path(sys.argv[1])))
-print(json.dumps({"text": result.text, "data": result.data}))
-"""
-
-
-def without_root_powers(repo: Path, tool: str, engine: str, query: dict) -> dict:
-    """A search tool's result as a process that mode bits bind: root reads any file
-    (CAP_DAC_OVERRIDE), so as root it runs in a new user namespace, where it cannot."""
-    command = [sys.executable, "-c", TOOL_AS_OWNER, str(repo), tool, engine, json.dumps(query)]
-    if os.geteuid() == 0:
-        unshare = shutil.which("unshare")
-        probe = [unshare, "--user", "true"] if unshare else None
-        if probe is None or subprocess.run(probe, capture_output=True).returncode != 0:
-            pytest.skip("root reads files whatever their mode and `unshare --user` is refused")
-        command = [unshare, "--user", *command]
-    proc = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
-
-
 @pytest.fixture(params=FLAVOURS)
 def closed_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """open.txt, and closed.txt and shut/ that mode 000 closes."""
@@ -386,25 +358,22 @@ def closed_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path
         (root / name).write_text(text)
     if request.param == "git":
         subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
-    closed = (root / "closed.txt", root / "shut")
-    for path in closed:
-        path.chmod(0)
-    yield root
-    for path in closed:
-        path.chmod(0o755)
+    with closed(root / "closed.txt", root / "shut"):
+        yield root
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_grep_and_list_files_name_what_they_could_not_read(
     closed_repo: Path, engine: str
 ) -> None:
-    found = without_root_powers(closed_repo, "grep", engine, {"pattern": "needle|nothing"})
+    query = {"pattern": "needle|nothing"}
+    found = run_without_root_powers("tools.search:Grep", closed_repo, query, engine)
     assert found["text"] == (
         "open.txt:1: nothing\n[2 unreadable paths not searched: closed.txt, shut]\n"
     )
     assert found["data"]["skipped"] == {
         "unreadable": {"count": 2, "paths": ["closed.txt", "shut"]}
     }
-    listing = without_root_powers(closed_repo, "list_files", engine, {})
+    listing = run_without_root_powers("tools.search:ListFiles", closed_repo, {}, engine)
     assert listing["text"] == "closed.txt\nopen.txt\n[1 unreadable path not listed: shut]\n"
     assert listing["data"]["skipped"] == {"unreadable": {"count": 1, "paths": ["shut"]}}

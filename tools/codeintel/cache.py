@@ -45,6 +45,7 @@ class CacheStats:
     reused: int = 0  # files whose size and mtime matched the cache
     removed: int = 0  # cache entries for files that are gone
     loaded_from_disk: bool = False
+    unreadable: list[str] = field(default_factory=list)  # parseable files that could not be read
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TagCache:
             try:
                 st = os.stat(os.path.join(base, rel))
             except OSError:
+                self.stats.unreadable.append(rel)
                 continue
             entry = self.entries.get(rel)
             if entry is not None and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
@@ -104,6 +106,7 @@ class TagCache:
                 try:
                     digest = hashlib.sha256((self.repo / rel).read_bytes()).hexdigest()
                 except OSError:
+                    self.stats.unreadable.append(rel)
                     continue
                 if digest == entry.sha256:
                     entry.size, entry.mtime_ns = st.st_size, trusted_mtime(st.st_mtime_ns)
@@ -111,8 +114,11 @@ class TagCache:
                     self._dirty = True
                     continue
             to_parse.append(rel)
-        for rel, entry in self._parse(to_parse, while_parsing):
+        parsed = self._parse(to_parse, while_parsing)
+        for rel, entry in parsed:
             self.entries[rel] = entry
+        read = {rel for rel, _ in parsed}
+        self.stats.unreadable += [rel for rel in to_parse if rel not in read]
         self.stats.parsed = len(to_parse)
         keep = set(wanted)
         gone = [rel for rel in self.entries if rel not in keep]

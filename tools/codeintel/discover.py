@@ -26,24 +26,37 @@ def is_vendored(path: str) -> bool:
     return not VENDORED_DIRS.isdisjoint(path.split("/")[:-1])
 
 
-def list_files(repo: Path, walk_memo: dict[str, Any] | None = None) -> list[str]:
-    """Repository files as sorted POSIX paths relative to `repo`.
+def list_files(
+    repo: Path, walk_memo: dict[str, Any] | None = None, unreadable: list[str] | None = None
+) -> list[str]:
+    """Repository files as sorted POSIX paths relative to `repo`; the directories that
+    could not be read go to `unreadable`.
 
     Outside git, `walk_memo` (kept by the caller between runs) lets an unchanged tree
     be confirmed by the mtimes of its directories instead of listing them all again.
     """
-    files = git_files(repo)
+    seen: list[str] = []
+    files = git_files(repo, unreadable=seen)
     if files:
+        _worth_telling(seen, unreadable)
         return sorted(name for name in files if SKIP_DIRS.isdisjoint(name.split("/")[:-1]))
     # Not a work tree, or a directory its enclosing repository ignores: walk.
     if walk_memo is not None and _memo_still_valid(repo, walk_memo):
         return list(walk_memo["files"])
     stamps: dict[str, int] = {}
-    files = sorted(walk_files(repo, skip_dir=_not_worth_mapping, stamps=stamps))
+    seen.clear()
+    files = sorted(walk_files(repo, skip_dir=_not_worth_mapping, stamps=stamps, unreadable=seen))
+    _worth_telling(seen, unreadable)
     if walk_memo is not None:
         walk_memo.clear()
-        walk_memo.update(files=files, stamps=stamps)
+        # A directory that could not be read has no mtime to prove the tree unchanged.
+        walk_memo.update(files=files, stamps=stamps if not seen else {})
     return files
+
+
+def _worth_telling(seen: list[str], unreadable: list[str] | None) -> None:
+    if unreadable is not None:
+        unreadable += [rel for rel in seen if SKIP_DIRS.isdisjoint(rel.split("/"))]
 
 
 def _not_worth_mapping(rel_dir: str, names: Collection[str]) -> bool:

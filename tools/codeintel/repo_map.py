@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.codeintel.cache import TagCache
+from tools.codeintel.cache import MAX_PARSE_BYTES, TagCache
 from tools.codeintel.discover import list_files
 from tools.codeintel.rank import Graph, build_graph, rank_definitions
 from tools.codeintel.tags import Definition, FileTags
 from tools.codeintel.tokens import LineTokenCounter, preload_in_background
+from tools.skipped import TOO_LARGE, UNREADABLE, Skipped
 
 # Token counts are kept for this many distinct lines; beyond it the memo starts afresh.
 TOKEN_MEMO_LIMIT = 200_000
@@ -40,6 +41,15 @@ class RepoMap:
     files: list[str]  # the files shown, best first
     definitions: int  # how many definitions were shown
     stats: dict[str, Any] = field(default_factory=dict)
+    skipped: Skipped = field(default_factory=Skipped)  # what was not read, and why
+
+
+# What the map says of each kind of file it could not read; the note ends its text.
+MAP_SKIPS = {
+    TOO_LARGE: f"{{count}} {{files}} over {MAX_PARSE_BYTES >> 20} MB not parsed "
+    "(their definitions are not in the map)",
+    UNREADABLE: "{count} unreadable {paths} not mapped",
+}
 
 
 @dataclass
@@ -50,6 +60,7 @@ class _Tagged:
     tagged: dict[str, FileTags]  # the parseable ones
     cache: TagCache
     stats: dict[str, Any]
+    skipped: Skipped
 
 
 def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagged:
@@ -58,7 +69,8 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
     loaded = time.perf_counter()
     walk_memo = cache.derived.setdefault("walk", {})
     previous = walk_memo.get("stamps")
-    paths = list_files(repo, walk_memo)
+    unreadable: list[str] = []
+    paths = list_files(repo, walk_memo, unreadable)
     if walk_memo.get("stamps") is not previous:
         cache.mark_dirty()
     listed = time.perf_counter()
@@ -67,6 +79,12 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
     hook = (lambda: preload_in_background(cache.cache_dir)) if preload_tokenizer else None
     tagged = cache.refresh(paths, while_parsing=hook)
     refreshed = time.perf_counter()
+    skipped = Skipped()
+    for rel in [*unreadable, *cache.stats.unreadable]:
+        skipped.add(UNREADABLE, rel)
+    for rel in tagged:
+        if cache.entries[rel].size > MAX_PARSE_BYTES:
+            skipped.add(TOO_LARGE, rel)
     stats = {
         "files": len(paths),
         "parseable": len(tagged),
@@ -78,7 +96,7 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
         "list_s": listed - loaded,
         "refresh_s": refreshed - listed,
     }
-    return _Tagged(paths, tagged, cache, stats)
+    return _Tagged(paths, tagged, cache, stats, skipped)
 
 
 def repo_map(
@@ -108,14 +126,19 @@ def repo_map(
     if len(memo) > TOKEN_MEMO_LIMIT:
         memo.clear()
     counter = LineTokenCounter(memo, scan.cache.cache_dir)
+    note = scan.skipped.note(MAP_SKIPS)
+    note_tokens = sum(counter.counts(note.splitlines())) if note else 0
     # Files without definitions are listed by name after all definitions, best first.
     name_only = [
         rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].has_definitions
     ]
     rank_of = {rel: float(ranking.file_rank[i]) for rel, i in index_of.items()}
     name_only.sort(key=lambda rel: -rank_of.get(rel, 0.0))
-    chosen, chosen_names, total = _fit(files, tags, ranking.order, name_only, max_tokens, counter)
+    budget = max_tokens - note_tokens if note_tokens <= max_tokens else max_tokens
+    chosen, chosen_names, total = _fit(files, tags, ranking.order, name_only, budget, counter)
     text = _render(files, tags, chosen, chosen_names)
+    if note and note_tokens <= max_tokens:
+        text, total = text + note, total + note_tokens
     if counter.misses:
         scan.cache.mark_dirty()
     scan.cache.save()
@@ -128,7 +151,14 @@ def repo_map(
         tokenizer_misses=counter.misses,
         total_s=time.perf_counter() - started,
     )
-    return RepoMap(text=text, tokens=total, files=shown_files, definitions=len(chosen), stats=stats)
+    return RepoMap(
+        text=text,
+        tokens=total,
+        files=shown_files,
+        definitions=len(chosen),
+        stats=stats,
+        skipped=scan.skipped,
+    )
 
 
 def _graph(cache: TagCache, files: list[str], tags: list[FileTags]) -> Graph:

@@ -85,11 +85,10 @@ class RepoMapTool(Tool):
         focus = [_relative_focus(ctx, item) for item in args.focus]
         result = repo_map(ctx.repo, args.max_tokens, focus=focus, cache_dir=cache_dir_for(ctx))
         text = result.text or "(the repository has no files to map)"
-        return ToolResult(
-            ok=True,
-            text=text,
-            data={"tokens": result.tokens, "files": len(result.files), "stats": result.stats},
-        )
+        data = {"tokens": result.tokens, "files": len(result.files), "stats": result.stats}
+        if result.skipped:
+            data["skipped"] = result.skipped.data()  # the text ends with the same, told
+        return ToolResult(ok=True, text=text, data=data)
 
 
 def _relative_focus(ctx: ToolContext, item: str) -> str:
