@@ -129,9 +129,8 @@ def _present(entries: list[str], home: Path) -> list[str]:
             except OSError:  # searchable but not listable (mode 711): ask for each entry
                 listings[parent] = None
         names = listings[parent]
-        path = os.path.join(parent, name)
-        if name in names if names is not None else os.path.lexists(path):
-            present.append(path)
+        if name in names if names is not None else os.path.lexists(os.path.join(parent, name)):
+            present.append(os.path.join(parent, name))
     return present
 
 
