@@ -191,7 +191,23 @@ def _outermost(masks: list[Path]) -> list[Path]:
     return [m for m in masks if not any(o != m and _inside(m, o) for o in masks)]
 
 
-def full_access_argv(command: list[str], *, cwd: Path, masks: list[Path],
+def _masked_around(repo: Path, masks: list[Path], binds: list[str]) -> list[str]:
+    """Mount arguments: the masks that contain the repository, then `binds` (which bring the
+    repository back inside them), then the other masks, then the read-only seals."""
+    outer = _outermost([m for m in masks if _inside(repo, m)])
+    # A mask inside another is buried by it, unless the repository, bound in between, holds it.
+    later = [m for m in _outermost([m for m in masks if not _inside(repo, m)])
+             if _inside(m, repo) or not any(_inside(m, o) for o in outer)]  # fmt: skip
+    argv: list[str] = []
+    for mask in outer:
+        argv += _mask_args(mask)
+    argv += binds
+    for mask in later:
+        argv += _mask_args(mask)
+    return argv + _seal_args([*outer, *later])
+
+
+def full_access_argv(command: list[str], *, repo: Path, cwd: Path, masks: list[Path],
                      bwrap: str = "bwrap") -> list[str]:  # fmt: skip
     """Full access, secrets still hidden: the host writable, network and environment shared.
 
@@ -201,10 +217,7 @@ def full_access_argv(command: list[str], *, cwd: Path, masks: list[Path],
     """
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--cap-drop", "ALL"]
     argv += ["--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    masks = _outermost(masks)
-    for mask in masks:
-        argv += _mask_args(mask)
-    argv += _seal_args(masks)
+    argv += _masked_around(repo, masks, ["--bind", str(repo), str(repo)])
     return [*argv, "--chdir", str(cwd), "--", *command]
 
 
@@ -233,24 +246,16 @@ def build_argv(
     argv += ["--ro-bind", "/proc/sys", "/proc/sys"]
     argv += ["--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
 
-    # A mask that contains the repository goes first, so the repository stays visible.
-    outer_masks = [m for m in masks if _inside(repo, m)]
-    for mask in outer_masks:
-        argv += _mask_args(mask)
     writable = policy.mode is SandboxMode.WORKSPACE_WRITE
-    argv += ["--bind" if writable else "--ro-bind", str(repo), str(repo)]
+    binds = ["--bind" if writable else "--ro-bind", str(repo), str(repo)]
     if writable:
         for extra in policy.extra_writable:
             extra_path = Path(os.path.realpath(extra))
             if extra_path.exists():
-                argv += ["--bind", str(extra_path), str(extra_path)]
+                binds += ["--bind", str(extra_path), str(extra_path)]
     for protected in protected_paths(repo):
-        argv += ["--ro-bind", str(protected), str(protected)]
-    # Masks that contain the repository come back in below it, so keep those nested ones.
-    later = _outermost([m for m in masks if m not in outer_masks])
-    for mask in later:
-        argv += _mask_args(mask)
-    argv += _seal_args([*outer_masks, *later])
+        binds += ["--ro-bind", str(protected), str(protected)]
+    argv += _masked_around(repo, masks, binds)
 
     argv.append("--clearenv")
     for name, value in env.items():

@@ -100,10 +100,13 @@ def rules_around(root: Path, rights: int, hidden: list[Path]) -> list[tuple[Path
 
 class LandlockRuleset:
     """An open ruleset fd: read everywhere, write only beneath `writable` paths, and nothing
-    at all beneath `hidden` paths (real paths, symlinks resolved)."""
+    at all beneath `hidden` paths (real paths, symlinks resolved) — except that `visible`
+    and `writable` roots stay readable inside a hidden path that contains them (the
+    repository inside a masked home), with the hidden paths below them still hidden."""
 
     def __init__(self, *, writable: list[Path], network: bool, abi: int | None = None,
-                 hidden: tuple[Path, ...] | list[Path] = ()) -> None:  # fmt: skip
+                 hidden: tuple[Path, ...] | list[Path] = (),
+                 visible: tuple[Path, ...] | list[Path] = ()) -> None:  # fmt: skip
         self.abi = abi_version() if abi is None else abi
         if self.abi < 1:
             raise OSError("Landlock is not available in this kernel")
@@ -119,10 +122,13 @@ class LandlockRuleset:
         self.fd = int(fd)
         self.scoped = bool(scoped)
         try:
-            hidden = list(hidden)
-            rules = rules_around(Path("/"), READ_ONLY & handled_fs, hidden)
-            for path in writable:
-                rules += rules_around(Path(os.path.realpath(path)), handled_fs, hidden)
+            roots = [(Path("/"), READ_ONLY & handled_fs)]
+            roots += [(Path(os.path.realpath(path)), READ_ONLY & handled_fs) for path in visible]
+            roots += [(Path(os.path.realpath(path)), handled_fs) for path in writable]
+            rules = []
+            for root, rights in roots:
+                below = [secret for secret in hidden if not _inside(root, secret)]
+                rules += rules_around(root, rights, below)
             for path, rights in rules:
                 self._allow(path, rights)
             for device in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):

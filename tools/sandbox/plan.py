@@ -93,18 +93,18 @@ def _masks(policy: SandboxPolicy) -> list[Path]:
     return bwrap_args.masked_paths(policy, home, DEFAULT_SECRET_PATHS)
 
 
-def _plan_full_access(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, cwd: Path,
-                      layers: SandboxLayers) -> None:  # fmt: skip
+def _plan_full_access(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, repo: Path,
+                      cwd: Path, layers: SandboxLayers) -> None:  # fmt: skip
     plan.argv, plan.env = command, dict(os.environ)
     plan.notes.append("full-access mode: no sandbox (limits, timeout and secret masks only)")
     if layers.bwrap.available:
         bwrap = layers.bwrap_path or "bwrap"
-        plan.argv = bwrap_args.full_access_argv(command, cwd=cwd, masks=_masks(policy),
-                                                bwrap=bwrap)  # fmt: skip
+        plan.argv = bwrap_args.full_access_argv(command, repo=repo, cwd=cwd,
+                                                masks=_masks(policy), bwrap=bwrap)  # fmt: skip
         plan.layers += ["secret-masks", "cap-drop"]
     elif layers.landlock.available:
-        ruleset = LandlockRuleset(writable=[Path("/")], network=True, abi=layers.landlock_abi,
-                                  hidden=_masks(policy))  # fmt: skip
+        ruleset = LandlockRuleset(writable=[Path("/"), repo], network=True,
+                                  abi=layers.landlock_abi, hidden=_masks(policy))  # fmt: skip
         plan.cleanups.append(ruleset.close)
         plan.child_steps.append(ruleset.restrict_self)
         plan.layers += ["secret-masks", "landlock"]
@@ -155,7 +155,7 @@ def _plan_fallback(plan: SandboxPlan, command: list[str], policy: SandboxPolicy,
             writable += [repo, *policy.extra_writable]
         ruleset = LandlockRuleset(
             writable=writable, network=policy.network, abi=layers.landlock_abi,
-            hidden=_masks(policy),
+            hidden=_masks(policy), visible=[repo],
         )  # fmt: skip
         plan.cleanups.append(ruleset.close)
         plan.child_steps.append(ruleset.restrict_self)
@@ -203,7 +203,7 @@ def plan_command(
     plan.cwd = cwd
     try:
         if policy.mode is SandboxMode.FULL_ACCESS:
-            _plan_full_access(plan, command, policy, cwd, layers)
+            _plan_full_access(plan, command, policy, repo, cwd, layers)
         elif layers.bwrap.available:
             _plan_bwrap(plan, command, policy, repo, cwd, layers)
         else:

@@ -222,3 +222,21 @@ def test_masks_survive_new_namespaces_and_proc_root(repo, fake_home, secrets, mo
                f"cat /proc/1/root{aws}/secret /proc/$PPID/root{aws}/secret")  # fmt: skip
     result = run_command(command, repo=repo, policy=config_policy(repo, mode, False))
     assert secrets[".aws"] not in result.output
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["bwrap", "landlock"])
+@pytest.mark.parametrize("mode", list(SandboxMode))
+def test_the_repository_stays_usable_inside_a_masked_directory(repo, fake_home, secrets, mode,
+                                                               fallback) -> None:  # fmt: skip
+    if fallback and not probe_layers().landlock.available:
+        pytest.skip("needs Landlock")
+    policy = config_policy(repo, mode, False).with_(extra_masked_paths=(str(repo.parent),))
+    command = (f"cat tracked.txt {fake_home.visible_file} ~/.ssh/secret; "
+               "echo new > new.txt && echo WROTE")  # fmt: skip
+    result = run_command(command, repo=repo, policy=policy,
+                         layers=without_bwrap() if fallback else None)  # fmt: skip
+    assert "original" in result.output
+    assert fake_home.visible_token not in result.output  # the rest of the masked directory
+    assert secrets[".ssh"] not in result.output
+    assert ("WROTE" in result.output) == (mode is not SandboxMode.READ_ONLY)
+    assert (repo / "new.txt").exists() == (mode is not SandboxMode.READ_ONLY)
