@@ -3,8 +3,8 @@
     python -m bench.sandbox_overhead [--runs N]
 
 Target: at most 100 ms median overhead per command in workspace-write mode. The
-full-access row shows what the runner itself costs (limits, cgroup, output loop)
-without bubblewrap.
+full-access row shows what the runner itself costs (limits, cgroup, output loop) plus
+the bubblewrap that keeps only the secret masks in that mode (docs/sandbox.md).
 """
 
 from __future__ import annotations
