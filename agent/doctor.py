@@ -143,6 +143,7 @@ def check_masks(repo: Path) -> list[Check]:
     from agent.config import ConfigError, load_config
     from tools.sandbox.bwrap import masked_paths
     from tools.sandbox.policy import DEFAULT_SECRET_PATHS
+    from tools.sandbox.probe import probe_layers
 
     try:
         policy = load_config(repo).sandbox_policy()
@@ -154,17 +155,22 @@ def check_masks(repo: Path) -> list[Check]:
     named += [(f"tessera state {path}", Path(path)) for path in policy.state_paths]
     named += [(f"masked_paths {entry}", home / Path(entry).expanduser())
               for entry in policy.extra_masked_paths]  # fmt: skip
+    layers = probe_layers()
+    can_mask = layers.bwrap.available or layers.landlock.available
     checks = []
     for name, path in named:
         if not path.exists():
             continue
         real = path.resolve()
-        if any(real == mask or mask in real.parents for mask in masked):
-            checks.append(Check("masks", name, True, "exists, masked inside the sandbox"))
-        else:
+        if not any(real == mask or mask in real.parents for mask in masked):
             checks.append(Check("masks", name, False, "exists, READABLE inside the sandbox",
                                 "you listed it in sandbox.unmask; remove it to hide it again",
                                 required=False))  # fmt: skip
+        elif not can_mask:
+            checks.append(Check("masks", name, False, "exists, READABLE: nothing here can mask",
+                                layers.bwrap.fix, required=False))  # fmt: skip
+        else:
+            checks.append(Check("masks", name, True, "exists, masked inside the sandbox"))
     total = len(DEFAULT_SECRET_PATHS)
     present = sum(1 for _, path in named[:total] if path.exists())
     checks.append(Check("masks", "built-in list", True,

@@ -27,3 +27,17 @@ def test_masks_lists_present_locations_and_flags_an_unmasked_one(tmp_path: Path,
     assert checks[f"tessera state {home / '.config/tessera'}"].ok
     assert "~/.kube" not in checks  # absent here: not listed
     assert checks["built-in list"].detail.startswith("2 of ")
+
+
+def test_masks_says_readable_where_no_layer_can_mask(tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+
+    from tools.sandbox import probe
+
+    off = probe.Layer(False, "disabled for this test", "apt-get install bubblewrap")
+    layers = dataclasses.replace(probe.probe_layers(), bwrap=off, landlock=off)
+    monkeypatch.setattr(probe, "probe_layers", lambda: layers)
+    (tmp_path / ".aws").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    check = {c.name: c for c in check_masks(tmp_path)}["~/.aws"]
+    assert not check.ok and "READABLE" in check.detail and "bubblewrap" in check.fix
