@@ -39,5 +39,7 @@ def test_masks_says_readable_where_no_layer_can_mask(tmp_path: Path, monkeypatch
     monkeypatch.setattr(probe, "probe_layers", lambda: layers)
     (tmp_path / ".aws").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("TESSERA_HOME", str(tmp_path / "data"))
     check = {c.name: c for c in check_masks(tmp_path)}["~/.aws"]
     assert not check.ok and "READABLE" in check.detail and "bubblewrap" in check.fix
