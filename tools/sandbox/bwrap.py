@@ -207,16 +207,34 @@ def _masked_around(repo: Path, masks: list[Path], binds: list[str]) -> list[str]
     return argv + _seal_args([*outer, *later])
 
 
+# What a root command keeps in full-access mode: Docker's default set less CAP_MKNOD (a raw
+# disk node reads under the masks). Left out on purpose: CAP_SYS_ADMIN (mount, umount,
+# unshare, setns), CAP_DAC_READ_SEARCH (open_by_handle_at), CAP_SYS_PTRACE, CAP_SYS_RAWIO,
+# CAP_SYS_MODULE, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and the rest. bwrap sets no_new_privs, so
+# no exec (setuid binary, file capabilities) can bring a dropped one back. CAP_SYS_CHROOT
+# stays: a chroot cannot leave the mount namespace, whose root carries the masks.
+FULL_ACCESS_CAPS = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_SETFCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+    "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE",
+)  # fmt: skip
+
+
 def full_access_argv(command: list[str], *, repo: Path, cwd: Path, masks: list[Path],
                      bwrap: str = "bwrap") -> list[str]:  # fmt: skip
     """Full access, secrets still hidden: the host writable, network and environment shared.
 
     The pid namespace and `/proc` are new and `/dev` minimal because host processes'
-    `/proc/PID/root` and raw disks are routes around a mount; capabilities are dropped
-    because CAP_SYS_ADMIN unmounts a mask and CAP_DAC_READ_SEARCH opens files by handle.
+    `/proc/PID/root` and raw disks are routes around a mount. As root, only the capabilities
+    in FULL_ACCESS_CAPS stay (they are needed by `apt-get`, `chown`...); none of them can undo
+    a mask. `/proc/sys` is read-only: uid 0 needs no capability to set `kernel.core_pattern`,
+    whose helper would run on the host, outside the masks.
     """
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--cap-drop", "ALL"]
+    for capability in FULL_ACCESS_CAPS:
+        argv += ["--cap-add", capability]
     argv += ["--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv += ["--ro-bind", "/proc/sys", "/proc/sys"]
     argv += _masked_around(repo, masks, ["--bind", str(repo), str(repo)])
     return [*argv, "--chdir", str(cwd), "--", *command]
 
