@@ -12,8 +12,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from agent import events as ev
 from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
@@ -47,20 +46,10 @@ class TaskRun:
         return (self.ended or time.monotonic()) - self.started
 
 
-@dataclass
-class TaskSettings:
-    repo: Path
-    backend: str | None = None
-    approval: str | None = None
-    effort: str | None = None
-    max_steps: int = 50
-    repo_map_tokens: int = 1024
-
-
 class TaskManager:
     def __init__(
         self,
-        settings: TaskSettings,
+        settings: SessionOptions,
         store: SessionStore,
         listener: Callable[[TaskRun, ev.Event | None], None],
     ) -> None:
@@ -86,10 +75,9 @@ class TaskManager:
         return [r for r in self.runs if r.active]
 
     async def _drive(self, run: TaskRun) -> None:
-        s = self.settings
-        options = SessionOptions(s.repo, backend=s.backend, effort=s.effort, approval=s.approval,
-                                 max_steps=s.max_steps, repo_map_tokens=s.repo_map_tokens)
-        driver = SessionDriver(options, store=self.store)
+        # Each run is a new session on the settings in force when it starts (`/model`
+        # changes them for later runs).
+        driver = SessionDriver(replace(self.settings, resume=None), store=self.store)
         driver.subscribe(lambda event: self._record(run, driver, event))
         try:
             await asyncio.to_thread(driver.prepare)

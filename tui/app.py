@@ -6,6 +6,7 @@ Screens live in tui/screens, widgets in tui/widgets, styles in tui/styles/*.tcss
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from agent import events as ev
-from agent.autonomous_runs import TaskManager, TaskRun, TaskSettings
+from agent.autonomous_runs import TaskManager, TaskRun
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
@@ -86,9 +87,7 @@ class TesseraApp(App):
         session.listener = chat
         self.session, self.chat = session, chat
         self.tasks = TaskManager(
-            TaskSettings(
-                self.options.repo, self.options.backend, self.options.approval, self.options.effort
-            ),
+            replace(self.options, resume=None),
             session.store,
             self._task_event,
         )
