@@ -24,7 +24,7 @@ from model.engine.command import (
 )
 from model.engine.progress import checkpoint_bytes, read_progress
 from model.engine.state import EngineInfo, EnginePaths, ensure_api_key, read_api_key
-from model.engine.supervisor import DEFAULT_GRACE, Supervisor
+from model.engine.supervisor import DEFAULT_GRACE, Supervisor, process_alive
 
 Progress = Callable[[str], None]
 START_TIMEOUT = 1800.0  # a 119B checkpoint from a slow disk takes a while
@@ -55,20 +55,6 @@ class EngineStatus:
 def _client_host(bound: str) -> str:
     """Where local clients connect: loopback when the engine listens on every address."""
     return "127.0.0.1" if bound in ("0.0.0.0", "::", "") else bound
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def healthy(info: EngineInfo, timeout: float = 2.0) -> bool:

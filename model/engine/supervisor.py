@@ -90,9 +90,16 @@ def descendants(roots: Iterable[int], *, session: int | None = None) -> set[int]
     return found
 
 
-def alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not; a process we may not signal does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
+    return fields is None or fields[0] != "Z"  # no /proc to ask: the signal said it runs
 
 
 class Supervisor:
@@ -163,15 +170,15 @@ class Supervisor:
         while time.monotonic() < deadline:
             self._reap(tree)
             tree |= self._tree()
-            if not any(alive(pid) for pid in tree):
+            if not any(process_alive(pid) for pid in tree):
                 return ()
             time.sleep(0.1)
-        left = {pid for pid in tree | self._tree() if alive(pid)}
+        left = {pid for pid in tree | self._tree() if process_alive(pid)}
         _signal_each(left, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
-        while any(alive(pid) for pid in left) and time.monotonic() < deadline:
+        while any(process_alive(pid) for pid in left) and time.monotonic() < deadline:
             self._reap(left)
             time.sleep(0.05)
         self._reap(left)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from model.engine.supervisor import KILLED_AFTER_GRACE, alive
+from model.engine.supervisor import KILLED_AFTER_GRACE, process_alive
 
 FAKE = Path(__file__).with_name("fake_engine.py")
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,14 +38,14 @@ def supervise(tmp_path: Path, mode: str, grace: float = 5.0) -> tuple[subprocess
 
 def wait_gone(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return [pid for pid in pids if alive(pid)]
+    return [pid for pid in pids if process_alive(pid)]
 
 
 def cleanup(pids: list[int]) -> None:
     for pid in pids:
-        if alive(pid):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -107,6 +107,6 @@ def test_a_killed_supervisor_takes_the_engines_main_process_with_it(tmp_path: Pa
         proc.kill()
         proc.wait(timeout=5)
         assert wait_gone(pids[:1], 5) == []
-        assert all(alive(pid) for pid in pids[1:])  # what a real engine must stop itself
+        assert all(process_alive(pid) for pid in pids[1:])  # what a real engine must stop itself
     finally:
         cleanup(pids)
