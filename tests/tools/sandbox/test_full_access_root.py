@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -69,7 +68,7 @@ def test_only_the_docker_like_capabilities_are_kept(repo, fake_home) -> None:
     assert effective & ~sum(1 << CAP_BITS[name] for name in KEPT) == 0  # nothing unnamed
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.require_program("setpriv")
 def test_root_can_chown_and_drop_privileges_as_apt_does(repo, fake_home) -> None:
     command = ("touch owned && chown nobody owned && "
                "setpriv --reuid=65534 --regid=65534 --clear-groups id -u")  # fmt: skip
@@ -79,7 +78,7 @@ def test_root_can_chown_and_drop_privileges_as_apt_does(repo, fake_home) -> None
     assert (repo / "owned").stat().st_uid == 65534  # on the host: the host is bound writable
 
 
-@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get")
+@pytest.mark.require_program("apt-get")
 def test_apt_get_runs_as_root_and_drops_to_apt(repo, fake_home, scratch) -> None:
     """`apt-get update` from a local, empty repository: its `file` method runs as `_apt`
     (setgroups, setresuid), which fails without CAP_SETGID/CAP_SETUID. Lists and cache go to
