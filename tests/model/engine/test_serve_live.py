@@ -18,7 +18,7 @@ import pytest
 
 from model.engine import EngineInfo, EnginePaths
 from model.engine.process import healthy
-from model.engine.supervisor import KILLED_AFTER_GRACE, alive, descendants
+from model.engine.supervisor import KILLED_AFTER_GRACE, descendants, process_alive
 from model.tiny import write_tiny
 from tests.support import prerequisite_missing
 
@@ -63,7 +63,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield Served(proc, info, pids, EnginePaths.under(home))
     finally:
         for pid in pids | ({proc.pid} if proc.poll() is None else set()):
-            if alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
         log.close()
@@ -71,9 +71,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 def gone_within(pids: set[int], seconds: float) -> set[int]:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(process_alive(pid) for pid in pids):
         time.sleep(0.1)
-    return {pid for pid in pids if alive(pid)}
+    return {pid for pid in pids if process_alive(pid)}
 
 
 def test_sigterm_to_serve_stops_every_engine_process_within_the_grace_period(
