@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agent import paths
 from tools.atomic import write_atomically
+from tools.net_policy import DomainEntry, NetworkMode, NetworkPolicy
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
 
 APPROVAL_POLICIES = ("read-only", "ask", "auto-edit", "auto")  # tight → loose
@@ -34,7 +35,8 @@ class Config:
     backend: str = "local"
     model_dir: str | None = None
     sandbox_mode: SandboxMode = SandboxMode.WORKSPACE_WRITE
-    network: bool = False
+    network: NetworkMode = NetworkMode.OFF
+    allow_domains: tuple[DomainEntry, ...] = ()  # tools/net_policy.py entries
     strict_unix: bool = False
     timeout_s: float = 120.0
     memory_mb: int = 4096
@@ -51,7 +53,8 @@ class Config:
     def sandbox_policy(self) -> SandboxPolicy:
         return SandboxPolicy(
             mode=self.sandbox_mode,
-            network=self.network,
+            # allow-list mode gives commands no network of their own: only the proxy's.
+            network=self.network is NetworkMode.ON,
             strict_unix=self.strict_unix,
             timeout_s=self.timeout_s,
             memory_bytes=self.memory_mb * 1024 * 1024,
@@ -60,6 +63,10 @@ class Config:
             state_paths=(str(paths.data_dir()), str(paths.config_dir())),
             unmasked_paths=self.unmask,
         )
+
+    def network_policy(self) -> NetworkPolicy:
+        """Where web_fetch and the sandbox's proxy may connect."""
+        return NetworkPolicy(self.network, self.allow_domains)
 
 
 # TOML key → (Config attribute, parser). The one table that names every setting.
@@ -71,6 +78,22 @@ def _bool(value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("0", "false", "off", "no"):
         return False
     raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _network_mode(value: Any) -> NetworkMode:
+    # `network = true/false` (and TESSERA_NETWORK=1/0) predate the allow-list mode.
+    if isinstance(value, str) and value.lower() in {m.value for m in NetworkMode}:
+        return NetworkMode(value.lower())
+    try:
+        return NetworkMode.ON if _bool(value) else NetworkMode.OFF
+    except ValueError:
+        raise ValueError(f"expected \"off\", \"allow-list\" or \"on\"; got {value!r}") from None
+
+
+def _domains(value: Any) -> tuple[DomainEntry, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of hosts such as [\"pypi.org\", \"*.npmjs.org\"]")
+    return tuple(DomainEntry.parse(v) for v in value)
 
 
 def _choice(options: tuple[str, ...]):
@@ -102,7 +125,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "backend.spec": ("backend", str),
     "backend.model_dir": ("model_dir", str),
     "sandbox.mode": ("sandbox_mode", SandboxMode),
-    "sandbox.network": ("network", _bool),
+    "sandbox.network": ("network", _network_mode),
+    "sandbox.allow_domains": ("allow_domains", _domains),
     "sandbox.strict_unix": ("strict_unix", _bool),
     "sandbox.timeout": ("timeout_s", float),
     "sandbox.memory_mb": ("memory_mb", int),
@@ -130,7 +154,7 @@ def _is_tighter_or_equal(key: str, current: Any, proposed: Any) -> bool:
     if key == "sandbox.mode":
         return proposed.rank <= current.rank
     if key == "sandbox.network":
-        return not proposed or current
+        return proposed.rank <= current.rank
     if key == "sandbox.strict_unix":
         return proposed or not current
     if key in ("sandbox.timeout", "sandbox.memory_mb"):
@@ -162,6 +186,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
            user_file: bool = False) -> None:  # fmt: skip
+    network_before = config.network  # what this source's allow_domains is narrowed against
     for key, raw in values.items():
         if key not in SETTINGS:
             config.warnings.append(f"{source}: unknown setting {key!r} ignored")
@@ -189,6 +214,8 @@ def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
                 )
                 continue
             value = tuple(dict.fromkeys((*config.allow_rules, *value)))
+        elif key == "sandbox.allow_domains" and clamp:
+            value = _narrowed_domains(config, network_before, value, source)
         elif clamp and not _is_tighter_or_equal(key, getattr(config, attr), value):
             config.warnings.append(
                 f"{source}: {key} = {raw!r} would loosen the user's setting; ignored "
@@ -197,6 +224,32 @@ def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
             continue
         setattr(config, attr, value)
     config.sources.append(source)
+
+
+def _narrowed_domains(config: Config, network: NetworkMode, proposed: tuple[DomainEntry, ...],
+                      source: str) -> tuple[DomainEntry, ...]:  # fmt: skip
+    """An untrusted repository's allow_domains, kept only as far as it narrows the user's.
+
+    An entry the user's list covers is kept as it is. Where the user's mode is "on" any
+    name may be reached already, so an uncovered entry still narrows the names that pass
+    (should the repository also choose "allow-list"), but it opens no private address.
+    """
+    kept: list[DomainEntry] = []
+    for entry in proposed:
+        cover = next((mine for mine in config.allow_domains if mine.covers(entry)), None)
+        if cover is not None:
+            # A wildcard opens no private address, so neither does a name under it.
+            grants = cover.grants_private and not cover.wildcard
+            kept.append(replace(entry, grants_private=grants))
+        elif network is NetworkMode.ON:
+            kept.append(replace(entry, grants_private=False))
+        else:
+            config.warnings.append(
+                f"{source}: sandbox.allow_domains entry {str(entry)!r} is not in the user's "
+                "list and would widen it; ignored (run `tessera trust` in the repository to "
+                "allow it)"
+            )
+    return tuple(kept)
 
 
 def load_config(repo: Path | None = None, flags: dict[str, Any] | None = None) -> Config:

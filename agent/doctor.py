@@ -130,7 +130,7 @@ def check_config(repo: Path) -> list[Check]:
         Check("config", "files", True, ", ".join(cfg.sources) or "defaults only"),
         Check("config", "backend", True, cfg.backend),
         Check("config", "sandbox", True,
-              f"{cfg.sandbox_mode.value}, network {'on' if cfg.network else 'off'}"),
+              f"{cfg.sandbox_mode.value}, network {cfg.network.value}"),
         Check("config", "data dir", _writable(data), str(data),
               f"make {data} writable or set TESSERA_HOME"),
     ]

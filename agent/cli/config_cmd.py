@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     for key, (attr, _) in SETTINGS.items():
         value = getattr(cfg, attr)
         shown = value.value if hasattr(value, "value") else value
+        if isinstance(value, tuple):  # allow_domains entries print as they are written
+            shown = [str(item) for item in value]
         print(f"{key:<22} = {shown!r}")
     for warning in cfg.warnings:
         print(f"warning: {warning}")
