@@ -14,12 +14,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools.output import bound_text
 from tools.sandbox.policy import SandboxPolicy
+
+if TYPE_CHECKING:
+    from tools.sandbox.session import SessionSandbox
 
 DEFAULT_RESULT_LIMIT = 16 * 1024
 
@@ -57,6 +60,9 @@ class ToolContext:
     data_dir: Path | None = None
     # "refuse" or "warn": what edit tools do when a change breaks a file's syntax.
     syntax_guard: str = "refuse"
+    # The session's shared sandbox state (network namespace, proxy, background processes);
+    # None outside a session: each command then gets a network of its own.
+    session: SessionSandbox | None = None
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()

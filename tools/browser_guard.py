@@ -8,7 +8,9 @@ redirect hop). `RequestGuard.answer` says what to do with it:
   excluded): continue, the browser reads it from its read-only view of the repository;
 - `http(s)://` to a loopback address on an allowed port (the target URL's own port and
   the allow-list): fetched here on the host and handed to the browser whole
-  (`Fetch.fulfillRequest`), redirects included, so the next hop is checked again;
+  (`Fetch.fulfillRequest`), redirects included, so the next hop is checked again. The
+  connection is made by `connect` when given: the session's network namespace, where its
+  background servers listen (tools/sandbox/session.py), else the host's loopback;
 - `data:`, `blob:`, `about:`: continue, they never leave the browser;
 - anything else fails and is recorded with its reason, for the tool result.
 """
@@ -20,9 +22,10 @@ import http.client
 import ipaddress
 import math
 import os
+import socket
 import ssl
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 REQUEST_TIMEOUT_S = 15.0
 # A page with hundreds of refused requests should not flood the model's context.
 REPORT_LINES = 20
+# (host, port, timeout) -> a connected socket: how a loopback server is reached.
+Connector = Callable[[str, int, float], socket.socket]
 # Connection-level headers belong to our connection to the server, not to the browser's.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
                         "proxy-connection", "upgrade", "te", "trailer"})  # fmt: skip
@@ -66,6 +71,7 @@ class RequestGuard:
     ports: Collection[int]  # loopback ports the page may reach
     secrets: Iterable[Path] = ()  # paths inside the repository the sandbox masks
     deadline: float = math.inf  # time.monotonic() by which every fetch must be done
+    connect: Connector | None = None  # None: the host's own loopback
     blocked: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
 
@@ -116,7 +122,7 @@ class RequestGuard:
             timeout = min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic())
             if timeout <= 0:
                 raise TimeoutError("the screenshot's time ran out")
-            response = fetch_loopback(request, timeout)
+            response = fetch_loopback(request, timeout, self.connect)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             self.failed.append({"url": url, "reason": str(exc) or type(exc).__name__})
             return "Fetch.failRequest", {"requestId": request_id, "errorReason": "Failed"}
@@ -132,7 +138,8 @@ class RequestGuard:
         return "\n".join(line if len(line) < 300 else line[:297] + "..." for line in lines)
 
 
-def fetch_loopback(request: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
+def fetch_loopback(request: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S,
+                   connect: Connector | None = None) -> dict[str, Any]:
     """The browser's request made from here, as `Fetch.fulfillRequest` parameters.
 
     http.client rather than urllib: urllib would follow redirects itself (the browser
@@ -152,6 +159,13 @@ def fetch_loopback(request: dict[str, Any], timeout: float = REQUEST_TIMEOUT_S) 
         )
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if connect is not None:
+        # http.client uses a socket already set instead of opening its own.
+        raw = connect(host, port or 80, timeout)
+        if parts.scheme == "https":
+            conn.sock = insecure.wrap_socket(raw, server_hostname=host)
+        else:
+            conn.sock = raw
     headers = {k: v for k, v in request.get("headers", {}).items() if k.lower() not in HOP_BY_HOP}
     headers["Accept-Encoding"] = "identity"  # the body goes to the browser as it came
     body = request.get("postData")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tools.background_tools import BashKill, BashOutput
 from tools.base import Tool
 from tools.codeintel.tools import code_intel_tools
 from tools.files import EditFile, ReadFile, WriteFile
@@ -23,6 +24,8 @@ def default_tools() -> list[Tool]:
         Grep(),
         ListFiles(),
         Bash(),
+        BashOutput(),
+        BashKill(),
         *code_intel_tools(),
         ViewImage(),
         Screenshot(),

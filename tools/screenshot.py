@@ -7,6 +7,9 @@ hands every request to `RequestGuard` before it is made (tools/browser_guard.py)
 repository files load, loopback servers on allowed ports are fetched from the host side
 and handed over, everything else fails and is named in the result.
 
+In a session, "loopback" is the session's: its background servers listen in the session's
+network namespace (tools/sandbox/session.py), and the guard's fetches are made there.
+
 Allowed loopback ports: the target URL's own and the tool's allow-list. Pages reach them
 only through that fetch, never over a socket, so a WebSocket (which DevTools cannot
 pause) has nowhere to connect.
@@ -185,7 +188,10 @@ class Screenshot(Tool):
         if urlsplit(url).scheme != "file":
             ports.add(url_port(url))
         deadline = time.monotonic() + RENDER_TIMEOUT_S
-        guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx), deadline=deadline)
+        # The session's servers listen in its network namespace: the guard connects there.
+        connect = ctx.session.connect if ctx.session is not None else None
+        guard = RequestGuard(ctx.repo, ports, secret_paths_in_repo(ctx), deadline=deadline,
+                             connect=connect)  # fmt: skip
         browser = find_browser()
         policy = browser_policy(ctx.sandbox, browser)
         try:

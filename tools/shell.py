@@ -1,4 +1,9 @@
-"""The `bash` tool: one shell command, run at the repository root inside the sandbox."""
+"""The `bash` tool: one shell command, run at the repository root inside the sandbox.
+
+With `background=true` the command keeps running (a dev server, a watcher) and the call
+returns at once with its id; `bash_output` and `bash_kill` (tools/background_tools.py)
+read and stop it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from tools.background_tools import start_background
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from tools.sandbox.runner import CommandResult, run_command
 
@@ -17,6 +23,12 @@ class BashArgs(ToolArgs):
         gt=0,
         description="Seconds before the command is killed (default and maximum: the "
         "configured sandbox timeout).",
+    )
+    background: bool = Field(
+        default=False,
+        description="Start it and return at once with an id (for servers and watchers); read "
+        "its output with bash_output, stop it with bash_kill. No timeout; it ends with the "
+        "session.",
     )
 
 
@@ -46,13 +58,17 @@ class Bash(Tool):
         "stdout and stderr and exit code. Runs in a sandbox: the repository is the only "
         "writable place (its .git is read-only), /tmp is private and discarded, the network "
         "is off unless the user enabled it, and stdin is empty (no interactive programs). "
-        "Long output keeps its head and tail only."
+        "Long output keeps its head and tail only. background=true starts a server or "
+        "watcher and returns at once; it shares the session's loopback network with later "
+        "commands and the screenshot tool."
     )
     Args: ClassVar[type[ToolArgs]] = BashArgs
     side_effect = SideEffect.EXECUTE
 
     def run(self, args: BashArgs, ctx: ToolContext) -> ToolResult:
-        policy = ctx.sandbox
+        if args.background:
+            return start_background(args.command, ctx)
+        policy = ctx.session.command_policy(ctx.sandbox) if ctx.session else ctx.sandbox
         # The model may ask for less time than the user's setting, never more.
         if args.timeout is not None and args.timeout < policy.timeout_s:
             policy = policy.with_(timeout_s=args.timeout)

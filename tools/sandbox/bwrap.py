@@ -254,7 +254,8 @@ def build_argv(
     if policy.mode is SandboxMode.FULL_ACCESS:
         raise ValueError("full-access mode has its own command line: full_access_argv")
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
-    if policy.network:
+    if policy.network or policy.session_netns:
+        # With a session namespace, the child joined it before exec (plan.py): keep it.
         argv.append("--share-net")
     # As root, bwrap keeps every capability inside unless told otherwise, and a command
     # could simply remount / read-write.

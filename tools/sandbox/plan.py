@@ -21,6 +21,7 @@ from pathlib import Path
 from tools.sandbox import bwrap as bwrap_args
 from tools.sandbox.cgroup import PidsCgroup, try_create
 from tools.sandbox.landlock import LandlockRuleset
+from tools.sandbox.netns import join_step
 from tools.sandbox.policy import DEFAULT_SECRET_PATHS, SandboxMode, SandboxPolicy
 from tools.sandbox.probe import SandboxLayers, probe_layers
 from tools.sandbox.seccomp import PreparedFilter, build_program
@@ -115,11 +116,16 @@ def _plan_full_access(plan: SandboxPlan, command: list[str], policy: SandboxPoli
 def _plan_bwrap(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, repo: Path,
                 cwd: Path, layers: SandboxLayers) -> None:  # fmt: skip
     masks = _masks(policy)
+    shared_net = policy.session_netns is not None and not policy.network
+    if shared_net:
+        plan.child_steps.append(join_step(str(policy.session_netns)))
     seccomp_fd = None
     if layers.seccomp.available and layers.seccomp_via_bwrap:
         seccomp_fd = os.memfd_create("tessera-seccomp")
         plan.cleanups.append(lambda: os.close(seccomp_fd))
-        os.write(seccomp_fd, build_program(network=policy.network, strict_unix=policy.strict_unix))
+        # In the session's namespace IP sockets stay inside it: the namespace is the wall.
+        inet = policy.network or shared_net
+        os.write(seccomp_fd, build_program(network=inet, strict_unix=policy.strict_unix))
         os.lseek(seccomp_fd, 0, os.SEEK_SET)
         plan.pass_fds.append(seccomp_fd)
     plan.env = bwrap_args.sandbox_env(policy, os.environ)
@@ -129,7 +135,9 @@ def _plan_bwrap(plan: SandboxPlan, command: list[str], policy: SandboxPolicy, re
     )  # fmt: skip
     plan.sandboxed = True
     plan.layers += ["bwrap", "cap-drop", "secret-masks", "git-readonly", "private-tmp", "clearenv"]
-    if not policy.network:
+    if shared_net:
+        plan.layers.append("session-network")
+    elif not policy.network:
         plan.layers.append("network-off")
     if seccomp_fd is not None:
         plan.layers.append("seccomp")

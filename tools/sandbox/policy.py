@@ -170,6 +170,11 @@ DEFAULT_ENV_ALLOWLIST: tuple[str, ...] = (
 class SandboxPolicy:
     mode: SandboxMode = SandboxMode.WORKSPACE_WRITE
     network: bool = False
+    # The session's network namespace (tools/sandbox/netns.py), as a path that opens it:
+    # commands join it instead of an empty one of their own, so they reach the session's
+    # background servers and its proxy, and may open TCP/UDP sockets there (nothing in it
+    # routes off the machine). Only with bubblewrap and the network not on.
+    session_netns: str | None = None
     # Deny AF_UNIX sockets too (host pathname sockets such as the docker socket escape otherwise).
     strict_unix: bool = False
     timeout_s: float = 120.0
