@@ -22,6 +22,7 @@ from typing import Any
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
+from tools.background_tools import exit_notes
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 
 # What an interactive front end answers when asked: "once", "always" or "deny".
@@ -253,7 +254,19 @@ class CallRunner:
         except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
             ok = False
             text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
+        text += self._session_news(step)
         return self._result(step, call, ok, text, emit=emit, images=images, data=data)
+
+    def _session_news(self, step: int) -> str:
+        """Report what the session's sandbox did meanwhile: the proxy's connections as
+        events, background processes that ended as lines for the model (once each)."""
+        session = self.ctx.session
+        if session is None:
+            return ""
+        for d in session.take_decisions():
+            self.emit(ev.NetworkAccess(d.allowed, d.method, d.host, d.port, d.reason,
+                                       d.address, d.entry, step))  # fmt: skip
+        return "".join(f"\n{note}" for note in exit_notes(session))
 
     def _result(
         self, step: int, call: PreparedCall, ok: bool, text: str, *, count: bool = True,

@@ -145,6 +145,22 @@ class ToolResult(Event):
 
 
 @dataclass
+class NetworkAccess(Event):
+    """A connection the sandbox's allow-list proxy allowed or refused (docs/sandbox.md):
+    one per connection a command tried, reported with the next tool result."""
+
+    type: ClassVar[str] = "network_access"
+    allowed: bool
+    method: str  # "CONNECT" (HTTPS, tunnels) or the method of a plain-HTTP request
+    host: str
+    port: int
+    reason: str
+    address: str | None = None  # the address connected to, when allowed
+    entry: str | None = None  # the sandbox.allow_domains entry that let it through
+    step: int | None = None
+
+
+@dataclass
 class Checkpoint(Event):
     """A git checkpoint taken before the first change of a step."""
 
@@ -238,6 +254,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolCall,
         Approval,
         ToolResult,
+        NetworkAccess,
         Checkpoint,
         Usage,
         RawOutput,

@@ -41,6 +41,10 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"  approval {decision} for {name}: {reason}\n")
         case ev.Checkpoint(ref=ref, label=label):
             out.write(f"  checkpoint {ref} ({label})\n")
+        case ev.NetworkAccess(allowed=allowed, method=method, host=host, port=port,
+                              reason=reason):
+            verdict = "allowed" if allowed else "REFUSED"
+            out.write(f"  network {verdict}: {method} {host}:{port} ({reason})\n")
         case ev.ToolResult(name=name, ok=ok, output=output):
             out.write(f"← {name} {'ok' if ok else 'FAILED'}\n{_preview(output)}\n")
         case ev.Finding(file=file, line=line, severity=severity, message=message,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agent.calls import Approver
     from agent.loop import AgentLoop
     from tools.base import Tool
+    from tools.sandbox.session import SessionSandbox
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class SessionDriver:
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
+        # The session's network namespace, proxy and background processes (built with the
+        # loop, closed by `close`).
+        self.sandbox: SessionSandbox | None = None
 
     # -- consumers ---------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class SessionDriver:
         from agent.loop import AgentLoop, Budgets, LoopSettings
         from tools.base import ToolContext
         from tools.registry import default_tools
+        from tools.sandbox.session import SessionSandbox
 
         o, profile = self.options, self.profile
         repo = o.repo.resolve()
@@ -213,11 +218,14 @@ class SessionDriver:
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
         tools = default_tools()
+        self._close_sandbox()
+        self.sandbox = SessionSandbox(repo, config.sandbox_policy(), config.network_policy())
         settings = LoopSettings(
             repo=repo,
             tools=profile.tools(tools) if profile.tools else tools,
             tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
-                                     data_dir=paths.data_dir(), syntax_guard=config.syntax_guard),
+                                     data_dir=paths.data_dir(), syntax_guard=config.syntax_guard,
+                                     session=self.sandbox),
             approval=ApprovalPolicy(config.approval, rules, config.sandbox_mode),
             effort=EffortPolicy(config.effort),
             budgets=Budgets(o.max_steps, o.max_tokens, o.max_wall_s),
@@ -454,8 +462,15 @@ class SessionDriver:
 
         return list_checkpoints(open_repo(self.options.repo))
 
+    def _close_sandbox(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
+
     def close(self) -> None:
-        """Let go of the store (when the driver opened it); the session stays stored."""
+        """Stop the session's background processes and proxy, and let go of the store
+        (when the driver opened it); the session stays stored."""
+        self._close_sandbox()
         if self._owns_store:
             self.store.close()
 

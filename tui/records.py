@@ -258,6 +258,11 @@ class TranscriptBuilder:
                 self._approval(call_id, decision, reason, preview)
             case ev.Checkpoint(ref=ref, label=label):
                 self._add(NoteRecord(f"checkpoint {ref} taken {label} — /undo restores it", "dim"))
+            case ev.NetworkAccess(allowed=allowed, method=method, host=host, port=port,
+                                  reason=reason):
+                verdict = "network: allowed" if allowed else "network: refused"
+                self._add(NoteRecord(f"{verdict} {method} {host}:{port} ({reason})",
+                                     "dim" if allowed else "warning"))
             case ev.ToolResult(call_id=call_id, name=name, ok=ok, output=output, data=data):
                 self._result(call_id, name, ok, output, data)
             case ev.Error(message=message, fatal=fatal):

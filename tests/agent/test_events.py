@@ -19,6 +19,8 @@ SAMPLES: list[ev.Event] = [
     ev.ToolCall(1, "c2", "read_file", "{not json"),
     ev.Approval("c1", "shell", "denied", "headless"),
     ev.ToolResult(1, "c1", "read_file", True, "1\tx = 1\n"),
+    ev.NetworkAccess(True, "CONNECT", "pypi.org", 443, "allowed by pypi.org", "151.101.0.223",
+                     "pypi.org", step=2),
     ev.Checkpoint(2, "abc123", "before step 2"),
     ev.Usage(1, 100, 40, 12, "tool_calls"),
     ev.RawOutput(1, "[TOOL_CALLS]x[ARGS]{}"),
