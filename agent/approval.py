@@ -6,6 +6,8 @@ Policies, tight to loose:
 - `auto-edit`: reads and edits run; commands ask.
 - `auto`: everything runs, commands because the sandbox confines them; when the sandbox
   is `full-access` nothing confines them, so commands ask again.
+Network tools (web_fetch) are approved like commands, but in `auto` the network policy
+(sandbox.network, allow_domains) is what confines them, whatever the sandbox mode.
 
 Rules refine a policy: a deny rule always wins; an allow rule turns "ask" into "allow".
 A rule names any of a tool (glob on the name), a command prefix (word-aligned), and a
@@ -159,7 +161,10 @@ class ApprovalPolicy:
         if effect is SideEffect.WRITE:
             return Decision(Verdict.ALLOW, f"the {self.mode} policy allows edits")
         if self.mode == "auto-edit":
-            return Decision(Verdict.ASK, "the auto-edit policy asks before commands")
+            what = "network access" if effect is SideEffect.NETWORK else "commands"
+            return Decision(Verdict.ASK, f"the auto-edit policy asks before {what}")
+        if effect is SideEffect.NETWORK:
+            return Decision(Verdict.ALLOW, "the auto policy fetches within the network policy")
         if self.sandbox_mode is SandboxMode.FULL_ACCESS:
             return Decision(Verdict.ASK, "the sandbox is full-access, so commands ask")
         return Decision(Verdict.ALLOW, "the auto policy runs commands in the sandbox")

@@ -225,7 +225,7 @@ class SessionDriver:
             tools=profile.tools(tools) if profile.tools else tools,
             tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
                                      data_dir=paths.data_dir(), syntax_guard=config.syntax_guard,
-                                     session=self.sandbox),
+                                     session=self.sandbox, network=config.network_policy()),
             approval=ApprovalPolicy(config.approval, rules, config.sandbox_mode),
             effort=EffortPolicy(config.effort),
             budgets=Budgets(o.max_steps, o.max_tokens, o.max_wall_s),

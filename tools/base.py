@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tools.net_policy import NetworkPolicy
 from tools.output import bound_text
 from tools.sandbox.policy import SandboxPolicy
 
@@ -31,6 +32,9 @@ class SideEffect(StrEnum):
     READ = "read"
     WRITE = "write"
     EXECUTE = "execute"
+    # Reaches outside the machine (web_fetch): changes no file, but what it sends (a URL
+    # can carry the repository's secrets) leaves for good, so it is approved like a command.
+    NETWORK = "network"
 
 
 class ToolArgs(BaseModel):
@@ -60,6 +64,8 @@ class ToolContext:
     data_dir: Path | None = None
     # "refuse" or "warn": what edit tools do when a change breaks a file's syntax.
     syntax_guard: str = "refuse"
+    # Where tools that run on the host (web_fetch) may connect; default: nowhere.
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
     # The session's shared sandbox state (network namespace, proxy, background processes);
     # None outside a session: each command then gets a network of its own.
     session: SessionSandbox | None = None

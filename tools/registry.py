@@ -13,6 +13,7 @@ from tools.images import ViewImage
 from tools.screenshot import Screenshot
 from tools.search import Grep, ListFiles
 from tools.shell import Bash
+from tools.web_fetch import WebFetch
 
 
 def default_tools() -> list[Tool]:
@@ -29,6 +30,7 @@ def default_tools() -> list[Tool]:
         *code_intel_tools(),
         ViewImage(),
         Screenshot(),
+        WebFetch(),
     ]
     names = [tool.name for tool in tools]
     duplicates = {name for name in names if names.count(name) > 1}

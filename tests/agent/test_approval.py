@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.approval import ApprovalPolicy, CallFacts, Rule, RuleError, Verdict
+from agent.approval import POLICIES, ApprovalPolicy, CallFacts, Rule, RuleError, Verdict
 from tools.base import SideEffect
 from tools.sandbox.policy import SandboxMode
 
@@ -28,6 +28,17 @@ RUN = CallFacts("shell", SideEffect.EXECUTE, command="pytest -q")
 def test_each_policy_by_side_effect(mode: str, expected: tuple[str, str, str]) -> None:
     policy = ApprovalPolicy(mode)
     assert tuple(policy.decide(c).verdict for c in (READ, EDIT, RUN)) == expected
+
+
+def test_network_tools_ask_by_default_and_run_under_auto_whatever_the_sandbox() -> None:
+    fetch = CallFacts("web_fetch", SideEffect.NETWORK)
+    verdicts = {mode: ApprovalPolicy(mode).decide(fetch).verdict for mode in POLICIES}
+    assert verdicts == {"read-only": "deny", "ask": "ask", "auto-edit": "ask", "auto": "allow"}
+    assert "network access" in ApprovalPolicy("auto-edit").decide(fetch).reason
+    full = ApprovalPolicy("auto", sandbox_mode=SandboxMode.FULL_ACCESS)
+    assert full.decide(fetch).verdict is Verdict.ALLOW  # the network policy confines it
+    deny = ApprovalPolicy("auto", [Rule.parse(Verdict.DENY, "tool=web_fetch")])
+    assert deny.decide(fetch).verdict is Verdict.DENY
 
 
 def test_auto_asks_for_commands_when_nothing_sandboxes_them() -> None:

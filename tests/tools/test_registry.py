@@ -24,6 +24,7 @@ def test_default_tools_are_the_expected_set_with_side_effects() -> None:
         "find_symbol": SideEffect.READ,
         "view_image": SideEffect.READ,
         "screenshot": SideEffect.READ,
+        "web_fetch": SideEffect.NETWORK,
     }
 
 
