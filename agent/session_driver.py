@@ -462,6 +462,13 @@ class SessionDriver:
 
         return list_checkpoints(open_repo(self.options.repo))
 
+    def processes(self) -> list[dict]:
+        """The session's background processes (`bash(background=true)`), for `/ps`: each
+        with id, command, status, ports, pid, uptime_s."""
+        from tools.background_tools import describe_processes
+
+        return describe_processes(self.sandbox) if self.sandbox is not None else []
+
     def _close_sandbox(self) -> None:
         if self.sandbox is not None:
             self.sandbox.close()

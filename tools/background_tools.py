@@ -118,6 +118,17 @@ class BashKill(Tool):
                           data=_summary(process))  # fmt: skip
 
 
+def describe_processes(session: SessionSandbox) -> list[dict[str, object]]:
+    """Every background process of the session, for `/ps`: id, command, status, ports..."""
+    now = time.monotonic()
+    described = []
+    for process in session.processes.list():
+        summary = _summary(process)
+        summary["uptime_s"] = round((process.ended or now) - process.started, 1)
+        described.append(summary)
+    return described
+
+
 def exit_notes(session: SessionSandbox) -> list[str]:
     """One line per background process that ended on its own since the last call."""
     notes = []

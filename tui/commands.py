@@ -208,6 +208,21 @@ async def _sessions(ctx: CommandContext, args: list[str]) -> None:
     )
 
 
+@command("ps", "/ps", "background processes the model started, with the ports they listen on")
+async def _ps(ctx: CommandContext, args: list[str]) -> None:
+    found = await asyncio.to_thread(ctx.screen.session.processes)
+    if not found:
+        ctx.screen.note("no background processes (the model starts them with "
+                        "bash(background=true); they end with the session)")
+        return
+    lines = ["background processes:"]
+    for p in found:
+        ports = ", ".join(f":{port}" for port in p["ports"]) or "no ports"
+        lines.append(f"{p['id']:>3}  {p['status']:<20} {ports:<14} {p['uptime_s']:>7.0f}s  "
+                     f"{p['command']}")
+    ctx.screen.note("\n".join(lines))
+
+
 @command("compact", "/compact", "summarise the older turns now to free context")
 async def _compact(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.compact()

@@ -149,6 +149,10 @@ class ChatSession:
     def sessions(self, limit: int = 20):
         return self.store.list(limit)
 
+    def processes(self) -> list[dict]:
+        """The conversation's background processes (SessionDriver.processes)."""
+        return self.driver.processes()
+
     def new_conversation(self) -> None:
         """Forget the conversation (the stored session stays); the next message starts
         a fresh session, on the backend and effort in use now."""

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from tools.net_policy import NetworkPolicy
 from tools.sandbox.policy import SandboxPolicy
 from tools.sandbox.probe import Layer, SandboxLayers, probe_layers
 from tools.sandbox.runner import CommandResult, run_command
+from tools.sandbox.session import SessionSandbox
 
 PYTHON = sys.executable
 SCRATCH_PARENT = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
@@ -145,9 +147,40 @@ def policy() -> SandboxPolicy:
     )  # fmt: skip
 
 
+# The battery runs in every network mode (docs/sandbox.md): "own" is a lone command's empty
+# namespace (no session), "off" and "allow-list" a session's shared namespace (the latter
+# with its proxy), "on" the host's network. test_network.py narrows this to the offline ones.
+NETWORK_MODES = ("own", "off", "allow-list", "on")
+
+
+@pytest.fixture(params=NETWORK_MODES)
+def network_mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def run(repo: Path, policy: SandboxPolicy):
+def session_sandbox(repo: Path, policy: SandboxPolicy,
+                    network_mode: str) -> Iterator[SessionSandbox | None]:  # fmt: skip
+    if network_mode not in ("off", "allow-list"):
+        yield None
+        return
+    listed = ["example.invalid"] if network_mode == "allow-list" else []
+    session = SessionSandbox(repo, policy, NetworkPolicy.from_config(network_mode, listed))
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def run(repo: Path, policy: SandboxPolicy, network_mode: str,
+        session_sandbox: SessionSandbox | None):  # fmt: skip
     def runner(command: str | list[str], **changes: object) -> CommandResult:
-        return run_command(command, repo=repo, policy=policy.with_(**changes))
+        effective = policy.with_(**changes)
+        if network_mode == "on":
+            effective = effective.with_(network=True)
+        if session_sandbox is not None:
+            effective = session_sandbox.command_policy(effective)
+        return run_command(command, repo=repo, policy=effective)
 
     return runner
