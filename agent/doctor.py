@@ -178,6 +178,66 @@ def check_masks(repo: Path) -> list[Check]:
     return checks
 
 
+def check_network(repo: Path) -> list[Check]:
+    """The network mode, the session's namespace, and the allow-list proxy, tried for real:
+    started as a session would start it, then asked (from inside the namespace) for a host
+    that no list names, which it must refuse."""
+    from agent.config import ConfigError, load_config
+    from tools.net_policy import NetworkMode
+    from tools.sandbox.session import SessionSandbox
+
+    try:
+        cfg = load_config(repo)
+    except ConfigError:
+        return []  # check_config reports it
+    network = cfg.network_policy()
+    listed = ", ".join(str(entry) for entry in network.allow_domains) or "none"
+    checks = [Check("network", "mode", True, f"{network.mode.value}; allow_domains: {listed}")]
+    try:
+        session = SessionSandbox(repo, cfg.sandbox_policy(), network)
+    except OSError as exc:
+        return [*checks, Check("network", "session network", False, f"cannot start: {exc}",
+                               "run as root, or with CAP_SYS_ADMIN", required=False)]  # fmt: skip
+    try:
+        if session.net is not None:
+            checks.append(Check("network", "session network", True,
+                                "a namespace of its own (loopback only) for the session's "
+                                "commands, background servers and screenshots"))  # fmt: skip
+        elif network.mode is NetworkMode.ON or cfg.sandbox_mode.value == "full-access":
+            checks.append(Check("network", "session network", True, "the host's network"))
+        else:
+            checks.append(Check("network", "session network", False, "; ".join(session.notes),
+                                "run as root (namespaces need CAP_SYS_ADMIN) with bubblewrap",
+                                required=False))  # fmt: skip
+        checks.append(_proxy_check(session, network.mode))
+    finally:
+        session.close()
+    return checks
+
+
+def _proxy_check(session, mode) -> Check:
+    from tools.net_policy import NetworkMode
+
+    if mode is not NetworkMode.ALLOW_LIST:
+        return Check("network", "proxy", True, f"not used (network {mode.value})")
+    if session.proxy is None:
+        return Check("network", "proxy", False, "; ".join(session.notes),
+                     "allow-list mode needs the session network (see above)")  # fmt: skip
+    port = session.proxy.port
+    try:
+        with session.connect("127.0.0.1", port, 10) as conn:
+            conn.sendall(b"CONNECT tessera-doctor.invalid:443 HTTP/1.1\r\n\r\n")
+            answer = conn.recv(200).decode("latin-1")
+    except OSError as exc:
+        return Check("network", "proxy", False, f"started on 127.0.0.1:{port} in the session "
+                     f"namespace but did not answer: {exc}")  # fmt: skip
+    if not answer.startswith("HTTP/1.1 403"):
+        return Check("network", "proxy", False, f"answered an unlisted host with "
+                     f"{answer.splitlines()[0] if answer else 'nothing'!r}")  # fmt: skip
+    return Check("network", "proxy", True, f"works: listens on 127.0.0.1:{port} inside the "
+                 "session namespace and refuses an unlisted host")  # fmt: skip
+
+
 def _writable(path: Path) -> bool:
     probe = path
     while not probe.exists():
@@ -193,5 +253,6 @@ def run_checks(repo: Path) -> list[Check]:
         *check_sandbox(),
         *check_programs(),
         *check_config(repo),
+        *check_network(repo),
         *check_masks(repo),
     ]
