@@ -5,8 +5,9 @@
 
 ensure_system_packages() {
     # bubblewrap: the sandbox; ripgrep: grep tool; chromium: screenshots; git: checkpoints;
-    # gcc: the native CPU MoE kernel (compiled at first use); tmux and curl: tests.
-    local wanted=(bubblewrap ripgrep git chromium libseccomp2 tmux gcc curl) missing=()
+    # gcc: the native CPU MoE kernel (compiled at first use); tmux, curl and openssl (a
+    # test certificate for web_fetch's HTTPS check): tests.
+    local wanted=(bubblewrap ripgrep git chromium libseccomp2 tmux gcc curl openssl) missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done

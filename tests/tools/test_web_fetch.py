@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import require_program
 from tests.tools.web_server import Site, serve
 from tools.base import ToolContext, ToolResult
 from tools.net_policy import NetworkPolicy
@@ -162,6 +164,16 @@ def test_binary_is_refused_with_the_reason(tmp_path: Path, site: Site, path: str
     assert not result.ok and why in result.text
 
 
+def test_a_compressed_body_is_unpacked_within_the_cap(tmp_path: Path, site: Site) -> None:
+    result = fetch(tmp_path, listing(site), f"{site.base}/gzip")
+    assert result.ok and "# Installing widgets" in page_text(result)
+    tool = WebFetch(FetchLimits(max_body_bytes=64 * 1024))
+    bomb = fetch(tmp_path, listing(site), f"{site.base}/gzip-bomb", tool)
+    assert bomb.ok and bomb.data["bytes"] == 64 * 1024 and bomb.data["body_cut"]
+    brotli = fetch(tmp_path, listing(site), f"{site.base}/brotli")
+    assert not brotli.ok and "encoded as br, which web_fetch does not decode" in brotli.text
+
+
 def test_an_error_status_is_not_ok_but_shows_the_page(tmp_path: Path, site: Site) -> None:
     result = fetch(tmp_path, listing(site), f"{site.base}/missing")
     assert not result.ok and "HTTP 404" in result.text and "try /page" in result.text
@@ -199,3 +211,38 @@ def test_preview_checks_the_name_without_fetching(tmp_path: Path, site: Site) ->
     refused = tool.dry_run({"url": "https://pypi.org/simple/"}, ctx)
     assert refused is not None and "not in sandbox.allow_domains" in refused["error"]
     assert site.requests == []
+
+
+@pytest.fixture()
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name docs.internal (no address in it)."""
+    require_program("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=docs.internal", "-addext", "subjectAltName=DNS:docs.internal",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_name(
+    tmp_path: Path, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        return {"docs.internal": ["127.0.0.1"]}[host]
+
+    tool = WebFetch(resolver=resolve)
+    with serve(tls=certificate) as site:
+        policy = NetworkPolicy.from_config("allow-list", [f"docs.internal:{site.port}"])
+        url = f"https://docs.internal:{site.port}/page"
+        untrusted = fetch(tmp_path, policy, url, tool)
+        assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.text
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # now a trusted issuer
+        trusted = fetch(tmp_path, policy, url, tool)
+        assert trusted.ok and "# Installing widgets" in page_text(trusted), trusted.text
+        # The same server by its address: the certificate does not name it.
+        by_address = NetworkPolicy.from_config("allow-list", [f"127.0.0.1:{site.port}"])
+        wrong = fetch(tmp_path, by_address, f"https://127.0.0.1:{site.port}/page", tool)
+        assert not wrong.ok and "certificate" in wrong.text.lower()

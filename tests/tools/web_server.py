@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 PAGE = b"""<!doctype html>
 <html><head><title>Widget docs</title><meta charset="utf-8">
@@ -73,6 +76,13 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, "text/plain", b"ELF\0\0\0\x01\x02" * 64)
             elif route == "/missing":
                 self.send(404, "text/html", b"<h1>Not here</h1><p>try /page</p>")
+            elif route == "/gzip":  # compressed although the client asked for identity
+                self.send(200, "text/html", gzip.compress(PAGE), Content_Encoding="gzip")
+            elif route == "/gzip-bomb":  # 20 MB of text in ~20 KB
+                packed = gzip.compress(b"a" * 20_000_000)
+                self.send(200, "text/plain", packed, Content_Encoding="gzip")
+            elif route == "/brotli":
+                self.send(200, "text/plain", b"\x1b\x03\x00", Content_Encoding="br")
             elif route == "/slow":
                 self.slow_body()
             else:
@@ -98,10 +108,15 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(site: Site | None = None) -> Iterator[Site]:
+def serve(site: Site | None = None, tls: tuple[Path, Path] | None = None) -> Iterator[Site]:
+    """Serve `site` on 127.0.0.1; over TLS with `tls` = (certificate, key) files."""
     site = site or Site()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
     server.daemon_threads = True
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
