@@ -166,7 +166,8 @@ class CallRunner:
                 continue
             await self._run_batch(step, calls, batch, results)
             batch = []
-            if not checkpointed:
+            # A fetch changes no file: nothing for a checkpoint to keep.
+            if not checkpointed and calls[index].side_effect is not SideEffect.NETWORK:
                 checkpointed = True
                 self._checkpoint(step)
             results[index] = await self._run_one(step, calls[index])

@@ -57,6 +57,7 @@ def test_auto_fetches_within_the_configured_list(
     assert "untrusted-web-content" in fetched.output
     assert not refused.ok and "not in sandbox.allow_domains" in refused.output
     assert site.requests == ["/page"]
+    assert of_type(events, ev.Checkpoint) == []  # a fetch changes no file
 
 
 def test_a_user_who_denies_keeps_the_request_from_being_made(repo: Path, site: Site) -> None:
