@@ -27,6 +27,14 @@ def _session(ctx: ToolContext) -> SessionSandbox:
     return ctx.session
 
 
+def _find(ctx: ToolContext, number: int) -> tuple[SessionSandbox, BackgroundProcess]:
+    session = _session(ctx)
+    try:
+        return session, session.processes.get(number)
+    except KeyError as exc:
+        raise ToolError(str(exc.args[0])) from exc
+
+
 def _summary(process: BackgroundProcess) -> dict[str, object]:
     ports = listening_ports(process.proc.pid) if process.running else []
     return {"id": process.id, "command": process.command, "status": process.status(),
@@ -79,11 +87,7 @@ class BashOutput(Tool):
         )  # fmt: skip
 
     def run(self, args: Args, ctx: ToolContext) -> ToolResult:
-        session = _session(ctx)
-        try:
-            process = session.processes.get(args.id)
-        except KeyError as exc:
-            raise ToolError(str(exc.args[0])) from exc
+        session, process = _find(ctx, args.id)
         limit = ctx.sandbox.output_limit
         text, start, end, truncated = session.processes.output(args.id, args.since, limit)
         data = _summary(process)
@@ -107,11 +111,8 @@ class BashKill(Tool):
         id: int = Field(ge=1, description="the id bash(background=true) returned")
 
     def run(self, args: Args, ctx: ToolContext) -> ToolResult:
-        session = _session(ctx)
-        try:
-            process = session.processes.kill(args.id)
-        except KeyError as exc:
-            raise ToolError(str(exc.args[0])) from exc
+        session, process = _find(ctx, args.id)
+        session.processes.kill(process.id)
         text, _, _, _ = session.processes.output(args.id, None, ctx.sandbox.output_limit)
         tail = f"last output:\n{text.rstrip()}\n" if text.strip() else ""
         return ToolResult(ok=True, text=f"{tail}[process {process.id}: {process.status()}]",

@@ -48,8 +48,9 @@ def _start(ctx: ToolContext, command: str) -> dict:
 
 def test_start_returns_at_once_and_output_is_read_incrementally(ctx: ToolContext) -> None:
     began = time.monotonic()
-    started = Bash().invoke({"command": "echo first; sleep 1; echo second; sleep 60",
-                             "background": True}, ctx)  # fmt: skip
+    # printf: the words appear in the output, not in the command line the result repeats.
+    command = "printf 'fi%s\\n' rst; sleep 1; printf 'sec%s\\n' ond; sleep 60"
+    started = Bash().invoke({"command": command, "background": True}, ctx)
     assert time.monotonic() - began < 5
     assert started.data["status"] == "running" and started.data["id"] == 1
     assert _wait(lambda: b"second" in ctx.session.processes.get(1).log)
