@@ -19,6 +19,8 @@ def test_default_tools_are_the_expected_set_with_side_effects() -> None:
         "grep": SideEffect.READ,
         "list_files": SideEffect.READ,
         "bash": SideEffect.EXECUTE,
+        "bash_output": SideEffect.READ,
+        "bash_kill": SideEffect.EXECUTE,
         "outline": SideEffect.READ,
         "repo_map": SideEffect.READ,
         "find_symbol": SideEffect.READ,
