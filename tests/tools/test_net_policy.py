@@ -206,3 +206,12 @@ def test_covers():
 
 def test_mode_rank():
     assert NetworkMode.OFF.rank < NetworkMode.ALLOW_LIST.rank < NetworkMode.ON.rank
+
+
+@pytest.mark.parametrize("spelling", ["2130706433", "0x7f.1", "017700000001", "127.1", "0", "[::]"])
+def test_other_spellings_of_local_addresses_are_refused(spelling: str):
+    """The system resolver reads these as loopback or unspecified; the check sees what it
+    returns, not the spelling."""
+    verdict = NetworkPolicy.from_config("on", []).check(spelling, 80)
+    assert not verdict.allowed
+    assert "(loopback)" in verdict.reason or "(unspecified)" in verdict.reason
