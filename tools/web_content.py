@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -98,11 +98,23 @@ def html_to_markdown(body: bytes, charset: str | None, base_url: str) -> Content
             else:
                 element[attr] = urljoin(base_url, target)
     converter = MarkdownConverter(heading_style="ATX", bullets="-", escape_underscores=False,
-                                  escape_asterisks=False)  # fmt: skip
+                                  escape_asterisks=False,
+                                  code_language_callback=_code_language)  # fmt: skip
     text = converter.convert_soup(soup)
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return Content(text, "markdown", title or None)
+
+
+def _code_language(pre: Tag) -> str | None:
+    """The language a <pre> block names the usual way (class="language-python" on it or
+    its <code>), for the fence."""
+    for element in (pre, pre.find("code")):
+        if isinstance(element, Tag):
+            for name in element.get_attribute_list("class"):
+                if name and name.startswith(("language-", "lang-")):
+                    return name.split("-", 1)[1]
+    return None
 
 
 def readable(body: bytes, content_type: str | None, url: str) -> Content:

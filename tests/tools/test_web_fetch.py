@@ -51,6 +51,7 @@ def test_html_becomes_readable_markdown(tmp_path: Path, site: Site) -> None:
     assert f"[the guide]({site.base}/guide/next)" in text  # links made absolute
     assert "- fast\n- small" in text
     assert "```\npip install widgets\n```" in text
+    assert "```python\nimport widgets\n```" in text
     for gone in ("alert", "document.write", "color: red", "base64"):
         assert gone not in text
     assert result.text.startswith(f"web_fetch {site.base}/page (HTTP 200 OK;")

@@ -21,6 +21,7 @@ PAGE = b"""<!doctype html>
 <p>Run the <strong>installer</strong> first, then read <a href="/guide/next">the guide</a>.</p>
 <ul><li>fast</li><li>small</li></ul>
 <pre><code>pip install widgets</code></pre>
+<pre><code class="language-python">import widgets</code></pre>
 <img src="data:image/png;base64,iVBORw0KGgo=" alt="inline">
 <script>document.write("hidden")</script>
 </body></html>
