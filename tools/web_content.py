@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
-from markdownify import MarkdownConverter
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Text that is not text/*: read as it is.
@@ -81,6 +82,11 @@ def decode(body: bytes, charset: str | None) -> str:
 
 def html_to_markdown(body: bytes, charset: str | None, base_url: str) -> Content:
     """Readable Markdown of an HTML page; `base_url` resolves its relative links."""
+    # Imported here: BeautifulSoup takes ~0.1 s to import, which every session start
+    # would pay for a tool most sessions never call.
+    from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
+
     # bs4 reads the page's own <meta charset> when the header names none.
     soup = BeautifulSoup(body, "html.parser", from_encoding=charset)
     title = soup.title.get_text(" ", strip=True) if soup.title else None
@@ -109,6 +115,8 @@ def html_to_markdown(body: bytes, charset: str | None, base_url: str) -> Content
 def _code_language(pre: Tag) -> str | None:
     """The language a <pre> block names the usual way (class="language-python" on it or
     its <code>), for the fence."""
+    from bs4 import Tag
+
     for element in (pre, pre.find("code")):
         if isinstance(element, Tag):
             for name in element.get_attribute_list("class"):
