@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from agent.doctor import check_network
-from tests.tools.sandbox.conftest import requires_bwrap
+from tests.tools.sandbox.conftest import requires_session_network
+
+
+def _needs_namespace(test):
+    for mark in requires_session_network():
+        test = mark(test)
+    return test
 
 
 def _config(home: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +25,7 @@ def _config(home: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@requires_bwrap()
+@_needs_namespace
 def test_allow_list_mode_reports_a_working_proxy(tmp_path: Path, monkeypatch) -> None:
     _config(tmp_path / "home", '[sandbox]\nnetwork = "allow-list"\n'
             'allow_domains = ["pypi.org", "*.npmjs.org"]\n', monkeypatch)  # fmt: skip

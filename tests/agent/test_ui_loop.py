@@ -13,10 +13,11 @@ from PIL import Image
 
 from agent import events as ev
 from tests.agent.conftest import of_type, run_session
-from tests.tools.sandbox.conftest import processes_with, requires_bwrap
+from tests.tools.sandbox.conftest import processes_with, requires_session_network
 from tools.screenshot import BROWSERS
 
-pytestmark = [pytest.mark.slow, pytest.mark.require_program(*BROWSERS), requires_bwrap()]
+pytestmark = [pytest.mark.slow, pytest.mark.require_program(*BROWSERS),
+              *requires_session_network()]
 
 # A red block: what the image shows is judged by its pixels (a browser error page has none).
 PAGE = ("<!doctype html><title>fixture</title><body style='margin:0'>"

@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from tests.support import call
-from tests.tools.sandbox.conftest import requires_bwrap
+from tests.tools.sandbox.conftest import requires_session_network
 from tests.tui.pilot import chat, chat_app, transcript_text, type_and_send, wait_idle, wait_until
 
-pytestmark = requires_bwrap()
+pytestmark = requires_session_network()
 
 SERVE = "python3 -m http.server 8011 --bind 127.0.0.1"
 

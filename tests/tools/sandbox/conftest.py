@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tools.net_policy import NetworkPolicy
+from tools.sandbox.netns import NamespaceUnavailable, SessionNetwork
 from tools.sandbox.policy import SandboxPolicy
 from tools.sandbox.probe import Layer, SandboxLayers, probe_layers
 from tools.sandbox.runner import CommandResult, run_command
@@ -42,6 +43,17 @@ def requires_bwrap() -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not layers.bwrap.available, reason=f"needs a usable bubblewrap: {layers.bwrap.detail}"
     )
+
+
+def requires_session_network() -> list[pytest.MarkDecorator]:
+    """bwrap, plus a network namespace this process may make (CAP_SYS_ADMIN: root here and in
+    CI). Without the capability nothing installable helps, so that skips anywhere."""
+    try:
+        SessionNetwork.create().close()
+        reason = ""
+    except NamespaceUnavailable as exc:
+        reason = f"needs a session network namespace: {exc}"
+    return [requires_bwrap(), pytest.mark.skipif(bool(reason), reason=reason)]
 
 
 def without_bwrap() -> SandboxLayers:

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.sandbox.conftest import PYTHON, marker, processes_with, requires_bwrap
+from tests.tools.sandbox.conftest import (
+    PYTHON,
+    marker,
+    processes_with,
+    requires_session_network,
+)
 from tools.background_tools import BashKill, BashOutput, exit_notes
 from tools.base import ToolContext
 from tools.net_policy import NetworkPolicy
@@ -21,7 +26,7 @@ from tools.sandbox.policy import SandboxPolicy
 from tools.sandbox.session import SessionSandbox
 from tools.shell import Bash
 
-pytestmark = requires_bwrap()
+pytestmark = requires_session_network()
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.sandbox.conftest import PYTHON, requires_bwrap
+from tests.tools.sandbox.conftest import PYTHON, requires_session_network
 from tools.net_policy import NetworkPolicy
 from tools.sandbox.policy import SandboxPolicy
 from tools.sandbox.runner import CommandResult, run_command
 from tools.sandbox.session import SessionSandbox
 
-pytestmark = requires_bwrap()
+pytestmark = requires_session_network()
 
 
 class CountingServer:
