@@ -236,7 +236,8 @@ class NetworkPolicy:
     def name_refusal(self, host: str, port: int) -> str | None:
         """Why the name may not be reached at all (step 1, no DNS), or None."""
         if self.mode is NetworkMode.OFF:
-            return 'the network is off (sandbox.network = "off")'
+            return ('the network is off (sandbox.network = "off"; the user can set '
+                    '"allow-list" with allow_domains, or "on")')
         if self.mode is NetworkMode.ALLOW_LIST and self._listed(host, port) is None:
             return f"{_display(host, port)} is not in sandbox.allow_domains"
         return None
