@@ -24,6 +24,7 @@ from agent import events as ev
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
 from tools.background_tools import exit_notes
 from tools.base import SideEffect, Tool, ToolContext, ToolError
+from tools.sandbox.session import SessionSandbox
 
 # What an interactive front end answers when asked: "once", "always" or "deny".
 Approver = Callable[[CallFacts, ev.ToolCall], Awaitable[str]]
@@ -49,6 +50,12 @@ def event_data(data: dict[str, Any]) -> dict[str, Any]:
             out[f"{key}_truncated"] = True
         out[key] = value
     return json.loads(json.dumps(out, default=str))
+
+
+def network_events(session: SessionSandbox, step: int | None) -> list[ev.NetworkAccess]:
+    """The proxy's decisions since the last call, as events (each reported once)."""
+    return [ev.NetworkAccess(d.allowed, d.method, d.host, d.port, d.reason, d.address, d.entry,
+                             step) for d in session.take_decisions()]  # fmt: skip
 
 
 @dataclass
@@ -264,9 +271,8 @@ class CallRunner:
         session = self.ctx.session
         if session is None:
             return ""
-        for d in session.take_decisions():
-            self.emit(ev.NetworkAccess(d.allowed, d.method, d.host, d.port, d.reason,
-                                       d.address, d.entry, step))  # fmt: skip
+        for event in network_events(session, step):
+            self.emit(event)
         return "".join(f"\n{note}" for note in exit_notes(session))
 
     def _result(

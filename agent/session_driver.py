@@ -147,6 +147,13 @@ class SessionDriver:
                               self.session_id, event.type)
 
     def _from_loop(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Finish) and self.sandbox is not None:
+            from agent.calls import network_events
+
+            # Connections made since the last tool result (a background process's), before
+            # the run's last event.
+            for network_event in network_events(self.sandbox, event.steps or None):
+                self._publish(network_event)
         if isinstance(event, ev.Finish) and self.profile.close_run is not None:
             return  # the profile ends the run with its own events (_close_run)
         self._publish(event)
