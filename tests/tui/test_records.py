@@ -139,3 +139,14 @@ def test_agent_notes_and_errors_are_distinct(repo: Path) -> None:
     r.builder.event(ev.Error("engine went away", step=2, fatal=True))
     assert [x.level for x in r.added] == ["warning", "error"]
     assert "note to the model" in r.added[0].text
+
+
+def test_network_access_events_become_notes(repo: Path) -> None:
+    r = Recorder(repo)
+    r.builder.event(ev.NetworkAccess(True, "CONNECT", "pypi.org", 443, "pypi.org:443 allowed by "
+                                     "pypi.org", "151.101.0.223", "pypi.org", step=1))  # fmt: skip
+    r.builder.event(ev.NetworkAccess(False, "GET", "evil.example", 80,
+                                     "evil.example:80 is not in sandbox.allow_domains", step=1))
+    assert [x.level for x in r.added] == ["dim", "warning"]
+    assert "allowed CONNECT pypi.org:443" in r.added[0].text
+    assert "refused GET evil.example:80" in r.added[1].text and "allow_domains" in r.added[1].text

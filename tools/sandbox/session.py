@@ -65,8 +65,13 @@ class SessionSandbox:
                 self.notes.append("allow-list mode needs the session network: the proxy is "
                                   "off and commands reach nothing")  # fmt: skip
             else:
-                listener = self.net.listen()
-                self.proxy = NetworkProxy(network, listener, self._record, resolver).start()
+                try:
+                    listener = self.net.listen()
+                except OSError as exc:
+                    self.notes.append(f"the proxy could not listen ({exc}): commands reach "
+                                      "nothing")  # fmt: skip
+                else:
+                    self.proxy = NetworkProxy(network, listener, self._record, resolver).start()
 
     # -- what commands get --------------------------------------------------------------
 
