@@ -1,7 +1,9 @@
 """Commands that keep running: dev servers, watchers, anything started with `background=true`.
 
 Each starts exactly like a foreground command (tools/sandbox/plan.py: the same sandbox,
-rlimits and pids cgroup, the session's network namespace) but without a timeout: a
+rlimits and pids cgroup, the session's network namespace; the cgroups of one session's
+processes sit in one session cgroup, so together they get the policy's `max_pids`) but
+without a timeout: a
 thread reads its output into a bounded log and notices when it ends. Killing one kills
 its whole process group and its cgroup; in bubblewrap its pid namespace goes with its
 init. `BackgroundProcesses.close()` kills them all (the session ends), and bubblewrap's
@@ -22,6 +24,7 @@ from pathlib import Path
 from tools.output import HeadTailBuffer
 from tools.sandbox.plan import SandboxPlan, plan_command
 from tools.sandbox.policy import SandboxPolicy
+from tools.sandbox.probe import SandboxLayers
 
 # What a process's log keeps (older output is dropped); a read shows at most the policy's
 # output limit of it, head and tail.
@@ -115,7 +118,10 @@ def listening_ports(pid: int) -> list[int]:
 class BackgroundProcesses:
     """The session's background processes, numbered from 1 in start order."""
 
-    def __init__(self) -> None:
+    def __init__(self, layers: SandboxLayers | None = None) -> None:
+        # The layers each start is planned with: the session's, whose pids cgroup parent is
+        # a cgroup of the session's own, so all its processes share one pids limit.
+        self.layers = layers
         self._processes: dict[int, BackgroundProcess] = {}
         self._lock = threading.Lock()
         self._next_id = 1
@@ -133,7 +139,7 @@ class BackgroundProcesses:
                                  "stop one with bash_kill first")  # fmt: skip
             number = self._next_id
             self._next_id += 1
-        plan = plan_command(command, repo=repo, policy=policy)
+        plan = plan_command(command, repo=repo, policy=policy, layers=self.layers)
         try:
             proc = subprocess.Popen(
                 plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -18,6 +18,7 @@ what `plan_command` gives them, and `notes` says what that costs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from tools.browser_guard import LOOPBACK_NAMES
 from tools.net_policy import NetworkMode, NetworkPolicy, Resolver
 from tools.sandbox.background import BackgroundProcesses
+from tools.sandbox.cgroup import PidsCgroup, try_create
 from tools.sandbox.netns import NamespaceUnavailable, SessionNetwork
 from tools.sandbox.policy import SandboxMode, SandboxPolicy
 from tools.sandbox.probe import SandboxLayers, probe_layers
@@ -40,8 +42,9 @@ class SessionSandbox:
         self.repo = repo
         self.policy = policy
         self.network_policy = network
-        self.processes = BackgroundProcesses()
         self.notes: list[str] = []
+        self.cgroup: PidsCgroup | None = None
+        self.processes = BackgroundProcesses(self._process_layers(layers))
         self.net: SessionNetwork | None = None
         self.proxy: NetworkProxy | None = None
         self._decisions: list[ProxyDecision] = []
@@ -49,7 +52,7 @@ class SessionSandbox:
         host_network = policy.network or network.mode is NetworkMode.ON
         if policy.mode is SandboxMode.FULL_ACCESS or host_network:
             return  # commands use the host's network: nothing of the session's to make
-        layers = layers or probe_layers()
+        layers = self.layers
         if not layers.bwrap.available:
             self.notes.append(f"no session network (bubblewrap unusable: {layers.bwrap.detail}):"
                               " background servers cannot listen")  # fmt: skip
@@ -72,6 +75,22 @@ class SessionSandbox:
                                       "nothing")  # fmt: skip
                 else:
                     self.proxy = NetworkProxy(network, listener, self._record, resolver).start()
+
+    def _process_layers(self, layers: SandboxLayers | None) -> SandboxLayers:
+        """This machine's layers, with a pids cgroup of the session's own as the parent of
+        its background processes' cgroups (where one can be made): a pids limit is
+        hierarchical, so they share the policy's `max_pids` between them."""
+        self.layers = layers or probe_layers()
+        parent = self.layers.cgroup_parent
+        if not self.layers.pids_cgroup.available or parent is None:
+            return self.layers
+        self.cgroup = try_create(parent, self.policy.max_pids)
+        if self.cgroup is None:
+            return self.layers
+        # cgroup v2 hands a controller to children only when asked (v1 has no such file).
+        with contextlib.suppress(OSError):
+            (self.cgroup.path / "cgroup.subtree_control").write_text("+pids")
+        return dataclasses.replace(self.layers, cgroup_parent=self.cgroup.path)
 
     # -- what commands get --------------------------------------------------------------
 
@@ -129,6 +148,8 @@ class SessionSandbox:
     def close(self) -> None:
         """Kill the background processes, stop the proxy, let the namespace go."""
         self.processes.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         if self.proxy is not None:
             self.proxy.close()
         if self.net is not None:

@@ -100,12 +100,13 @@ def test_limits_apply_and_the_count_is_bounded(ctx: ToolContext) -> None:
     # The pids limit of the sandbox (64 in the battery's policy) holds a fork bomb here too.
     _start(ctx, "bomb() { bomb | bomb & }; bomb; sleep 60")
     time.sleep(2)
-    assert os.fork  # the host can still fork
-    pid = os.fork()
+    pid = os.fork()  # the host can still fork
     if pid == 0:
         os._exit(0)
     os.waitpid(pid, 0)
-    for _ in range(MAX_PROCESSES - 1):
+    # The bomb holds the session's whole pids budget (shared by its processes): stop it.
+    BashKill().invoke({"id": 1}, ctx)
+    for _ in range(MAX_PROCESSES):
         _start(ctx, "sleep 60")
     too_many = Bash().invoke({"command": "sleep 60", "background": True}, ctx)
     assert not too_many.ok and "already run" in too_many.text
@@ -128,3 +129,21 @@ def test_without_a_session_background_is_refused(repo: Path, policy: SandboxPoli
     result = Bash().invoke({"command": "sleep 1", "background": True},
                            ToolContext(repo, sandbox=policy))  # fmt: skip
     assert not result.ok and "need a session" in result.text
+
+
+def test_the_session_processes_share_one_pids_limit(ctx: ToolContext) -> None:
+    if ctx.session.cgroup is None:
+        pytest.skip("no pids cgroup on this machine")
+    # 40 sleepers each: the first process fits in the battery's 64, the second cannot.
+    spawn = (f"{PYTHON} -c \"import subprocess, time\n"
+             "try:\n    kept = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\n"
+             "    print('spawned 40', flush=True)\n"
+             "except OSError as exc:\n    print('refused:', exc, flush=True)\n"
+             "time.sleep(60)\"")  # fmt: skip
+    _start(ctx, spawn)
+    assert _wait(lambda: b"spawned 40" in ctx.session.processes.get(1).log)
+    _start(ctx, spawn)
+    assert _wait(lambda: b"refused" in ctx.session.processes.get(2).log)
+    second = BashOutput().invoke({"id": 2, "since": 0}, ctx)
+    assert "Resource temporarily unavailable" in second.text
+    assert int((ctx.session.cgroup.path / "pids.current").read_text()) <= 64
