@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tools.editor_files import EditorFiles
 from tools.output import bound_text
 from tools.sandbox.policy import SandboxPolicy
 
@@ -57,6 +58,8 @@ class ToolContext:
     data_dir: Path | None = None
     # "refuse" or "warn": what edit tools do when a change breaks a file's syntax.
     syntax_guard: str = "refuse"
+    # An editor's buffers (tools/editor_files.py): file tools read and write through it.
+    editor: EditorFiles | None = None
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()
