@@ -24,6 +24,7 @@ from acp.schema import (
     AllowedOutcome,
     AvailableCommandsUpdate,
     ClientCapabilities,
+    CurrentModeUpdate,
     DeniedOutcome,
     FileSystemCapabilities,
     ReadTextFileResponse,
@@ -193,3 +194,35 @@ def test_an_editor_session_from_start_to_load(repo: Path, tmp_path: Path) -> Non
     history_calls = [u.title.split(":")[0] for u in of(ToolCallStart, later.updates)]
     assert history_calls == ["read_file", "edit_file", "write_file", "bash"]
     assert "Carrying on where we stopped." in joined(AgentMessageChunk, later.updates)
+
+
+def test_modes_are_approval_policies_and_survive_a_load(repo: Path, tmp_path: Path) -> None:
+    replay = write_replay(tmp_path / "turns.jsonl", [
+        call("write_file", path="a.txt", content="a\n"), "Refused, as read-only.",
+        call("write_file", path="b.txt", content="b\n"), "Wrote b.txt.",
+    ])
+    editor = EditorClient({}, [])  # no answers: any permission request would fail
+
+    async def session() -> str:
+        async with start(editor, replay) as (conn, _):
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)  # no fs: the disk
+            sid = (await conn.new_session(cwd=str(repo), mcp_servers=[])).session_id
+            await conn.set_session_mode(session_id=sid, mode_id="read-only")
+            await conn.prompt(session_id=sid, prompt=[text_block("write a")])
+            await conn.set_session_mode(session_id=sid, mode_id="auto")
+            await conn.prompt(session_id=sid, prompt=[text_block("write b")])
+            return sid
+
+    sid = asyncio.run(session())
+    modes = [u.current_mode_id for u in of(CurrentModeUpdate, editor.updates)]
+    assert modes == ["read-only", "auto"]
+    assert editor.permission_requests == []
+    assert not (repo / "a.txt").exists() and (repo / "b.txt").read_text() == "b\n"
+
+    async def load() -> str:
+        async with start(EditorClient({}, []), replay) as (conn, _):
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)
+            loaded = await conn.load_session(cwd=str(repo), session_id=sid, mcp_servers=[])
+            return loaded.modes.current_mode_id
+
+    assert asyncio.run(load()) == "auto"
