@@ -107,6 +107,7 @@ class TesseraAgent:
         await asyncio.to_thread(self._prepare, session)
         self.sessions[session_id] = session
         session.post(up.available_commands(COMMANDS))
+        session.warm_up()
         return NewSessionResponse(session_id=session_id, modes=self._modes(session))
 
     async def load_session(self, cwd: str, session_id: str,

@@ -52,6 +52,7 @@ class AcpSession:
         self._previews: dict[str, dict[str, Any]] = {}
         self._unfinished: dict[str, None] = {}  # calls shown without a result yet, in order
         self.turn: asyncio.Task[ev.Finish] | None = None
+        self._warming: asyncio.Task[Any] | None = None
         self.driver = SessionDriver(
             options, profile or CODING,
             approver=self._approve, on_delta=self._on_delta, editor=editor,
@@ -132,6 +133,13 @@ class AcpSession:
         return "deny"  # rejected, or the request was cancelled
 
     # -- turns ---------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the tokenizer while the user is still typing (a second or two, which the
+        first prompt would otherwise wait for)."""
+        loop = self.driver.loop
+        if loop is not None:
+            self._warming = asyncio.create_task(asyncio.to_thread(lambda: loop.counter))
 
     async def prompt(self, text: str, images: list[dict[str, Any]]) -> str:
         """Run one turn; the ACP stop reason."""
