@@ -65,13 +65,14 @@ class UserMessage(Event):
 
 @dataclass
 class SettingsChange(Event):
-    """The user changed a setting mid-session (`/model`, `/effort`): from the next step on
-    the session runs with it, and a resumed session continues with the latest values.
-    A field is None when that setting did not change."""
+    """The user changed a setting mid-session (`/model`, `/effort`, an editor's mode):
+    from the next step on the session runs with it, and a resumed session continues with
+    the latest values. A field is None when that setting did not change."""
 
     type: ClassVar[str] = "settings_change"
     backend: str | None = None  # a backend spec, as in SessionStart
     effort: str | None = None  # none, high or auto
+    approval: str | None = None  # read-only, ask, auto-edit or auto
 
 
 @dataclass

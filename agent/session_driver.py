@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agent.calls import Approver
     from agent.loop import AgentLoop
     from tools.base import Tool
+    from tools.editor_files import EditorFiles
     from tools.sandbox.session import SessionSandbox
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ class SessionDriver:
     headless, what would ask is denied); `on_delta` gets the live stream (never stored);
     `on_progress` lines about a slow backend start, from any thread; `store` a store to
     share (else one is opened and closed with the driver); `backend` a ready backend
-    instead of the one the options or the config name.
+    instead of the one the options or the config name; `editor` an editor's buffers,
+    which the file tools then read and write (tools/editor_files.py); `session_id` the
+    id a new session gets (an editor names a session before its first prompt).
 
     Stopping: cancel the asyncio task awaiting `start`/`send`; the loop records what
     streamed and the run finishes `cancelled`.
@@ -102,6 +105,8 @@ class SessionDriver:
         on_progress: Callable[[str], None] | None = None,
         store: SessionStore | None = None,
         backend: Backend | None = None,
+        editor: EditorFiles | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.options = replace(options)  # its own copy: a resume fills in stored settings
         self.profile = profile
@@ -110,7 +115,9 @@ class SessionDriver:
         self.store = store or SessionStore(options.db_path)
         self._backend = backend  # used when the loop is built, instead of making one
         self.backend_spec: str | None = backend.name if backend else options.backend
+        self._editor = editor
         self.session_id: str | None = None
+        self._new_id = session_id  # what a new session is called (None: a fresh id)
         self.loop: AgentLoop | None = None
         self.running = False
         self.warnings: list[str] = []  # the configuration's, once the loop is built
@@ -232,7 +239,8 @@ class SessionDriver:
             tools=profile.tools(tools) if profile.tools else tools,
             tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
                                      data_dir=paths.data_dir(), syntax_guard=config.syntax_guard,
-                                     session=self.sandbox, network=config.network_policy()),
+                                     session=self.sandbox, network=config.network_policy(),
+                                     editor=self._editor),
             approval=ApprovalPolicy(config.approval, rules, config.sandbox_mode),
             effort=EffortPolicy(config.effort),
             budgets=Budgets(o.max_steps, o.max_tokens, o.max_wall_s),
@@ -294,7 +302,7 @@ class SessionDriver:
         if self.profile.instructions:
             prompt += "\n\n" + self.profile.instructions
         await self._check_prompt_fits(loop, prompt)
-        self.session_id = new_session_id()
+        self.session_id = self._new_id or new_session_id()
         return ev.SessionStart(
             self.session_id, task, str(repo), self.backend_spec or "",
             loop.settings.effort.mode, loop.settings.approval.mode, prompt,
@@ -414,6 +422,21 @@ class SessionDriver:
         if self.loop is not None:
             self.loop.settings.effort.mode = mode
         self._record_setting(ev.SettingsChange(effort=mode))
+        return mode
+
+    def set_approval(self, mode: str) -> str:
+        """The approval policy from the next call on (read-only, ask, auto-edit or auto);
+        stored in the session, so a resume keeps it. The rules stay as they are. Raises
+        ValueError for another policy."""
+        from agent.approval import POLICIES
+
+        if mode not in POLICIES:
+            raise ValueError(f"approval must be one of {', '.join(POLICIES)}")
+        self._open_if_possible()
+        self.options.approval = mode
+        if self.loop is not None:
+            self.loop.settings.approval.mode = mode
+        self._record_setting(ev.SettingsChange(approval=mode))
         return mode
 
     def switch_backend(self, spec: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tools.editor_files import EditorFiles
 from tools.net_policy import NetworkPolicy
 from tools.output import bound_text
 from tools.sandbox.policy import SandboxPolicy
@@ -69,6 +70,8 @@ class ToolContext:
     # The session's shared sandbox state (network namespace, proxy, background processes);
     # None outside a session: each command then gets a network of its own.
     session: SessionSandbox | None = None
+    # An editor's buffers (tools/editor_files.py): file tools read and write through it.
+    editor: EditorFiles | None = None
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()

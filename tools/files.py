@@ -18,6 +18,7 @@ from pydantic import Field
 
 from tools import edit_match
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from tools.editor_files import EditorFileError
 from tools.paths import confine, display_path
 from tools.textio import (
     UTF8,
@@ -72,7 +73,7 @@ class ReadFile(Tool):
         if size > HUGE_FILE_BYTES:
             window, total, encoding = _stream_window(path, name, offset, count)
         else:
-            lines, encoding = _all_lines(path, name)
+            lines, encoding = _all_lines(ctx, path, name)
             window, total = lines[offset - 1 : offset - 1 + count], len(lines)
         return _render(name, window, total, encoding, offset, ctx.result_limit)
 
@@ -143,7 +144,7 @@ class WriteFile(Tool):
         if path.is_dir():
             raise ToolError(f"{name} is a directory")
         existed = path.exists()
-        before = _existing_text(path, name)
+        before = _existing_text(ctx, path, name)
         content, encoding, notes = args.content, UTF8, []
         if before is not None:
             encoding = before.encoding
@@ -185,7 +186,7 @@ class WriteFile(Tool):
         problem = change.check_syntax(ctx)
         if problem is not None and ctx.syntax_guard == "refuse":
             return _refusal(name, problem)
-        atomic_write(change.path, change.encoded, name)
+        _write(ctx, change)
         lines, size = change.extra["lines"], change.extra["bytes"]
         if not change.existed:
             text = f"Created {name} ({lines} lines, {size} bytes)."
@@ -232,7 +233,7 @@ class EditFile(Tool):
         if not path.exists():
             raise ToolError(f"{name} does not exist; use write_file to create it")
         _require_file(path, name)
-        before = read_text(path, name)
+        before = _read(ctx, path, name)
         plan = edit_match.plan(before.text, args.old_string, args.new_string, before.newline)
         if not plan.positions:
             raise ToolError(edit_match.describe_miss(before.text, args.old_string, name))
@@ -264,7 +265,7 @@ class EditFile(Tool):
         problem = change.check_syntax(ctx)
         if problem is not None and ctx.syntax_guard == "refuse":
             return _refusal(change.name, problem)
-        atomic_write(change.path, change.encoded, change.name)
+        _write(ctx, change)
         data = change.data()
         lines = data["at_lines"]
         count = len(lines)
@@ -319,11 +320,37 @@ def _require_file(path: Path, name: str) -> None:
         raise ToolError(f"{name} is not a regular file")
 
 
-def _existing_text(path: Path, name: str) -> TextFile | None:
+def _read(ctx: ToolContext, path: Path, name: str) -> TextFile:
+    """The file's text: the editor's buffer when an editor drives the session (its
+    encoding is the file's on disk, for a write that falls back to the disk), else the
+    disk's."""
+    if ctx.editor is not None:
+        try:
+            text = ctx.editor.read(path)
+        except EditorFileError as exc:
+            raise ToolError(f"the editor could not read {name}: {exc}") from exc
+        if text is not None:
+            encoding = read_text(path, name).encoding if path.is_file() else UTF8
+            return TextFile(text, encoding)
+    return read_text(path, name)
+
+
+def _write(ctx: ToolContext, change: FileChange) -> None:
+    """Write the change: into the editor's buffer when it takes writes, else the disk."""
+    if ctx.editor is not None:
+        try:
+            if ctx.editor.write(change.path, change.after):
+                return
+        except EditorFileError as exc:
+            raise ToolError(f"the editor could not write {change.name}: {exc}") from exc
+    atomic_write(change.path, change.encoded, change.name)
+
+
+def _existing_text(ctx: ToolContext, path: Path, name: str) -> TextFile | None:
     if not path.exists():
         return None
     try:
-        return read_text(path, name)
+        return _read(ctx, path, name)
     except BinaryFileError:
         return None  # replacing a binary file wholesale: nothing to keep from it
 
@@ -332,8 +359,8 @@ def _count_lines(text: str) -> int:
     return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
 
 
-def _all_lines(path: Path, name: str) -> tuple[list[str], str]:
-    file = read_text(path, name)
+def _all_lines(ctx: ToolContext, path: Path, name: str) -> tuple[list[str], str]:
+    file = _read(ctx, path, name)
     lines = file.text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": (".model_cmd", "make, inspect and check model checkpoints"),
     "engine": (".engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),
     "serve": (".engine", "run the vLLM engine in the foreground (for servers)"),
+    "acp": (".acp_cmd", "speak the Agent Client Protocol on stdio, for editors (Zed, ...)"),
 }
 
 
