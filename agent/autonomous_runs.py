@@ -127,7 +127,7 @@ class TaskManager:
         (agent.worktree_runs.apply_run). Raises WorktreeError, ApplyConflict."""
         from agent.worktree_runs import apply_run
 
-        self._check_landable(run)
+        self.check_landable(run)
         result = apply_run(self.store, run.session_id, chosen)
         run.landed = "applied"
         return result
@@ -135,11 +135,11 @@ class TaskManager:
     def discard(self, run: TaskRun) -> None:
         from agent.worktree_runs import discard_run
 
-        self._check_landable(run)
+        self.check_landable(run)
         discard_run(self.store, run.session_id)
         run.landed = "discarded"
 
-    def _check_landable(self, run: TaskRun) -> None:
+    def check_landable(self, run: TaskRun) -> None:
         from tools.git.worktrees import WorktreeError
 
         if run.worktree is None or not run.session_id:
