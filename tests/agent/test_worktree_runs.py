@@ -178,3 +178,27 @@ def test_a_session_in_the_users_tree_is_not_applied(repo: Path, monkeypatch) -> 
     with pytest.raises(Exception, match="did not run in a worktree"):
         find_run(store, events[0].session_id)
     store.close()
+
+
+def test_old_ended_runs_are_listed_by_doctor_then_cleaned_up(repo: Path, monkeypatch) -> None:
+    from agent.doctor import check_worktrees
+
+    monkeypatch.chdir(repo)
+    _finish, events = run_session(repo, ["Nothing to change."], worktree=True)
+    session = events[0].session_id
+    (worktrees_root() / "20200101-000000-abcdef").mkdir()  # a folder no session knows
+    fresh = {c.name: c for c in check_worktrees(repo)}
+    assert fresh["worktree runs"].detail.startswith("1 kept, 1 ended and waiting")
+    assert session not in fresh and not fresh["20200101-000000-abcdef"].ok
+
+    store = SessionStore()
+    store.db.execute("UPDATE sessions SET updated = updated - 30 * 86400 WHERE id = ?",
+                     (session,))
+    store.close()
+    stale = {c.name: c for c in check_worktrees(repo)}[session]
+    assert not stale.ok and "untouched for over 14 days" in stale.detail
+    assert f"tessera discard {session}" in stale.fix
+    code, out = cli("tasks")
+    assert code == 0 and f"removed run {session}" in out and "No worktree runs" in out
+    assert not (worktrees_root() / session).exists()
+    assert git(repo, "branch", "--list", "tessera/*") == ""
