@@ -202,3 +202,22 @@ def test_old_ended_runs_are_listed_by_doctor_then_cleaned_up(repo: Path, monkeyp
     assert code == 0 and f"removed run {session}" in out and "No worktree runs" in out
     assert not (worktrees_root() / session).exists()
     assert git(repo, "branch", "--list", "tessera/*") == ""
+
+
+@pytest.mark.require_program("bwrap")
+def test_commands_checkpoints_and_undo_work_in_the_worktree(repo: Path) -> None:
+    command = "sed -i 's/a - b/a + b/' calc.py && python3 check.py && git status --porcelain"
+    _finish, events = run_session(repo, [call("bash", command=command), "Fixed."],
+                                  worktree=True, approval="auto")
+    result = next(e for e in events if isinstance(e, ev.ToolResult))
+    assert result.ok and result.data["sandboxed"], result.output
+    assert "all checks passed" in result.output and " M calc.py" in result.output
+    checkpoint = next(e for e in events if isinstance(e, ev.Checkpoint))
+    linked = Path(events[0].repo)
+    driver = SessionDriver(SessionOptions(repo, resume=events[0].session_id))
+    driver.open()
+    assert driver.checkpoints()[0].id == checkpoint.ref  # the worktree's own checkpoints
+    driver.undo()
+    driver.close()
+    assert (linked / "calc.py").read_text() == CALC_BUGGY
+    assert git(repo, "status", "--porcelain") == ""  # the user's tree never changed
