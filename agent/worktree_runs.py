@@ -113,10 +113,10 @@ def list_runs(store: SessionStore, repo: Path | None = None) -> list[WorktreeRun
     common = None
     if repo is not None:
         common = str(open_repo(repo).common_dir.resolve())
-    root = str(worktrees_root())
+    roots = (str(worktrees_root()) + "/", str(worktrees_root().resolve()) + "/")
     runs = []
     for info in store.list(limit=100_000):
-        if not info.repo.startswith(root):
+        if not info.repo.startswith(roots):
             continue
         try:
             run = find_run(store, info.id)
