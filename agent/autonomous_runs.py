@@ -47,6 +47,7 @@ class TaskRun:
     handle: asyncio.Task | None = None
     worktree: TaskWorktree | None = None  # where it works, when in a worktree of its own
     landed: str = ""  # "applied" or "discarded" once its worktree is gone
+    note: str = ""  # why it works in the user's tree although worktrees are on
 
     @property
     def active(self) -> bool:
@@ -91,7 +92,7 @@ class TaskManager:
         # Each run is a new session on the settings in force when it starts (`/model`
         # changes them for later runs).
         try:
-            worktree = await asyncio.to_thread(self._use_worktree)
+            worktree = await asyncio.to_thread(self._use_worktree, run)
         except Exception as exc:  # a broken config: the driver would refuse it too
             self._fail(run, f"cannot start: {exc}")
             return
@@ -113,12 +114,20 @@ class TaskManager:
         finally:
             driver.close()
 
-    def _use_worktree(self) -> bool:
+    def _use_worktree(self, run: TaskRun) -> bool:
         if self.worktree is not None:
             return self.worktree
         from agent.config import load_config
+        from tools.git.repo import NotAGitRepo, open_repo
 
-        return load_config(self.settings.repo).worktree_tasks
+        if not load_config(self.settings.repo).worktree_tasks:
+            return False
+        try:
+            open_repo(self.settings.repo)
+        except NotAGitRepo:  # no worktree is possible: the run works in the folder itself
+            run.note = "not a git repository: the run works in your folder, without a worktree"
+            return False
+        return True
 
     # -- landing a run's work (blocking: call these in a thread) -------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,22 @@ def test_commands_checkpoints_and_undo_work_in_the_worktree(repo: Path) -> None:
     driver.close()
     assert (linked / "calc.py").read_text() == CALC_BUGGY
     assert git(repo, "status", "--porcelain") == ""  # the user's tree never changed
+
+
+def test_tasks_in_a_folder_without_git_work_there_and_say_why(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "calc.py").write_text(CALC_BUGGY)
+
+    async def scenario() -> None:
+        store = SessionStore()
+        settings = replace(options(folder, fix("a + b"), "plain"), worktree=False)
+        manager = TaskManager(settings, store, lambda run, e: None)
+        run = manager.start("fix add")
+        await run.handle
+        store.close()
+        assert run.status == "done" and run.worktree is None
+        assert "not a git repository" in run.note
+        assert "a + b" in (folder / "calc.py").read_text()
+
+    asyncio.run(scenario())

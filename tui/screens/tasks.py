@@ -145,6 +145,8 @@ class TasksScreen(Screen):
                         style="dim")
             for note in run.worktree.notes:
                 text.append(f"\nnote: {note}", style="dim italic")
+        if run.note:
+            text.append(f"\nnote: {run.note}", style="dim italic")
         if run.summary:
             text.append(f"\n{run.status}: {run.summary}", style="italic")
         if run.worktree is not None and not run.active and not run.landed:
