@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tools.git.checkpoints import Checkpoint, create_checkpoint
-from tools.git.diffs import _block, _split_lines
+from tools.git.diffs import hunk_side_bytes, split_lines
 from tools.git.patch import FileDiff, Hunk
 from tools.git.repo import GitRepo
 from tools.git.restore import RestoreConflict, RestoreFailed, restore_files
@@ -162,11 +162,11 @@ def _entry(path: str, entry: tuple[str, str] | None) -> bytes:
 
 def _with_hunks(content: bytes, hunks: list[Hunk]) -> bytes:
     """The base content with these hunks' old sides swapped for their new sides."""
-    lines = _split_lines(content)
+    lines = split_lines(content)
     shift = 0
     for hunk in sorted(hunks, key=lambda h: h.old_start):
-        old = _block(hunk.side(new=False), hunk.old_missing_newline)
-        new = _block(hunk.side(new=True), hunk.new_missing_newline)
+        old = hunk_side_bytes(hunk.side(new=False), hunk.old_missing_newline)
+        new = hunk_side_bytes(hunk.side(new=True), hunk.new_missing_newline)
         at = (hunk.old_start - 1 if hunk.old_lines else hunk.old_start) + shift
         if lines[at:at + len(old)] != old:
             raise ValueError(f"hunk {hunk.header} does not match the start point")

@@ -20,14 +20,14 @@ from tools.git.repo import GitError, GitRepo, open_repo
 from tools.git.restore import restore_files
 from tools.git.snapshot import (
     EMPTY_TREE,
-    _raw_settings,
     decode_path,
+    raw_settings,
     worktree_snapshot,
 )
 
 BRANCH_PREFIX = "tessera/"
 GITLINK = "160000"
-# Never recurse into submodules or run a filter while checking out the start point.
+# Never recurse into submodules while checking out the start point (filters are off too).
 _CHECKOUT_SETTINGS = ("submodule.recurse=false", "core.sparseCheckout=false")
 
 
@@ -120,8 +120,7 @@ def create_worktree(repo: GitRepo, path: Path, branch: str) -> TaskWorktree:
     except GitError as exc:
         raise WorktreeError(f"cannot create branch {branch}: {exc}") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings, _ = _raw_settings(repo)
-    settings += [f"filter.{name}.smudge=" for name in _filters(settings)]
+    settings, _ = raw_settings(repo)
     try:
         repo.git.run("worktree", "add", "--quiet", str(path), branch,
                      config=[*settings, *_CHECKOUT_SETTINGS])
@@ -133,17 +132,21 @@ def create_worktree(repo: GitRepo, path: Path, branch: str) -> TaskWorktree:
                         head, notes)
 
 
-def _filters(settings: list[str]) -> list[str]:
-    return sorted({s[len("filter."):s.index(".clean=")] for s in settings
-                   if s.startswith("filter.") and ".clean=" in s})
-
-
 def _make_exact(path: Path, tree: str) -> None:
     """Rewrite whatever checkout converted (gitattributes eol, ident) to the exact bytes."""
     linked = open_repo(path)
     now = worktree_snapshot(linked, raw=True, max_untracked_bytes=None).tree
-    if now != tree:
-        restore_files(linked, now, tree)
+    if now == tree:
+        return
+    rewritten = restore_files(linked, now, tree).restored
+    # Their index entries still carry the converted files' sizes, which git would take
+    # for a change: entries without stat data make it compare the contents instead.
+    entries = linked.git.run("ls-tree", "-r", "-z", "--full-tree", tree, "--",
+                             *(f":(literal){p}" for p in rewritten)).stdout
+    info = b"".join(meta.split(b" ")[0] + b" " + meta.split(b" ")[2] + b"\t" + name + b"\0"
+                    for meta, _, name in (r.partition(b"\t") for r in entries.split(b"\0") if r))
+    linked.git.run("update-index", "-z", "--index-info", input=info)
+    linked.git.run("update-index", "-q", "--refresh", check=False)
 
 
 def _notes(repo: GitRepo, tree: str, head: str | None, warnings: tuple[str, ...]) -> list[str]:

@@ -45,7 +45,8 @@ def apply(root: Path, wt: TaskWorktree, chosen=None):
 
 
 def test_the_worktree_holds_uncommitted_and_untracked_changes_exactly(tmp_path: Path) -> None:
-    root = committed(tmp_path / "repo", {"a.py": "x = 1\n", "crlf.txt": b"one\r\ntwo\r\n"})
+    root = committed(tmp_path / "repo", {"a.py": "x = 1\n", "crlf.txt": b"one\r\ntwo\r\n",
+                                         ".gitattributes": "*.id ident\n", "v.id": "$Id$\n"})
     write(root, "a.py", "x = 2  # not committed\n")
     write(root, "new.py", "print('untracked')\n")
     write(root, "tool.sh", "#!/bin/sh\n", mode=0o755)
@@ -57,6 +58,7 @@ def test_the_worktree_holds_uncommitted_and_untracked_changes_exactly(tmp_path: 
     assert (linked / "a.py").read_text() == "x = 2  # not committed\n"
     assert (linked / "new.py").read_text() == "print('untracked')\n"
     assert (linked / "crlf.txt").read_bytes() == b"one\r\ntwo\r\n"
+    assert (linked / "v.id").read_text() == "$Id$\n"  # checkout would have expanded it
     assert (linked / "tool.sh").stat().st_mode & 0o111
     assert not (linked / "build").exists()  # ignored files are not copied
     assert git(linked, "status", "--porcelain") == ""
