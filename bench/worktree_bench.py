@@ -4,7 +4,8 @@ a 50-file change back into it (three-way, with 20 other files edited by the user
 
 The tree is the synthetic one of bench/checkpoint_bench.py (deterministic, ~9 MB, a
 Django-like layout), generated in a temp dir; `--source DIR` copies a real tree instead
-(e.g. an unpacked Django sdist). Printed: medians of
+(e.g. the unpacked Django 5.2 sdist: `pip download django==5.2 --no-deps --no-binary
+:all:`, 6,869 files). Printed: medians of
 
 - create: tools.git.worktrees.create_worktree (snapshot of the user's tree, start-point
   commit, `git worktree add`, byte check) beside plain `git worktree add --detach HEAD`
@@ -71,7 +72,8 @@ def main() -> int:
         files = build(root, args.files, args.source)
         total = sum(f.stat().st_size for f in files)
         rng = random.Random(20)
-        agent_step(rng, files, modify=20, add=10, delete=0)  # the user's uncommitted work
+        sources = [f for f in files if f.suffix == ".py"]  # text to edit, in a real tree too
+        agent_step(rng, sources, modify=20, add=10, delete=0)  # the user's uncommitted work
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
                                capture_output=True, check=True).stdout.count(b"\n")
         kind = f"copy of {args.source}" if args.source else "generated (bench/checkpoint_bench)"
@@ -91,7 +93,7 @@ def main() -> int:
 
         run = create_worktree(repo, tmp / "wts" / "apply", "tessera/apply")
         linked = Path(run.path)
-        present = [f.relative_to(root) for f in files if f.exists()]
+        present = [f.relative_to(root) for f in sources if f.exists()]
         chosen = random.Random(50).sample(present, 70)
         change_files([linked / rel for rel in chosen[:50]], "changed by the run")
         change_files([root / rel for rel in chosen[50:]], "the user's edit meanwhile")
