@@ -241,3 +241,15 @@ def test_tasks_in_a_folder_without_git_work_there_and_say_why(tmp_path: Path) ->
         assert "a + b" in (folder / "calc.py").read_text()
 
     asyncio.run(scenario())
+
+
+def test_a_repository_may_turn_worktrees_on_and_keep_runs_longer_never_less(repo: Path) -> None:
+    from agent.config import load_config
+
+    (repo / ".tessera").mkdir()
+    (repo / ".tessera" / "config.toml").write_text("[worktree]\ntasks = false\nmax_age_days = 1\n")
+    config = load_config(repo)
+    assert config.worktree_tasks is True and config.worktree_max_age_days == 14
+    assert sum("would loosen" in w for w in config.warnings) == 2
+    (repo / ".tessera" / "config.toml").write_text("[worktree]\nmax_age_days = 30\n")
+    assert load_config(repo).worktree_max_age_days == 30
