@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tools.git.checkpoints import Checkpoint, create_checkpoint
 from tools.git.diffs import hunk_side_bytes, split_lines
 from tools.git.patch import FileDiff, Hunk
-from tools.git.repo import GitRepo
+from tools.git.repo import GitError, GitRepo
 from tools.git.restore import RestoreConflict, RestoreFailed, restore_files
 from tools.git.snapshot import decode_path, encode_path, temp_index
 from tools.git.worktrees import commit, tree_of
@@ -66,7 +66,10 @@ def apply_changes(repo: GitRepo, base: str, result: str, label: str,
                         config=_MERGE_SETTINGS, env={"GIT_ATTR_NOSYSTEM": "1"})
     if proc.returncode not in (0, 1):
         _drop(repo, checkpoint)
-        raise ApplyConflict({"(merge)": [proc.stderr.decode("utf-8", "replace").strip()]})
+        why = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(["merge-tree"], proc.returncode,
+                       f"{why} (the apply needs git 2.38 or newer for `merge-tree --write-tree`;"
+                       " nothing was applied)")
     merged, conflicts = _read_merge(proc.stdout)
     if proc.returncode == 1:
         _drop(repo, checkpoint)
