@@ -47,6 +47,8 @@ class Config:
     deny_rules: tuple[str, ...] = ()
     effort: str = "auto"
     syntax_guard: str = "refuse"  # or "warn"
+    worktree_tasks: bool = True  # tasks-screen runs work in their own git worktree
+    worktree_max_age_days: float = 14.0  # ended worktree runs are removed after this (0: never)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -137,6 +139,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "approval.deny": ("deny_rules", _rules),
     "agent.effort": ("effort", _choice(EFFORTS)),
     "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
+    "worktree.tasks": ("worktree_tasks", _bool),
+    "worktree.max_age_days": ("worktree_max_age_days", float),
 }
 
 ENVIRONMENT = {
@@ -161,6 +165,10 @@ def _is_tighter_or_equal(key: str, current: Any, proposed: Any) -> bool:
         return proposed <= current
     if key == "approval.policy":
         return APPROVAL_POLICIES.index(proposed) <= APPROVAL_POLICIES.index(current)
+    if key == "worktree.tasks":  # a run in its own worktree is the isolated one
+        return proposed or not current
+    if key == "worktree.max_age_days":  # a repository may keep runs longer, never less
+        return proposed == 0 or (current != 0 and proposed >= current)
     # The backend decides where the user's code is sent; effort and the guard carry no risk.
     return key not in ("backend.spec", "backend.model_dir")
 

@@ -238,6 +238,44 @@ def _proxy_check(session, mode) -> Check:
                  "session namespace and refuses an unlisted host")  # fmt: skip
 
 
+STALE_DAYS_WHEN_KEPT = 14.0  # what doctor calls old when automatic cleanup is off
+
+
+def check_worktrees(repo: Path) -> list[Check]:
+    """Worktree runs (agent/worktree_runs.py): how many are kept, and the stale ones (ended
+    long ago and neither applied nor discarded, or folders no session knows)."""
+    from agent.config import ConfigError, load_config
+    from agent.sessions import SessionStore
+    from agent.worktree_runs import list_runs, orphaned_folders, stale_runs
+
+    try:
+        max_age = load_config(repo).worktree_max_age_days
+    except ConfigError:
+        return []  # check_config reports it
+    store = SessionStore()
+    try:
+        runs = list_runs(store)
+        stale = stale_runs(store, max_age or STALE_DAYS_WHEN_KEPT)
+        orphans = orphaned_folders(store)
+    finally:
+        store.close()
+    waiting = sum(1 for run in runs if run.ended and run.present)
+    cleanup = f"removed {max_age:g} days after they end" if max_age else "never removed"
+    checks = [Check("worktrees", "worktree runs", True,
+                    f"{len(runs)} kept, {waiting} ended and waiting for apply or discard; "
+                    f"{cleanup} (worktree.max_age_days)")]
+    checks += [Check("worktrees", run.session_id, False,
+                     f"stale: {run.info.status}, untouched for over "
+                     f"{max_age or STALE_DAYS_WHEN_KEPT:g} days, {run.worktree.path}",
+                     f"tessera apply {run.session_id}, or tessera discard {run.session_id}",
+                     required=False) for run in stale]
+    checks += [Check("worktrees", folder.name, False,
+                     f"stale: {folder} belongs to no stored session",
+                     f"git worktree remove --force {folder} (in its repository), or delete it",
+                     required=False) for folder in orphans]
+    return checks
+
+
 def _writable(path: Path) -> bool:
     probe = path
     while not probe.exists():
@@ -255,4 +293,5 @@ def run_checks(repo: Path) -> list[Check]:
         *check_config(repo),
         *check_network(repo),
         *check_masks(repo),
+        *check_worktrees(repo),
     ]

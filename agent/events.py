@@ -50,6 +50,9 @@ class SessionStart(Event):
     # Images attached to the task: tools/images.StoredImage fields (sha256, path, width,
     # height, tokens, source_format), stored by content hash.
     images: list[dict[str, Any]] = field(default_factory=list)
+    # A run in its own git worktree (agent/worktree_runs.py): path, branch, base (the
+    # start-point commit), origin, common_dir, head, notes; None for one in the user's tree.
+    worktree: dict[str, Any] | None = None
 
 
 @dataclass

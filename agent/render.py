@@ -22,6 +22,12 @@ def render_human(event: ev.Event, out: TextIO) -> None:
     match event:
         case ev.SessionStart(session_id=sid, task=task, repo=repo, backend=backend):
             out.write(f"session {sid} in {repo} ({backend})\ntask: {task}\n")
+            if event.worktree:
+                out.write(f"worktree: branch {event.worktree['branch']} from your tree at "
+                          f"{event.worktree['origin']}; `tessera apply {sid}` brings the "
+                          "changes back\n")
+                for note in event.worktree.get("notes", []):
+                    out.write(f"note: {note}\n")
         case ev.UserMessage(text=text, origin=origin):
             out.write(f"{'note to model' if origin == 'agent' else 'user'}: {text}\n")
         case ev.SettingsChange(backend=backend, effort=effort):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agent.loop import AgentLoop
     from tools.base import Tool
     from tools.editor_files import EditorFiles
+    from tools.git.worktrees import TaskWorktree
     from tools.sandbox.session import SessionSandbox
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class SessionOptions:
     context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
     workdir: Path | None = None  # where the user works (AGENTS.md below the root); None: repo
     db_path: Path | None = None  # the session store; None: the data dir's
+    # A new session works in its own git worktree (agent/worktree_runs.py), not in `repo`.
+    worktree: bool = False
 
 
 class SessionDriver:
@@ -129,6 +132,7 @@ class SessionDriver:
         # The session's network namespace, proxy and background processes (built with the
         # loop, closed by `close`).
         self.sandbox: SessionSandbox | None = None
+        self.worktree: TaskWorktree | None = None  # where a worktree run works
 
     # -- consumers ---------------------------------------------------------------------
 
@@ -191,10 +195,24 @@ class SessionDriver:
         self.options = replace(o, backend=o.backend or stored.backend,
                                effort=o.effort or stored.effort,
                                approval=o.approval or stored.approval)
+        self._resume_in_worktree(session_id, events)
         if self._backend is None:
             self.backend_spec = self.options.backend
         self.session_id, self._stored, self._opened = session_id, events, True
         return list(events)
+
+    def _resume_in_worktree(self, session_id: str, events: list[ev.Event]) -> None:
+        """A worktree run goes on in its worktree, wherever it is resumed from."""
+        from agent.worktree_runs import resumed_worktree
+        from tools.git.worktrees import WorktreeError
+
+        try:
+            found = resumed_worktree(session_id, events)
+        except WorktreeError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        if found is not None:
+            self.worktree, repo = found
+            self.options = replace(self.options, repo=repo, worktree=False)
 
     def prepare(self) -> AgentLoop:
         """Build the loop now (`start` and `send` do when needed, off the event loop).
@@ -232,6 +250,8 @@ class SessionDriver:
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
         tools = default_tools()
+        if o.worktree and self.worktree is None and not self._stored:
+            repo = self._new_worktree(repo, config.worktree_max_age_days)
         self._close_sandbox()
         self.sandbox = SessionSandbox(repo, config.sandbox_policy(), config.network_policy())
         settings = LoopSettings(
@@ -257,6 +277,36 @@ class SessionDriver:
         if self._stored:
             self._restore(loop)
         return loop
+
+    def _new_worktree(self, repo: Path, max_age_days: float) -> Path:
+        """Make this new session's worktree; it works there from now on (the folder
+        matching `repo` is returned)."""
+        from agent.worktree_runs import start_session_worktree
+        from tools.git.worktrees import WorktreeError
+
+        self._new_id = self._new_id or new_session_id()  # the branch is named after it
+        try:
+            self.worktree, inside, workdir = start_session_worktree(
+                self.store, repo, self.options.workdir, self._new_id, max_age_days)
+        except WorktreeError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        self.options = replace(self.options, repo=inside, workdir=workdir)
+        return inside
+
+    def _drop_unstarted_worktree(self) -> None:
+        """A session that could not start leaves no worktree behind."""
+        from agent.worktree_runs import discard_unstarted
+
+        if self.worktree is not None and self.session_id is None:
+            discard_unstarted(self.worktree)
+            self.worktree = None
+
+    async def _save_worktree(self) -> None:
+        """Commit the worktree's files onto its branch, so the branch holds the run's work."""
+        from agent.worktree_runs import save_quietly
+
+        if self.worktree is not None:
+            await asyncio.to_thread(save_quietly, self.worktree)
 
     def _restore(self, loop: AgentLoop) -> None:
         from agent.resume import CannotResume, replayed_turns, restore
@@ -307,6 +357,7 @@ class SessionDriver:
             self.session_id, task, str(repo), self.backend_spec or "",
             loop.settings.effort.mode, loop.settings.approval.mode, prompt,
             context.instruction_files, list(images or []),
+            self.worktree.to_dict() if self.worktree else None,
         )
 
     async def learn_context_window(self) -> int | None:
@@ -349,9 +400,15 @@ class SessionDriver:
         """Start a new session with `task` (and stored images, agent.attachments.attach)
         and run until the model answers, a budget ends it, or it is cancelled."""
         with self._working():
-            start = await self._session_start(task, images)
+            try:
+                start = await self._session_start(task, images)
+            except BaseException:
+                await asyncio.to_thread(self._drop_unstarted_worktree)
+                raise
             assert self.loop is not None
-            return self._close_run(await self.loop.run(start))
+            finish = await self.loop.run(start)
+            await self._save_worktree()
+            return self._close_run(finish)
 
     async def send(self, text: str | None = None, images: list[dict] | None = None) -> ev.Finish:
         """The user's next message: it starts the session when none is open; otherwise
@@ -370,7 +427,9 @@ class SessionDriver:
             await finish_interrupted_calls(loop)
             if text or images:
                 loop.add_user_message(text or "", images)
-            return self._close_run(await loop.continue_run())
+            finish = await loop.continue_run()
+            await self._save_worktree()
+            return self._close_run(finish)
 
     def _close_run(self, finish: ev.Finish) -> ev.Finish:
         if self.profile.close_run is None:

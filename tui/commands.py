@@ -262,7 +262,9 @@ async def _run(ctx: CommandContext, args: list[str]) -> None:
         run = app.tasks.start(" ".join(args))
         ctx.screen.note(
             f"started task #{run.number}; ctrl+t (or /run) shows the runs. It cannot ask "
-            "you: what the approval policy would ask about is denied, as in `tessera run`."
+            "you: what the approval policy would ask about is denied, as in `tessera run`. "
+            "It works in a git worktree of its own (unless `worktree.tasks` is off): "
+            "review, apply or discard it there."
         )
         return
     app.action_show_tasks()

@@ -38,6 +38,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
                         help="attach an image (PNG, JPEG, WebP, GIF) to the task (repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument("--worktree", action="store_true",
+                        help="work in a new git worktree (branch tessera/SESSION) from your "
+                        "tree as it is; `tessera apply SESSION` brings the changes back")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
     resume.add_argument("--last", action="store_true", help="continue the latest session")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         repo_map_tokens=args.repo_map_tokens,
         context_limit=args.context_limit,
         images=args.image,
+        worktree=args.worktree,
     )
     try:
         finish = asyncio.run(run_headless(options))

@@ -84,14 +84,14 @@ def diff_checkpoints(repo: GitRepo, old_id: str, new_id: str) -> list[FileDiff]:
 # -- reverting one hunk ----------------------------------------------------------------
 
 
-def _block(lines: list[str], missing_newline: bool) -> list[bytes]:
+def hunk_side_bytes(lines: list[str], missing_newline: bool) -> list[bytes]:
     block = [line.encode("utf-8", "surrogateescape") + b"\n" for line in lines]
     if block and missing_newline:
         block[-1] = block[-1][:-1]
     return block
 
 
-def _split_lines(data: bytes) -> list[bytes]:
+def split_lines(data: bytes) -> list[bytes]:
     """Lines as git counts them: split on LF only, each keeping its LF."""
     parts = data.split(b"\n")
     lines = [part + b"\n" for part in parts[:-1]]
@@ -127,9 +127,9 @@ def revert_hunk(repo: GitRepo, file_diff: FileDiff, hunk: Hunk) -> Checkpoint:
         current = None
     if current is not None and not stat.S_ISREG(current.st_mode):
         raise HunkMismatch(f"{file_diff.path} is not a regular file")
-    content = _split_lines(target.read_bytes()) if current else []
-    new_block = _block(hunk.side(new=True), hunk.new_missing_newline)
-    old_block = _block(hunk.side(new=False), hunk.old_missing_newline)
+    content = split_lines(target.read_bytes()) if current else []
+    new_block = hunk_side_bytes(hunk.side(new=True), hunk.new_missing_newline)
+    old_block = hunk_side_bytes(hunk.side(new=False), hunk.old_missing_newline)
     expected = hunk.new_start - 1 if hunk.new_lines else hunk.new_start
     at = _find(content, new_block, expected) if new_block else min(expected, len(content))
     result = b"".join(content[:at] + old_block + content[at + len(new_block) :])

@@ -114,7 +114,7 @@ def index_state(repo: GitRepo) -> IndexState:
     return IndexState(tree=tree, unmerged=unmerged, intent_to_add=tuple(sorted(maybe_ita)))
 
 
-def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
+def raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
     """`-c` settings that make `git add` store bytes as they are on disk.
 
     Returns the settings and whether the user's core.autocrlf may have normalised
@@ -139,8 +139,10 @@ def _raw_settings(repo: GitRepo) -> tuple[list[str], bool]:
             filters.add(key[len("filter.") : key.rindex(".")])
     for name in sorted(filters):
         # An empty command disables a driver; required=false lets that pass quietly.
+        # (smudge is for checkouts: a task worktree is checked out with these settings.)
         settings += [
             f"filter.{name}.clean=",
+            f"filter.{name}.smudge=",
             f"filter.{name}.process=",
             f"filter.{name}.required=false",
         ]
@@ -260,7 +262,7 @@ def worktree_snapshot(
     folders are left out with a warning: they would be hashed again on every snapshot
     and stored in .git/objects. `max_untracked_bytes=None` saves everything.
     """
-    settings, autocrlf = _raw_settings(repo) if raw else ([], False)
+    settings, autocrlf = raw_settings(repo) if raw else ([], False)
     env_extra = {"GIT_ATTR_NOSYSTEM": "1"} if raw else {}
     with temp_index(repo) as env:
         env.update(env_extra)

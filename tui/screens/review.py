@@ -5,12 +5,16 @@ reverts, u undoes the last revert, s switches unified/side by side, Esc goes bac
 
 With a reviewer (tui/reviewing.ModelReviewer), m asks the model to review the diff: its
 findings appear under the lines they name, with their severity; ] and [ jump between
-them, and f (ask the model to fix the hunk) passes the hunk's findings along."""
+them, and f (ask the model to fix the hunk) passes the hunk's findings along.
+
+For an autonomous run in its own worktree (the tasks screen's v), the diff is the run's
+against the point it started from, a reverted hunk is reverted in the run's worktree,
+and a applies the hunks you kept to your tree (A: every hunk left), through `on_apply`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -169,6 +173,8 @@ class ReviewScreen(Screen):
         Binding("right_square_bracket", "jump(1)", "Finding"),
         Binding("left_square_bracket", "jump(-1)", "Previous finding", show=False),
         Binding("f", "ask_fix", "Fix it"),
+        Binding("a", "apply(True)", "Apply kept"),
+        Binding("A", "apply(False)", "Apply all"),
         Binding("escape,q", "close", "Back"),
     ]
 
@@ -180,10 +186,16 @@ class ReviewScreen(Screen):
         reviewer: ModelReviewer | None = None,
         findings: list[Finding] | None = None,
         on_findings: Callable[[list[Finding]], object] | None = None,
+        base_label: str | None = None,
+        on_apply: Callable[[list[tuple[FileDiff, Hunk | None]] | None],
+                           Awaitable[tuple[bool, str]]] | None = None,
     ) -> None:
         super().__init__()
         self.repo_path = repo
         self.base = base
+        self.base_label = base_label or base  # how the messages name the base
+        # Applies the chosen hunks (None: all) to the user's tree: (applied, what happened).
+        self.on_apply = on_apply
         self.ask_model = ask_model  # sends a message to the chat; None outside a chat
         self.reviewer = reviewer  # runs the model's review; None: no model to ask
         self.findings: list[Finding] = list(findings or [])  # an earlier review's, if any
@@ -228,14 +240,14 @@ class ReviewScreen(Screen):
         await files.extend([FileItem(f, self.findings) for f in self.files])
         if not self.files:
             await self.query_one("#hunks", VerticalScroll).remove_children()
-            self.say(f"no changes against {self.base}")
+            self.say(f"no changes against {self.base_label}")
             return
         self.current_file = min(self.current_file, len(self.files) - 1)
         files.index = self.current_file
         await self.show_file(self.current_file)
         kept = sum(1 for v in self.verdicts.values() if v == "kept")
         found = f"; {len(self.findings)} finding(s) of the model's review" if self.findings else ""
-        self.say(f"{len(self.files)} changed file(s) against {self.base}; {kept} hunk(s) kept"
+        self.say(f"{len(self.files)} changed file(s) against {self.base_label}; {kept} hunk(s) kept"
                  + found)
 
     async def show_file(self, index: int) -> None:
@@ -389,7 +401,7 @@ class ReviewScreen(Screen):
             self.say("the model is already reviewing this diff")
             return
         if not self.files:
-            self.say(f"nothing to review: no changes against {self.base}")
+            self.say(f"nothing to review: no changes against {self.base_label}")
             return
         self.reviewing = True
         self.say("the model is reviewing the diff…")
@@ -450,6 +462,28 @@ class ReviewScreen(Screen):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.on_apply is not None if action == "apply" else True
+
+    def kept_hunks(self) -> list[tuple[FileDiff, Hunk | None]]:
+        return [(f, h) for f in self.files for h in f.hunks
+                if self.verdicts.get(hunk_key(f, h)) == "kept"]
+
+    async def action_apply(self, kept_only: bool) -> None:
+        """Apply the kept hunks (or, `kept_only` false, all that are left) to the user's tree."""
+        if self.on_apply is None:
+            return
+        chosen = self.kept_hunks() if kept_only else None
+        if chosen == []:
+            self.say("no hunk kept yet: y keeps one (A applies every hunk left)")
+            return
+        self.say("applying…")
+        applied, message = await self.on_apply(chosen)
+        if applied:
+            self.dismiss(None)
+        else:
+            self.say(message, error=True)
 
     async def action_toggle_side(self) -> None:
         self.side = not self.side

@@ -3,10 +3,16 @@ used), the selected run's live events on the right, a box below to start another
 
 Events of the selected run go straight into its transcript; the list labels change on
 events, plus a once-a-second tick for the clocks that runs only while a run is active.
+
+A run in its own git worktree (the default, agent/autonomous_runs.py) shows its branch;
+once it ended, v reviews its diff (against the point it started from), a applies it to
+your tree (three-way; `tessera undo` reverts it) and d discards it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,6 +25,7 @@ from textual.widgets import Footer, Input, ListItem, ListView, Static
 
 from agent import events as ev
 from agent.autonomous_runs import TaskManager, TaskRun
+from tools.git.apply import Chosen
 from tui.records import Record, TranscriptBuilder
 from tui.styles import STYLES
 from tui.widgets.transcript import Transcript
@@ -52,7 +59,15 @@ def run_label(run: TaskRun) -> Text:
             f"{_tokens(run.spent_tokens)} tok",
             "dim",
         ),
+        "\n  ",
+        (where_label(run), "dim"),
     )
+
+
+def where_label(run: TaskRun) -> str:
+    if run.worktree is None:
+        return "your tree" if run.session_id else ""
+    return f"⎇ {run.worktree.branch}" + (f" · {run.landed}" if run.landed else "")
 
 
 class RunItem(ListItem):
@@ -70,6 +85,9 @@ class TasksScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back"),
         Binding("x", "cancel_run", "Stop run"),
+        Binding("v", "review_run", "Review"),
+        Binding("a", "apply_run", "Apply"),
+        Binding("d", "discard_run", "Discard"),
         Binding("ctrl+n", "new_task", "New task"),
     ]
 
@@ -80,6 +98,8 @@ class TasksScreen(Screen):
         self.transcript = Transcript(id="run-events")
         self.builder: TranscriptBuilder | None = None
         self._clock: Timer | None = None
+        self._discarding: TaskRun | None = None  # d once asks, d again discards
+        self.outcome = ""  # what the last apply or discard did, under the run's title
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -102,7 +122,7 @@ class TasksScreen(Screen):
     # -- showing ------------------------------------------------------------------------
 
     def show_run(self, run: TaskRun) -> None:
-        self.selected = run
+        self.selected, self.outcome, self._discarding = run, "", None
         self.transcript.clear()
         records: list[Record] = []
         self.builder = TranscriptBuilder(self.transcript.add, self.transcript.update_record)
@@ -120,8 +140,19 @@ class TasksScreen(Screen):
         text = Text.assemble(
             (f"#{run.number} ", "bold"), run.task, "\n", (f"session {run.session_id}", "dim")
         )
+        if run.worktree is not None:
+            text.append(f"\nworktree {run.worktree.path} · branch {run.worktree.branch}",
+                        style="dim")
+            for note in run.worktree.notes:
+                text.append(f"\nnote: {note}", style="dim italic")
+        if run.note:
+            text.append(f"\nnote: {run.note}", style="dim italic")
         if run.summary:
             text.append(f"\n{run.status}: {run.summary}", style="italic")
+        if run.worktree is not None and not run.active and not run.landed:
+            text.append("\nv review · a apply to your tree · d discard", style="bold")
+        if self.outcome:
+            text.append(f"\n{self.outcome}")
         self.query_one("#run-title", Static).update(text)
 
     def _item(self, run: TaskRun) -> RunItem | None:
@@ -179,3 +210,87 @@ class TasksScreen(Screen):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    # -- landing a worktree run -------------------------------------------------------------
+
+    def _landable(self) -> TaskRun | None:
+        from tools.git.worktrees import WorktreeError
+
+        run = self.selected
+        if run is None:
+            return None
+        try:
+            self.manager.check_landable(run)
+        except WorktreeError as exc:
+            self._say(str(exc), error=True)
+            return None
+        return run
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.outcome = text
+        self._title()
+        if error:
+            self.notify(text, severity="error")
+
+    def action_review_run(self) -> None:
+        from tui.reviewing import ModelReviewer
+        from tui.screens.review import ReviewScreen
+
+        run = self._landable()
+        if run is None or run.worktree is None:
+            return
+        reviewer = ModelReviewer(Path(run.worktree.path), self.manager.settings.backend,
+                                 self.manager.settings.db_path)
+        self.app.push_screen(ReviewScreen(
+            Path(run.worktree.path), run.worktree.base, reviewer=reviewer,
+            base_label=f"the start of run #{run.number}",
+            on_apply=lambda chosen: self._apply(run, chosen)))
+
+    async def action_apply_run(self) -> None:
+        run = self._landable()
+        if run is not None:
+            await self._apply(run, None)
+
+    async def _apply(self, run: TaskRun, chosen: Chosen | None) -> tuple[bool, str]:
+        """Apply the run (or the chosen hunks); (whether it did, what happened)."""
+        from tools.git.apply import ApplyConflict
+
+        try:
+            result = await asyncio.to_thread(self.manager.apply, run, chosen)
+        except ApplyConflict as exc:
+            files = "; ".join(f"{path}: {' '.join(why) or 'conflict'}"
+                              for path, why in exc.files.items())
+            self._say(f"nothing applied: conflicts with your tree in {files}", error=True)
+            return False, self.outcome
+        except Exception as exc:  # git and worktree errors are for the reader
+            self._say(f"cannot apply: {exc}", error=True)
+            return False, self.outcome
+        changed = [*result.written, *result.removed]
+        self._say(f"applied run #{run.number} to your tree ({len(changed)} file(s): "
+                  f"{', '.join(changed[:5])}); `tessera undo` reverts it" if changed else
+                  f"run #{run.number}: your tree already had its changes")
+        self._sync(run)
+        return True, self.outcome
+
+    async def action_discard_run(self) -> None:
+        run = self._landable()
+        if run is None:
+            return
+        if self._discarding is not run:
+            self._discarding = run
+            self._say(f"d again discards run #{run.number}: its worktree and branch are "
+                      "removed, its changes lost")
+            return
+        self._discarding = None
+        try:
+            await asyncio.to_thread(self.manager.discard, run)
+        except Exception as exc:
+            self._say(f"cannot discard: {exc}", error=True)
+            return
+        self._say(f"discarded run #{run.number}")
+        self._sync(run)
+
+    def _sync(self, run: TaskRun) -> None:
+        item = self._item(run)
+        if item is not None:
+            item.sync()
