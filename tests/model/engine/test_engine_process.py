@@ -44,7 +44,7 @@ def test_command_serves_the_model_on_loopback_with_its_settings(tiny: Path) -> N
     settings = EngineSettings(tiny, extra_args=["--max-num-seqs", "4", "--dtype", "bfloat16"],
                               cpu=True).resolved()
     command = build_command(settings)
-    assert command[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    assert command[:3] == [sys.executable, "-m", "model.engine.vllm_serve"]
     assert option(command, "--model") == str(tiny.resolve())
     assert option(command, "--host") == "127.0.0.1"
     assert 0 < int(option(command, "--port")) < 65536
