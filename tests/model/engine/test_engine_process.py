@@ -110,6 +110,9 @@ def test_cpu_binding_splits_the_allowed_cpus_among_the_ranks(cpus: list[int], ra
     (["--tensor-parallel-size", "2"], 2),
     (["-tp", "2", "--pipeline-parallel-size=3"], 6),
     (["--tensor-parallel-size=4", "--tensor-parallel-size", "2", "-pp", "2"], 4),  # last wins
+    (["-pp", "2", "--nnodes", "2", "--node-rank", "1", "--headless"], 1),  # one stage per node
+    (["--data-parallel-size", "2"], 2),  # both engines on this node
+    (["--data-parallel-size", "2", "--data-parallel-size-local", "1", "-tp", "2"], 2),
 ])
 def test_parallel_ranks_read_from_the_users_vllm_options(args: list[str], ranks: int) -> None:
     assert parallel_ranks(args) == ranks
