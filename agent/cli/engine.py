@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser, command_name: str) -> None:
         parser.add_argument("--stop-timeout", type=float, default=15.0, metavar="S",
                             help="on SIGTERM/SIGINT, seconds the engine's processes get to "
                                  "stop before they are killed (default 15)")
+        parser.add_argument("--join-timeout", type=float, default=900.0, metavar="S",
+                            help="a multi-node leader gives up (status 1) when its followers "
+                                 "have not joined within S seconds (default 900)")
         return
     sub = parser.add_subparsers(dest="action", required=True,
                                 metavar="{start,status,stop,logs}")
@@ -83,6 +86,7 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     ours = {"--host": args.host, "--port": args.port, "--max-model-len": args.max_model_len}
     if hasattr(args, "stop_timeout"):  # serve
         ours["--stop-timeout"] = args.stop_timeout
+        ours["--join-timeout"] = args.join_timeout
     rest: list[str] = []
     index = 0
     while index < len(extra):
@@ -96,6 +100,7 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     port, context = ours["--port"], ours["--max-model-len"]
     if "--stop-timeout" in ours:  # serve's own, not vLLM's
         args.stop_timeout = float(ours["--stop-timeout"])
+        args.join_timeout = float(ours["--join-timeout"])
     return EngineSettings(model_dir=model_dir, host=str(ours["--host"]), port=int(port or 0),
                           max_model_len=int(context) if context else None, extra_args=rest)
 
@@ -118,7 +123,8 @@ def _serve(args: argparse.Namespace, data: Path) -> int:
     from model.engine import serve_foreground
 
     settings = _settings(args)  # reads --stop-timeout given after MODEL_DIR too
-    return serve_foreground(settings, data, progress=_say, grace=args.stop_timeout)
+    return serve_foreground(settings, data, progress=_say, grace=args.stop_timeout,
+                            join_timeout=args.join_timeout)
 
 
 def _status(args: argparse.Namespace, data: Path) -> int:

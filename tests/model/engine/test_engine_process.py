@@ -44,7 +44,7 @@ def test_command_serves_the_model_on_loopback_with_its_settings(tiny: Path) -> N
     settings = EngineSettings(tiny, extra_args=["--max-num-seqs", "4", "--dtype", "bfloat16"],
                               cpu=True).resolved()
     command = build_command(settings)
-    assert command[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    assert command[:3] == [sys.executable, "-m", "model.engine.vllm_serve"]
     assert option(command, "--model") == str(tiny.resolve())
     assert option(command, "--host") == "127.0.0.1"
     assert 0 < int(option(command, "--port")) < 65536
@@ -110,6 +110,9 @@ def test_cpu_binding_splits_the_allowed_cpus_among_the_ranks(cpus: list[int], ra
     (["--tensor-parallel-size", "2"], 2),
     (["-tp", "2", "--pipeline-parallel-size=3"], 6),
     (["--tensor-parallel-size=4", "--tensor-parallel-size", "2", "-pp", "2"], 4),  # last wins
+    (["-pp", "2", "--nnodes", "2", "--node-rank", "1", "--headless"], 1),  # one stage per node
+    (["--data-parallel-size", "2"], 2),  # both engines on this node
+    (["--data-parallel-size", "2", "--data-parallel-size-local", "1", "-tp", "2"], 2),
 ])
 def test_parallel_ranks_read_from_the_users_vllm_options(args: list[str], ranks: int) -> None:
     assert parallel_ranks(args) == ranks
