@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class PreparedCall:
 
     @property
     def side_effect(self) -> SideEffect:
-        return self.tool.side_effect if self.tool else SideEffect.READ
+        return self.tool.side_effect_of(self.args) if self.tool else SideEffect.READ
 
 
 def prepare(event: ev.ToolCall, tools: dict[str, Tool]) -> PreparedCall:
@@ -244,7 +244,7 @@ class CallRunner:
         images: list[dict[str, Any]] = []
         data: dict[str, Any] = {}
         try:
-            result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
+            result = await tool.ainvoke(call.args, replace(self.ctx, call_id=call.event.id))
             ok, text = result.ok, result.text
             image = (result.data or {}).get("image") if result.ok else None
             if isinstance(image, dict):

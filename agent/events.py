@@ -206,6 +206,37 @@ class Finding(Event):
 
 
 @dataclass
+class Subagent(Event):
+    """An event of a subagent (the `task` tool, agent/subagents.py), stored in its parent's
+    session under the parent's call id: `event` is the child's event as a dict (its own
+    `type`, its own step numbers). The parent's history never includes it: a child works in
+    its own context and only its answer (the call's `tool_result`) reaches the parent."""
+
+    type: ClassVar[str] = "subagent"
+    call_id: str
+    event: dict[str, Any]
+
+    def inner(self) -> Event:
+        """The child's event (raises EventDecodeError when it is not one of ours)."""
+        return from_dict(self.event)
+
+
+@dataclass
+class Verify(Event):
+    """One configured check (`[verify] commands`) run in the sandbox after a step that
+    changed files (agent/verify.py); a failure is the model's next message."""
+
+    type: ClassVar[str] = "verify"
+    step: int
+    command: str  # as run: {files} replaced by the changed paths, shell-quoted
+    ok: bool
+    exit_code: int | None  # None: killed (time or memory limit)
+    output_tail: str  # the last lines of its combined output
+    duration_s: float
+    files: list[str] = field(default_factory=list)  # the changed paths it checked
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -243,6 +274,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RawOutput,
         Compaction,
         Finding,
+        Subagent,
+        Verify,
         Error,
         Finish,
     )

@@ -53,9 +53,10 @@ class Profile:
     # The events that end a run, given the loop's `finish` (the last of them a Finish;
     # the loop's own is then not stored): a review adds its findings. None: the loop's.
     close_run: Callable[[ev.Finish], list[ev.Event]] | None = None
+    subagents: bool = False  # the `task` tool (agent/subagents.py): children of its own
 
 
-CODING = Profile()
+CODING = Profile(subagents=True)
 
 
 @dataclass
@@ -101,11 +102,14 @@ class SessionDriver:
         on_progress: Callable[[str], None] | None = None,
         store: SessionStore | None = None,
         backend: Backend | None = None,
+        publish: Consumer | None = None,
     ) -> None:
         self.options = replace(options)  # its own copy: a resume fills in stored settings
         self.profile = profile
         self._approver, self._on_delta, self._on_progress = approver, on_delta, on_progress
         self._owns_store = store is None
+        # Where events go instead of the store (a subagent's: into its parent's session).
+        self._publish_to = publish
         self.store = store or SessionStore(options.db_path)
         self._backend = backend  # used when the loop is built, instead of making one
         self.backend_spec: str | None = backend.name if backend else options.backend
@@ -134,6 +138,9 @@ class SessionDriver:
 
     def _publish(self, event: ev.Event) -> None:
         assert self.session_id is not None
+        if self._publish_to is not None:
+            self._publish_to(event)
+            return
         self.store.append(self.session_id, event)  # stored before anyone sees it
         for consumer in list(self._consumers):
             try:
@@ -213,9 +220,14 @@ class SessionDriver:
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
         tools = default_tools()
+        tools = profile.tools(tools) if profile.tools else tools
+        if profile.subagents:
+            from agent.subagents import TaskTool
+
+            tools = [*tools, TaskTool(self, tools, self._approver)]
         settings = LoopSettings(
             repo=repo,
-            tools=profile.tools(tools) if profile.tools else tools,
+            tools=tools,
             tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
                                      data_dir=paths.data_dir(), syntax_guard=config.syntax_guard),
             approval=ApprovalPolicy(config.approval, rules, config.sandbox_mode),

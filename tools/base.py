@@ -9,6 +9,7 @@ which is what an approval shows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class ToolContext:
     data_dir: Path | None = None
     # "refuse" or "warn": what edit tools do when a change breaks a file's syntax.
     syntax_guard: str = "refuse"
+    # The id of the call being run (the agent sets it per call): a subagent's events are
+    # stored under it.
+    call_id: str = ""
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()
@@ -114,6 +118,16 @@ class Tool(ABC):
             result.data.setdefault("truncated", True)
         result.text = text
         return result
+
+    async def ainvoke(self, raw: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """`invoke` off the event loop: what the agent awaits. A tool whose work is itself
+        asynchronous (the `task` tool runs a subagent's loop) overrides this."""
+        return await asyncio.to_thread(self.invoke, raw, ctx)
+
+    def side_effect_of(self, args: dict[str, Any]) -> SideEffect:
+        """The side effect of one call (approval and ordering go by it): the class's,
+        unless the arguments decide it (a subagent given write tools writes)."""
+        return self.side_effect
 
     def dry_run(self, raw: str | dict[str, Any], ctx: ToolContext) -> dict[str, Any] | None:
         """Parse and preview, changing nothing: the preview's data, `{"error": why}` when

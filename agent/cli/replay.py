@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from agent import events as ev
     from agent.cli.run import EXIT_CODES
     from agent.headless import RunOptions, run_headless
-    from agent.replay import session_turns, write_turns
+    from agent.replay import session_turns, subagent_turns, write_turns
     from agent.session_driver import SessionSetupError
     from agent.sessions import SessionNotFound, SessionStore, default_db_path
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     turns = session_turns(events)
     target = args.export or default_db_path().parent / "replays" / f"{session_id}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_turns(target, turns)
+    write_turns(target, turns, subagent_turns(events))
     if args.export:
         print(f"{len(turns)} turn(s) of session {session_id} written to {target}")
         return 0
