@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import events as ev
+from agent.agent_tool import AgentTool
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 
@@ -181,7 +182,7 @@ class CallRunner:
     ) -> None:
         done = await asyncio.gather(*(self._run_one(step, calls[i], emit=False) for i in batch))
         for index, result in zip(batch, done, strict=True):
-            self.emit(result)
+            self._publish(calls[index], result)
             results[index] = result
 
     async def _approve(self, call: PreparedCall) -> str | None:
@@ -268,5 +269,20 @@ class CallRunner:
             step, call.event.id, call.event.name, ok, text, images or [], data or {}
         )
         if emit:
-            self.emit(result)
+            self._publish(call, result)
         return result
+
+    def _publish(self, call: PreparedCall, result: ev.ToolResult) -> None:
+        """The result, then what an agent-layer tool adds after it (the `todo` event)."""
+        self.emit(result)
+        if result.ok and isinstance(call.tool, AgentTool):
+            for event in call.tool.events_after(result):
+                self.emit(event)
+
+    def ending_result(self, results: Sequence[ev.ToolResult]) -> ev.ToolResult | None:
+        """The successful result of a tool that ends the run (`exit_plan`), if any."""
+        for result in results:
+            tool = self.tools.get(result.name)
+            if result.ok and isinstance(tool, AgentTool) and tool.ends_run:
+                return result
+        return None

@@ -206,6 +206,39 @@ class Finding(Event):
 
 
 @dataclass
+class Todo(Event):
+    """The model's todo list as it set it last (the `todo_write` tool, or an approved
+    plan): the whole list, each item `{"content", "status"}` with status pending,
+    in_progress or done (at most one in_progress). Kept verbatim through compaction."""
+
+    type: ClassVar[str] = "todo"
+    items: list[dict[str, str]]
+    step: int | None = None  # the step whose call set it; None for an approved plan
+
+
+@dataclass
+class Plan(Event):
+    """The plan a plan-mode run ended with (the `exit_plan` tool, or its final answer):
+    `text` as the model wrote it, `steps` its numbered or bulleted items."""
+
+    type: ClassVar[str] = "plan"
+    text: str
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlanDecision(Event):
+    """What the user did with a plan: "approved" (the session goes on with `approval` as
+    its policy, `text` as approved, possibly edited, and its steps as the todo list) or
+    "rejected" (plan mode stays on)."""
+
+    type: ClassVar[str] = "plan_decision"
+    decision: str
+    text: str = ""
+    approval: str | None = None
+
+
+@dataclass
 class Subagent(Event):
     """An event of a subagent (the `task` tool, agent/subagents.py), stored in its parent's
     session under the parent's call id: `event` is the child's event as a dict (its own
@@ -274,6 +307,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RawOutput,
         Compaction,
         Finding,
+        Todo,
+        Plan,
+        PlanDecision,
         Subagent,
         Verify,
         Error,

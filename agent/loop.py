@@ -201,6 +201,8 @@ class AgentLoop:
             if output.malformed:
                 self.emit(ev.UserMessage(self._malformed_note(output.malformed), origin="agent"))
             results = await self.runner.run_step(self.step, prepared)
+            if ending := self.runner.ending_result(results):  # a plan handed to the user
+                return ev.Finish("done", ending.output, self.step)
             if self.runner.stuck.gave_up:
                 return ev.Finish(
                     "stuck", "the model kept repeating calls that had already returned the "

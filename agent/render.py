@@ -48,6 +48,15 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"{file}:{line}: {severity}: {message}\n")
             if suggestion:
                 out.write("  suggested:\n" + _preview(suggestion, 6) + "\n")
+        case ev.Todo(items=items):
+            from agent.todo import render_todo
+
+            out.write(render_todo(items) + "\n")
+        case ev.Plan(text=text):
+            out.write("plan:\n" + "\n".join("  " + line for line in text.splitlines()) + "\n")
+        case ev.PlanDecision(decision=decision, approval=approval):
+            policy = f" (approval {approval} from now on)" if approval else ""
+            out.write(f"plan {decision}{policy}\n")
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):

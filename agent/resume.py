@@ -86,16 +86,18 @@ class StoredSettings:
 
 def stored_settings(events: list[ev.Event]) -> StoredSettings:
     """The latest backend and effort (`session_start`, then each `settings_change`), and
-    the approval policy the session started with."""
+    the approval policy the session started with, or chose with its latest approved plan."""
     start = events[0] if events else None
     if not isinstance(start, ev.SessionStart):
         raise CannotResume("the session has no session_start event")
-    backend, effort = start.backend, start.effort
+    backend, effort, approval = start.backend, start.effort, start.approval
     for event in events:
         if isinstance(event, ev.SettingsChange):
             backend = event.backend or backend
             effort = event.effort or effort
-    return StoredSettings(backend, effort, start.approval)
+        elif isinstance(event, ev.PlanDecision) and event.approval:
+            approval = event.approval
+    return StoredSettings(backend, effort, approval)
 
 
 def replayed_turns(events: list[ev.Event]) -> int:

@@ -23,6 +23,7 @@ from agent import events as ev
 from agent.sessions import SessionNotFound, SessionStore, new_session_id
 
 if TYPE_CHECKING:
+    from agent.ask_user import Asker
     from agent.backend import Backend, Delta
     from agent.calls import Approver
     from agent.loop import AgentLoop
@@ -103,10 +104,13 @@ class SessionDriver:
         store: SessionStore | None = None,
         backend: Backend | None = None,
         publish: Consumer | None = None,
+        asker: Asker | None = None,
     ) -> None:
         self.options = replace(options)  # its own copy: a resume fills in stored settings
         self.profile = profile
         self._approver, self._on_delta, self._on_progress = approver, on_delta, on_progress
+        self._asker = asker  # answers ask_user (None: headless, agent/ask_user.py)
+        self._backend_in_place = False  # a rebuilt loop's backend is where it was
         self._owns_store = store is None
         # Where events go instead of the store (a subagent's: into its parent's session).
         self._publish_to = publish
@@ -195,6 +199,7 @@ class SessionDriver:
 
     def _build(self) -> AgentLoop:
         from agent import paths
+        from agent.agent_tool import session_tools
         from agent.approval import ApprovalPolicy, RuleError
         from agent.backend import BackendError
         from agent.backends import make_backend
@@ -219,7 +224,7 @@ class SessionDriver:
             backend = self._backend or make_backend(config.backend, progress=self._on_progress)
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
-        tools = default_tools()
+        tools = [*default_tools(), *session_tools(self._asker)]  # todo_write, ask_user
         tools = profile.tools(tools) if profile.tools else tools
         if profile.subagents:
             from agent.subagents import TaskTool
@@ -255,7 +260,8 @@ class SessionDriver:
         except CannotResume as exc:
             raise SessionSetupError(str(exc)) from exc
         skip = getattr(loop.backend, "skip", None)
-        if skip is not None:  # a replay goes on after the turns it already gave
+        if skip is not None and not self._backend_in_place:  # a replay goes on after the
+            # turns it already gave
             skip(replayed_turns(self._stored))
 
     # -- running -----------------------------------------------------------------------
@@ -398,6 +404,31 @@ class SessionDriver:
             return await loop.compact(reason="user")
 
     # -- settings -----------------------------------------------------------------------
+
+    def set_profile(self, profile: Profile, approval: str | None = None) -> None:
+        """Run the next turns as `profile` (plan mode, then coding once the plan is
+        approved), with `approval` as the policy when given; the conversation and the
+        backend go on as they are (the loop is rebuilt from the stored events)."""
+        if self.running:
+            raise SessionSetupError("stop the model first: it is working")
+        self.profile = profile
+        if approval is not None:
+            self.options.approval = approval
+        if self.loop is None:
+            return
+        self._backend, self._backend_in_place = self.loop.backend, True
+        self._window_asked = False  # the new loop's compaction learns the window again
+        if self.session_id is not None:
+            self._stored = self.store.events(self.session_id)
+        self.loop = None
+
+    async def record(self, event: ev.Event) -> None:
+        """Add an event of the front end's making (a plan decision, the todo list of an
+        approved plan) to the started session: stored, shown, and applied to the model's
+        history like the loop's own."""
+        if self.session_id is None:
+            raise SessionSetupError("the session has not started")
+        (await self._loop()).emit(event)
 
     def set_effort(self, mode: str) -> str:
         """Reasoning effort from the next step on (none, high or auto); stored in the

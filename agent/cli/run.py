@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
                         help="attach an image (PNG, JPEG, WebP, GIF) to the task (repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument("--plan", action="store_true",
+                        help="plan mode: read-only tools; print the model's plan and stop")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
     resume.add_argument("--last", action="store_true", help="continue the latest session")
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         repo_map_tokens=args.repo_map_tokens,
         context_limit=args.context_limit,
         images=args.image,
+        plan=args.plan,
     )
     try:
         finish = asyncio.run(run_headless(options))
