@@ -66,6 +66,15 @@ class ToolContext:
         self.repo = Path(self.repo).resolve()
 
 
+def bounded(result: ToolResult, ctx: ToolContext) -> ToolResult:
+    """The result with its text cut to the context's limit (flagged `truncated`)."""
+    text, truncated = bound_text(result.text, ctx.result_limit)
+    if truncated:
+        result.data.setdefault("truncated", True)
+    result.text = text
+    return result
+
+
 class ToolError(Exception):
     """A failure a tool reports to the model as a result with ok=False."""
 
@@ -113,11 +122,7 @@ class Tool(ABC):
             result = self.run(args, ctx)
         except ToolError as exc:
             result = ToolResult.error(str(exc))
-        text, truncated = bound_text(result.text, ctx.result_limit)
-        if truncated:
-            result.data.setdefault("truncated", True)
-        result.text = text
-        return result
+        return bounded(result, ctx)
 
     async def ainvoke(self, raw: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
         """`invoke` off the event loop: what the agent awaits. A tool whose work is itself
