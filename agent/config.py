@@ -45,6 +45,10 @@ class Config:
     deny_rules: tuple[str, ...] = ()
     effort: str = "auto"
     syntax_guard: str = "refuse"  # or "warn"
+    # Checks run in the sandbox after a step that changed files (agent/verify.py); a
+    # repository may set them, but an untrusted one's never run with the sandbox off.
+    verify_commands: tuple[str, ...] = ()
+    verify_from_untrusted_repo: bool = False
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -90,6 +94,14 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _commands(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError('expected a list of commands such as ["ruff check {files}"]')
+    return tuple(value)
+
+
 def _rules(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -113,6 +125,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "approval.deny": ("deny_rules", _rules),
     "agent.effort": ("effort", _choice(EFFORTS)),
     "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
+    "verify.commands": ("verify_commands", _commands),
 }
 
 ENVIRONMENT = {
@@ -196,6 +209,8 @@ def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
             )
             continue
         setattr(config, attr, value)
+        if key == "verify.commands":
+            config.verify_from_untrusted_repo = clamp
     config.sources.append(source)
 
 

@@ -270,6 +270,16 @@ class Verify(Event):
 
 
 @dataclass
+class VerifySuggestion(Event):
+    """No `[verify] commands` are configured, yet the repository declares checks: said
+    once per repository, at the first step that changes files; nothing is run."""
+
+    type: ClassVar[str] = "verify_suggestion"
+    commands: list[str]
+    sources: list[str]  # the files that declare them (pyproject.toml, package.json, Makefile)
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -312,6 +322,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PlanDecision,
         Subagent,
         Verify,
+        VerifySuggestion,
         Error,
         Finish,
     )

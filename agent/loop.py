@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy
@@ -45,6 +46,9 @@ from agent.history import History
 from agent.tokens import TokenCounter, default_counter
 from tools.base import Tool, ToolContext
 
+if TYPE_CHECKING:
+    from agent.verify import Verifier
+
 
 @dataclass
 class Budgets:
@@ -69,6 +73,7 @@ class LoopSettings:
     checkpointer: Checkpointer | None = None
     on_delta: Callable[[Delta], None] | None = None  # live display only; never stored
     compaction: CompactionSettings | None = None  # None: never compact
+    verifier: Verifier | None = None  # checks after a step that changed files (agent/verify.py)
     # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
     token_counter: TokenCounter | None = None
 
@@ -212,16 +217,28 @@ class AgentLoop:
                            f"{self._malformed_streak} steps in a row")
                 self.emit(ev.Error(message, step=self.step, fatal=True))
                 return ev.Finish("error", message, self.step)
-            failed = any(not r.ok for r in results) or malformed
+            checks_failed = await self._verify(results)
+            failed = any(not r.ok for r in results) or malformed or checks_failed
             self._failure_streak = self._failure_streak + 1 if failed else 0
             self._signals = StepSignals(
                 step=self.step + 1,
                 last_failed=any(not r.ok for r in results),
                 consecutive_failures=self._failure_streak,
                 malformed=malformed,
+                checks_failed=checks_failed,
                 last_thinking_tokens=self.counter.text(output.thinking),
             )
             self.context_tokens = self.count_context()
+
+    async def _verify(self, results: list[ev.ToolResult]) -> bool:
+        """The configured checks, when the step changed files; a failure is the model's
+        next message. True when one failed."""
+        if self.settings.verifier is None:
+            return False
+        note = await self.settings.verifier.after_step(self.step, results, self.emit)
+        if note:
+            self.emit(ev.UserMessage(note, origin="agent"))
+        return note is not None
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets

@@ -78,6 +78,7 @@ class SessionOptions:
     context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
     workdir: Path | None = None  # where the user works (AGENTS.md below the root); None: repo
     db_path: Path | None = None  # the session store; None: the data dir's
+    verify: bool = True  # the configured checks after steps that change files (--no-verify)
 
 
 class SessionDriver:
@@ -243,6 +244,7 @@ class SessionDriver:
             on_delta=self._on_delta,
             compaction=(CompactionSettings(o.context_limit)
                         if o.context_limit and profile.compaction else None),
+            verifier=_verifier(repo, config, o.verify),
         )
         self.warnings = list(config.warnings)
         if self._backend is None:
@@ -467,6 +469,12 @@ class SessionDriver:
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec
 
+    def set_verify(self, enabled: bool) -> None:
+        """Run the configured checks after steps that change files, or not (`/verify`)."""
+        self.options.verify = enabled
+        if self.loop is not None and self.loop.settings.verifier is not None:
+            self.loop.settings.verifier.enabled = enabled
+
     def _open_if_possible(self) -> None:
         # A session that cannot be resumed is reported by what needs it (start, send);
         # a setting is kept for whatever runs next.
@@ -511,6 +519,15 @@ def _approval_rules(deny: tuple[str, ...], allow: tuple[str, ...], options: Sess
         *(Rule.parse(Verdict.DENY, spec) for spec in (*deny, *options.deny)),
         *(Rule.parse(Verdict.ALLOW, spec) for spec in (*allow, *options.allow)),
     ]
+
+
+def _verifier(repo: Path, config, enabled: bool):
+    from agent import paths
+    from agent.verify import Verifier
+
+    return Verifier(repo, config.verify_commands, config.sandbox_policy(), enabled,
+                    config.verify_from_untrusted_repo,
+                    paths.data_dir() / "verify_suggested.json")
 
 
 def _git_checkpointer(repo: Path, label: str) -> str:

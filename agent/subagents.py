@@ -133,7 +133,7 @@ class TaskTool(Tool):
         return self._result(finish, child)
 
     def _child(self, call_id: str, names: list[str]) -> SessionDriver:
-        from agent.session_driver import Profile, SessionDriver
+        from agent.session_driver import Profile, SessionDriver, SessionOptions
 
         parent, loop = self.parent, self.parent.loop
         assert loop is not None, "the task tool runs inside a built session"
@@ -145,12 +145,13 @@ class TaskTool(Tool):
             instructions=SUBAGENT_INSTRUCTIONS,
             subagents=False,
         )
-        options = type(o)(
+        options = SessionOptions(
             repo=o.repo, effort=loop.settings.effort.mode,
             approval=loop.settings.approval.mode, allow=list(o.allow), deny=list(o.deny),
             max_steps=self.budget.max_steps, max_tokens=self.budget.max_tokens,
             repo_map_tokens=o.repo_map_tokens, context_limit=o.context_limit,
             workdir=o.workdir, db_path=o.db_path,
+            verify=False,  # the parent checks the step that ran this call
         )
 
         def publish(event: ev.Event) -> None:

@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
                         help="attach an image (PNG, JPEG, WebP, GIF) to the task (repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="do not run the [verify] commands after steps that change files")
     parser.add_argument("--plan", action="store_true",
                         help="plan mode: read-only tools; print the model's plan and stop")
     resume = parser.add_mutually_exclusive_group()
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         repo_map_tokens=args.repo_map_tokens,
         context_limit=args.context_limit,
         images=args.image,
+        verify=not args.no_verify,
         plan=args.plan,
     )
     try:
