@@ -57,6 +57,8 @@ class CommandScreen(Protocol):
 
     def compact(self) -> None: ...
 
+    def set_plan_mode(self, on: bool) -> None: ...
+
     async def attach_images(self, paths: list[Path]) -> list[tuple[dict, ImageChip]]: ...
 
 
@@ -106,7 +108,7 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
     lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
     keys = (
         "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
-        "Esc stop the model · ctrl+t autonomous runs · "
+        "Esc stop the model · shift+tab plan mode · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
     )
@@ -290,6 +292,16 @@ async def _clear(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.session.new_conversation()
     ctx.screen.transcript.clear()
     ctx.screen.note("new conversation; the previous one stays in /sessions")
+
+
+@command("plan", "/plan [on|off]", "plan mode: the model explores read-only and ends with a "
+         "plan to approve, edit or reject (a toggle; also shift+tab)")
+async def _plan(ctx: CommandContext, args: list[str]) -> None:
+    if args and args[0] not in ("on", "off"):
+        ctx.screen.note("/plan takes on or off (or nothing, to toggle)", "error")
+        return
+    on = args[0] == "on" if args else not ctx.screen.session.plan_mode
+    ctx.screen.set_plan_mode(on)
 
 
 @command("quit", "/quit", "leave Tessera (the session is stored)")

@@ -269,6 +269,11 @@ class TranscriptBuilder:
                     f"context compacted {why}: {dropped} older message(s) replaced by the "
                     f"model's summary; the task, the instructions and the last {kept} "
                     f"message(s) stay as they were.\n\n{summary}", "dim"))
+            case ev.Plan(text=text):
+                self._add(NoteRecord(f"plan for your approval:\n\n{text}"))
+            case ev.PlanDecision(decision=decision, approval=approval):
+                policy = f", carried out with approval {approval}" if approval else ""
+                self._add(NoteRecord(f"plan {decision}{policy}", "dim"))
             case ev.Finish(status=status, summary=summary):
                 self._settle_live(stopped=status == "cancelled")
                 if status in FINISH_NOTES:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from agent import events as ev
 from agent.approval import CallFacts
+from agent.ask_user import Question
 from agent.backend import Delta, TextDelta, ThinkingDelta
 from tui.commands import CommandContext, run_command
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
@@ -28,17 +30,22 @@ from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
 from tui.widgets.approval import ApprovalPanel
 from tui.widgets.live import LiveArea
+from tui.widgets.plan import PlanAnswer, PlanPanel
 from tui.widgets.prompt import PromptInput
+from tui.widgets.question import QuestionPanel
 from tui.widgets.status import Stats, StatusBar
+from tui.widgets.todo import TodoPanel
 from tui.widgets.transcript import Transcript
 
 REFRESH_HZ = 20
+T = TypeVar("T")
 
 
 class ChatScreen(Screen):
     CSS_PATH = STYLES / "chat.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", priority=True),
+        Binding("shift+tab", "toggle_plan", "Plan mode", priority=True),
         Binding("ctrl+r", "review", "Review"),
         Binding("ctrl+t", "app.show_tasks", "Runs", priority=True),
         Binding("ctrl+q", "app.quit", "Quit"),
@@ -52,6 +59,10 @@ class ChatScreen(Screen):
         self.prompt = PromptInput(root=session.options.repo, id="prompt")
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
+        self.todo_panel = TodoPanel(id="todo")
+        self._question: QuestionPanel | None = None
+        self._plan_panel: PlanPanel | None = None
+        self._pending_plan: ev.Plan | None = None  # the plan of the turn now ending
         self.builder = TranscriptBuilder(self._add_record, self._touch, self._live_changed)
         self._dirty: dict[int, Record] = {}
         self._live_dirty = False
@@ -68,6 +79,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield self.transcript
         yield self.live
+        yield self.todo_panel
         yield self.prompt
         yield self.status_bar
 
@@ -125,6 +137,8 @@ class ChatScreen(Screen):
         builder = TranscriptBuilder(records.append, lambda r: None)
         for event in events:
             builder.event(event)
+            if isinstance(event, ev.Todo):
+                self.todo_panel.show_items(event.items)
             if isinstance(event, ev.Usage):
                 self.stats.usage(
                     event.prompt_tokens, event.cached_prompt_tokens, event.completion_tokens
@@ -137,6 +151,10 @@ class ChatScreen(Screen):
 
     def session_event(self, event: ev.Event) -> None:
         self.builder.event(event)
+        if isinstance(event, ev.Todo):
+            self.todo_panel.show_items(event.items)
+        elif isinstance(event, ev.Plan):
+            self._pending_plan = event  # decided once the turn has ended
         self.stats.context_window = self.session.context_window
         if isinstance(event, ev.Usage):
             self.stats.usage(
@@ -186,16 +204,76 @@ class ChatScreen(Screen):
             id="approval",
         )
         self._approval = panel
+        try:
+            return await self._answer_in(panel, answer, "waiting for you")
+        finally:
+            self._approval = None
+            self._set_state("working")
+
+    async def _answer_in(self, panel: Widget, answer: asyncio.Future[T], state: str) -> T:
+        """Show `panel` above the message box until `answer` resolves (or the turn is
+        stopped, which cancels the wait)."""
         await self.mount(panel, before=self.prompt)
-        self._set_state("waiting for you")
+        self._set_state(state)
         try:
             return await answer
         finally:
-            self._approval = None
             if panel.is_mounted:
                 await panel.remove()
             self.prompt.focus()
+
+    async def ask_user(self, question: Question) -> str:
+        """The model's question: a chooser above the message box until it is answered
+        (Esc stops the run instead)."""
+        self._flush()
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        panel = QuestionPanel(question, answer, id="question")
+        self._question = panel
+        try:
+            return await self._answer_in(panel, answer, "waiting for you")
+        finally:
+            self._question = None
             self._set_state("working")
+
+    async def _decide_plan(self, plan: ev.Plan) -> PlanAnswer:
+        answer: asyncio.Future[PlanAnswer] = asyncio.get_running_loop().create_future()
+        panel = PlanPanel(plan.text, answer, id="plan")
+        self._plan_panel = panel
+        try:
+            return await self._answer_in(panel, answer, "plan: approve, edit or reject")
+        finally:
+            self._plan_panel = None
+
+    async def _settle_plans(self) -> None:
+        """After a plan-mode turn: the user approves (the same session carries the plan
+        out), edits then approves, or rejects (plan mode stays on) its plan."""
+        while (plan := self._pending_plan) is not None:
+            self._pending_plan = None
+            decision = await self._decide_plan(plan)
+            if decision.decision == "rejected":
+                await self.session.reject_plan(plan.text)
+                self.note("plan rejected; plan mode stays on: say what to change")
+                return
+            self.session.plan_mode = False  # approve_plan ends it too; shown from now
+            self._show_plan_mode()
+            self._set_state("working")
+            await self.session.approve_plan(decision.text, decision.approval or "ask",
+                                            decision.edited)
+
+    def action_toggle_plan(self) -> None:
+        """shift+tab and /plan: the next messages plan only, with read-only tools."""
+        self.set_plan_mode(not self.session.plan_mode)
+
+    def set_plan_mode(self, on: bool) -> None:
+        self.session.plan_mode = on
+        self._show_plan_mode()
+        self.note("plan mode on: the model explores read-only and ends with a plan for "
+                  "you to approve (shift+tab or /plan turns it off)" if on else
+                  "plan mode off: the next message runs as usual")
+
+    def _show_plan_mode(self) -> None:
+        self.stats.mode = "plan" if self.session.plan_mode else ""
+        self.status_bar.refresh_stats()
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -256,8 +334,10 @@ class ChatScreen(Screen):
     async def _run_turn_body(self, text: str, images: list[dict]) -> None:
         assert self._ticker is not None
         self._ticker.resume()
+        self._pending_plan = None
         try:
             await self.session.send(text, images)
+            await self._settle_plans()
         except SessionSetupError as exc:
             self.builder.user_echoed = False
             self.note(f"cannot start: {exc}", "error")
