@@ -23,6 +23,7 @@ from typing import Any
 from agent import events as ev
 from agent.agent_tool import AgentTool
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
+from agent.call_format import argument_problem, unknown_tool_problem
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 
 # What an interactive front end answers when asked: "once", "always" or "deny".
@@ -67,12 +68,11 @@ def prepare(event: ev.ToolCall, tools: dict[str, Tool]) -> PreparedCall:
     """Check the name and the arguments; a problem is a precise message for the model."""
     tool = tools.get(event.name)
     if tool is None:
-        known = ", ".join(sorted(tools))
-        return PreparedCall(event, problem=f"unknown tool {event.name!r}; the tools are: {known}")
+        return PreparedCall(event, problem=unknown_tool_problem(event.name, tools))
     try:
         parsed = tool.parse_args(event.arguments)
     except ToolError as exc:
-        return PreparedCall(event, tool, problem=f"{exc}. Fix the arguments and call again.")
+        return PreparedCall(event, tool, problem=argument_problem(str(exc), tool))
     return PreparedCall(event, tool, args=parsed.model_dump(exclude_unset=True))
 
 
