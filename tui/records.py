@@ -269,8 +269,9 @@ class TranscriptBuilder:
                     f"context compacted {why}: {dropped} older message(s) replaced by the "
                     f"model's summary; the task, the instructions and the last {kept} "
                     f"message(s) stay as they were.\n\n{summary}", "dim"))
-            case ev.Plan(text=text):
-                self._add(NoteRecord(f"plan for your approval:\n\n{text}"))
+            case ev.Plan(steps=steps):
+                self._add(NoteRecord(f"plan ready ({len(steps)} step(s)): nothing has "
+                                     "changed; approve, edit or reject it"))
             case ev.PlanDecision(decision=decision, approval=approval):
                 policy = f", carried out with approval {approval}" if approval else ""
                 self._add(NoteRecord(f"plan {decision}{policy}", "dim"))

@@ -61,7 +61,7 @@ def test_a_plan_approved_with_auto_edit_is_carried_out(repo: Path) -> None:
             assert todo.display and todo.items[1] == {"content": "Check add(2, 3)",
                                                       "status": "in_progress"}
             text = transcript_text(app)
-            assert "plan for your approval" in text
+            assert "plan ready (2 step(s))" in text
             assert "plan approved, carried out with approval auto-edit" in text
             assert "Fixed add as planned." in text
         events = stored_events()
