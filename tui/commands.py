@@ -210,6 +210,23 @@ async def _sessions(ctx: CommandContext, args: list[str]) -> None:
     )
 
 
+@command("verify", "/verify [on|off]", "run the [verify] checks after each step that "
+         "changes files, or not")
+async def _verify(ctx: CommandContext, args: list[str]) -> None:
+    driver = ctx.screen.session.driver
+    if args and args[0].lower() in ("on", "off"):
+        driver.set_verify(args[0].lower() == "on")
+    elif args:
+        ctx.screen.note("usage: /verify [on|off]", "error")
+        return
+    verifier = driver.loop.settings.verifier if driver.loop else None
+    commands = ", ".join(verifier.commands) if verifier and verifier.commands else None
+    state = "on" if driver.options.verify else "off"
+    ctx.screen.note(f"verify {state}: " + (
+        f"after each step that changes files: {commands}" if commands else
+        "no [verify] commands are configured (add them to .tessera/config.toml)"))
+
+
 @command("compact", "/compact", "summarise the older turns now to free context")
 async def _compact(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.compact()
