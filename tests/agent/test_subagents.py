@@ -150,3 +150,36 @@ def test_cancelling_the_parent_stops_its_children(repo: Path, tmp_path: Path) ->
     child = inner(events, "s00001c00")
     assert isinstance(child[-1], ev.Finish) and child[-1].status == "cancelled"
     assert (repo / "calc.py").read_text() == CALC_BUGGY
+
+
+def test_a_resumed_session_goes_on_after_its_subagent_without_running_it_again(
+    repo: Path, tmp_path: Path
+) -> None:
+    backend = write_script(tmp_path / "t.jsonl", PARENT, {"s00001c00": CHILD})
+    db = tmp_path / "s.db"
+    first, _events = run_session(repo, None, backend=backend, approval="auto-edit",
+                                 db_path=db, max_steps=1)
+    assert first.status == "budget"
+    finish, events = run_session(repo, None, task=None, backend=backend,
+                                 approval="auto-edit", db_path=db, resume="last")
+    assert finish.status == "done" and finish.summary == PARENT[-1]
+    assert not of_type(events, ev.Subagent)  # the call had its result: not run again
+    assert (repo / "calc.py").read_text() == CALC_BUGGY.replace("a - b", "a + b")
+    stored = SessionStore(db).events(finish_session(db))
+    assert sum(1 for e in of_type(stored, ev.Subagent) if e.event["type"] == "finish") == 1
+
+
+def test_a_session_with_subagents_exports_a_replay_file_that_scripts_them(
+    repo: Path, tmp_path: Path
+) -> None:
+    from agent.replay import ReplayBackend, session_turns, subagent_turns, write_turns
+
+    backend = write_script(tmp_path / "t.jsonl", PARENT, {"s00001c00": CHILD})
+    db = tmp_path / "s.db"
+    run_session(repo, None, backend=backend, approval="auto-edit", db_path=db)
+    stored = SessionStore(db).events(finish_session(db))
+    exported = tmp_path / "export.jsonl"
+    write_turns(exported, session_turns(stored), subagent_turns(stored))
+    replay = ReplayBackend.from_file(exported)
+    assert [t.raw for t in replay.turns] == PARENT
+    assert [t.raw for t in replay.for_subagent("s00001c00").turns] == CHILD
