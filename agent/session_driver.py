@@ -230,7 +230,7 @@ class SessionDriver:
         if profile.subagents:
             from agent.subagents import TaskTool
 
-            tools = [*tools, TaskTool(self, tools, self._approver)]
+            tools = [*tools, TaskTool(self, tools)]
         settings = LoopSettings(
             repo=repo,
             tools=tools,
@@ -468,6 +468,14 @@ class SessionDriver:
         self.backend_spec = self.options.backend = spec
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec
+
+    def child(self, options: SessionOptions, profile: Profile, *, backend: Backend,
+              publish: Consumer) -> SessionDriver:
+        """A session inside this one (a subagent, agent/subagents.py): the same store and
+        approver, `backend`, and its events handed to `publish` instead of being stored
+        as a session of their own."""
+        return SessionDriver(options, profile, approver=self._approver, store=self.store,
+                             backend=backend, publish=publish)
 
     def set_verify(self, enabled: bool) -> None:
         """Run the configured checks after steps that change files, or not (`/verify`)."""

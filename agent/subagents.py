@@ -20,7 +20,8 @@ A replay backend scripts a child's turns: lines of the replay file tagged with
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
@@ -31,8 +32,8 @@ from tools.output import bound_text
 
 if TYPE_CHECKING:
     from agent.backend import Backend
-    from agent.calls import Approver
-    from agent.session_driver import SessionDriver
+    from agent.loop import AgentLoop
+    from agent.sessions import SessionStore
 
 SUBAGENT_INSTRUCTIONS = (
     "You are a subagent: another agent gave you the task above and sees nothing of your "
@@ -51,6 +52,29 @@ class SubagentBudget:
     max_steps: int = 15
     max_tokens: int | None = 200_000  # engine work: uncached prompt + generated tokens
     answer_bytes: int = 8 * 1024  # of the final answer the parent gets (head and tail kept)
+
+
+class ChildSession(Protocol):
+    loop: AgentLoop | None
+    session_id: str | None
+
+    async def start(self, task: str) -> ev.Finish: ...
+
+    def close(self) -> None: ...
+
+
+class ParentSession(Protocol):
+    """What a `task` call needs of the session it runs in: agent.session_driver's
+    SessionDriver, which makes this tool (named by its shape, not imported back)."""
+
+    options: Any  # SessionOptions
+    profile: Any  # Profile
+    loop: AgentLoop | None
+    store: SessionStore
+    backend_spec: str | None
+
+    def child(self, options: Any, profile: Any, *, backend: Backend,
+              publish: Callable[[ev.Event], None]) -> ChildSession: ...
 
 
 @runtime_checkable
@@ -86,10 +110,9 @@ class TaskTool(Tool):
     Args: ClassVar[type[ToolArgs]] = TaskArgs
     side_effect = SideEffect.READ
 
-    def __init__(self, parent: SessionDriver, tools: list[Tool], approver: Approver | None,
+    def __init__(self, parent: ParentSession, tools: list[Tool],
                  budget: SubagentBudget | None = None) -> None:
         self.parent = parent
-        self.approver = approver
         self.budget = budget or SubagentBudget()
         # What a child may be given: the parent's tools, the task tool excepted.
         self.effects = {t.name: t.side_effect for t in tools if t.name != self.name}
@@ -132,33 +155,27 @@ class TaskTool(Tool):
             raise asyncio.CancelledError  # the parent was stopped: it stops too
         return self._result(finish, child)
 
-    def _child(self, call_id: str, names: list[str]) -> SessionDriver:
-        from agent.session_driver import Profile, SessionDriver, SessionOptions
-
+    def _child(self, call_id: str, names: list[str]) -> ChildSession:
         parent, loop = self.parent, self.parent.loop
         assert loop is not None, "the task tool runs inside a built session"
-        o = parent.options
-        profile = Profile(
+        profile = type(parent.profile)(  # the driver's Profile, with its defaults
             name="subagent",
             tools=lambda tools: [t for t in tools if t.name in names],
             checkpoints=any(self.effects[n] is not SideEffect.READ for n in names),
             instructions=SUBAGENT_INSTRUCTIONS,
             subagents=False,
         )
-        options = SessionOptions(
-            repo=o.repo, effort=loop.settings.effort.mode,
-            approval=loop.settings.approval.mode, allow=list(o.allow), deny=list(o.deny),
-            max_steps=self.budget.max_steps, max_tokens=self.budget.max_tokens,
-            repo_map_tokens=o.repo_map_tokens, context_limit=o.context_limit,
-            workdir=o.workdir, db_path=o.db_path,
+        options = replace(  # the parent's repository, rules, map and context limit
+            parent.options, effort=loop.settings.effort.mode,
+            approval=loop.settings.approval.mode, max_steps=self.budget.max_steps,
+            max_tokens=self.budget.max_tokens, max_wall_s=None, resume=None,
             verify=False,  # the parent checks the step that ran this call
         )
 
         def publish(event: ev.Event) -> None:
             loop.emit(ev.Subagent(call_id, event.to_dict()))
 
-        return SessionDriver(options, profile, approver=self.approver, store=parent.store,
-                             backend=self._backend(call_id), publish=publish)
+        return parent.child(options, profile, backend=self._backend(call_id), publish=publish)
 
     def _backend(self, call_id: str) -> Backend:
         """The child's own client of the parent's backend (a stream's cancel state is per
@@ -178,7 +195,7 @@ class TaskTool(Tool):
                 pass  # the parent's own client then serves it too
         return loop.backend
 
-    def _result(self, finish: ev.Finish, child: SessionDriver) -> ToolResult:
+    def _result(self, finish: ev.Finish, child: ChildSession) -> ToolResult:
         loop = child.loop
         steps = finish.steps
         data = {"status": finish.status, "steps": steps,

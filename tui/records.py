@@ -15,11 +15,8 @@ from typing import Any, ClassVar
 
 from agent import events as ev
 from agent.backend import Delta, TextDelta, ThinkingDelta, ToolCallDelta
-
-
-@dataclass(eq=False)
-class Record:
-    kind: ClassVar[str] = "record"
+from tui.record import Record  # the base, shared with tui/step_records.py
+from tui.step_records import SubagentRecord, VerifyRecord
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ class TranscriptBuilder:
         self.live_thinking: ThinkingRecord | None = None
         self.live_text: TextRecord | None = None
         self.tools: dict[str, ToolRecord] = {}
-        self.subagents: dict[str, Record] = {}  # tui.step_records.SubagentRecord by call id
+        self.subagents: dict[str, SubagentRecord] = {}  # by the parent's call id
         self.user_echoed = False  # the screen showed the user's message when it was sent
         # The step the user stopped: its partial answer is on screen already, marked, when
         # the loop records it as thinking and text events.
@@ -292,8 +289,6 @@ class TranscriptBuilder:
 
     def _subagent(self, call_id: str, inner: dict[str, Any]) -> None:
         """A child's event: folded into one record, added after its `task` call's card."""
-        from tui.step_records import SubagentRecord
-
         record = self.subagents.get(call_id)
         if record is None:
             call = self.tools.get(call_id)
@@ -303,13 +298,10 @@ class TranscriptBuilder:
             record = SubagentRecord(call_id, str(description))
             self.subagents[call_id] = record
             self._add(record)
-        assert isinstance(record, SubagentRecord)
         record.apply(inner)
         self._touch(record)
 
     def _verify(self, event: ev.Verify | ev.VerifySuggestion) -> None:
-        from tui.step_records import VerifyRecord
-
         if isinstance(event, ev.VerifySuggestion):
             self._add(NoteRecord(
                 f"no [verify] commands are configured; {', '.join(event.sources)} suggest "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tui.records import Record
+from tui.record import Record
 
 
 @dataclass
