@@ -97,6 +97,17 @@ def plan_profile() -> Profile:
                    close_run=_close_plan)
 
 
+def undecided_plan(events: list[ev.Event]) -> ev.Plan | None:
+    """The plan a stored session ended with, when nothing (a decision, a message) came
+    after it: a resumed chat offers it for a decision again."""
+    for event in reversed(events):
+        if isinstance(event, ev.Plan):
+            return event
+        if isinstance(event, ev.PlanDecision | ev.UserMessage | ev.SessionStart):
+            return None
+    return None
+
+
 async def approve_plan(driver: SessionDriver, plan: str, approval: str,
                        edited: bool = False) -> ev.Finish:
     """Go on with the same session under the coding profile and `approval`, the plan's

@@ -18,6 +18,7 @@ from agent.plan import (
     plan_request,
     plan_steps,
     reject_plan,
+    undecided_plan,
 )
 from agent.resume import stored_settings
 from agent.session_driver import SessionDriver, SessionOptions
@@ -140,3 +141,13 @@ def test_plan_steps_read_numbered_items_then_bullets_then_the_whole_text() -> No
     assert plan_steps("* a\n* b") == ["a", "b"]
     assert plan_steps("Just fix   it.") == ["Just fix it."]
     assert plan_steps("   ") == []
+
+
+def test_an_undecided_plan_is_one_nothing_came_after() -> None:
+    start = ev.SessionStart("s", "t", "/r", "replay:x", "auto", "ask")
+    plan = ev.Plan("1. a", ["a"])
+    done = ev.Finish("done", "1. a", 1)
+    assert undecided_plan([start, plan, done]) == plan
+    assert undecided_plan([start, plan, done, ev.PlanDecision("rejected", "1. a")]) is None
+    assert undecided_plan([start, plan, done, ev.UserMessage("no, do b")]) is None
+    assert undecided_plan([start, done]) is None

@@ -211,6 +211,11 @@ async def _wait_for(pilot, ready: Callable[[], bool]) -> None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)
+    # A panel mounted under the transcript shrinks it while it follows the end: settle
+    # the scroll position, or the scrollbar's thumb differs from run to run.
+    for _ in range(2):  # a panel's own content may lay out a second time
+        pilot.app.chat.transcript.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.3)
 
 
 async def _todo(pilot) -> None:

@@ -134,3 +134,44 @@ def test_ask_user_chooser_by_key_and_in_free_text(repo: Path) -> None:
                                                "The user answered: call it adder"]
 
     asyncio.run(scenario())
+
+
+def test_a_resumed_session_offers_its_undecided_plan_again(repo: Path) -> None:
+    async def plan_then_quit() -> None:
+        app = chat_app(repo, PLANNING)
+        async with app.run_test(size=(100, 45)) as pilot:
+            await type_and_send(pilot, "/plan on")
+            await type_and_send(pilot, "fix add")
+            await wait_plan(pilot, app)  # left without a decision
+
+    async def resume_and_approve() -> None:
+        # A resumed replay skips the turns the session already took (the plan's two).
+        app = chat_app(repo, [*PLANNING, FIX, "Fixed."], resume="last")
+        async with app.run_test(size=(100, 45)) as pilot:
+            panel = await wait_plan(pilot, app)
+            assert panel.plan == PLAN and chat(app).stats.mode == "plan"
+            await pilot.press("a")
+            await wait_until(pilot, lambda: not chat(app)._worker.is_running)
+
+    asyncio.run(plan_then_quit())
+    asyncio.run(resume_and_approve())
+    assert "return a + b" in (repo / "calc.py").read_text()
+    events = stored_events()
+    assert len([e for e in events if isinstance(e, ev.SessionStart)]) == 1
+    assert ev.PlanDecision("approved", PLAN, "auto-edit") in events
+
+
+def test_esc_while_the_model_asks_stops_the_run_and_removes_the_chooser(repo: Path) -> None:
+    async def scenario() -> None:
+        app = chat_app(repo, [ASK, "unused"])
+        async with app.run_test(size=(100, 45)) as pilot:
+            await type_and_send(pilot, "add a helper")
+            await wait_until(pilot, lambda: chat(app)._question is not None)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not chat(app)._worker.is_running)
+            await pilot.pause()
+            assert chat(app)._question is None and not list(app.query(QuestionPanel))
+            assert "stopped by you" in transcript_text(app)
+        assert stored_events()[-1] == ev.Finish("cancelled", "the run was cancelled", 1)
+
+    asyncio.run(scenario())

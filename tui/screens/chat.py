@@ -22,17 +22,15 @@ from textual.worker import Worker, WorkerState
 
 from agent import events as ev
 from agent.approval import CallFacts
-from agent.ask_user import Question
 from agent.backend import Delta, TextDelta, ThinkingDelta
 from tui.commands import CommandContext, run_command
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
+from tui.screens.chat_planning import PlanningMixin
 from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
 from tui.widgets.approval import ApprovalPanel
 from tui.widgets.live import LiveArea
-from tui.widgets.plan import PlanAnswer, PlanPanel
 from tui.widgets.prompt import PromptInput
-from tui.widgets.question import QuestionPanel
 from tui.widgets.status import Stats, StatusBar
 from tui.widgets.todo import TodoPanel
 from tui.widgets.transcript import Transcript
@@ -41,7 +39,7 @@ REFRESH_HZ = 20
 T = TypeVar("T")
 
 
-class ChatScreen(Screen):
+class ChatScreen(PlanningMixin, Screen):
     CSS_PATH = STYLES / "chat.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", priority=True),
@@ -60,9 +58,9 @@ class ChatScreen(Screen):
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
         self.todo_panel = TodoPanel(id="todo")
-        self._question: QuestionPanel | None = None
-        self._plan_panel: PlanPanel | None = None
-        self._pending_plan: ev.Plan | None = None  # the plan of the turn now ending
+        self._question = None  # the model's question while it waits (chat_planning.py)
+        self._plan_panel = None  # a plan while it waits for the user's decision
+        self._pending_plan = None  # the plan of the turn now ending
         self.builder = TranscriptBuilder(self._add_record, self._touch, self._live_changed)
         self._dirty: dict[int, Record] = {}
         self._live_dirty = False
@@ -98,6 +96,7 @@ class ChatScreen(Screen):
             return
         if events:
             self.show_history(events)
+            self.offer_undecided_plan(events)
             self.stats.backend = self.session.backend_spec or self.stats.backend
             self.note(f"resumed session {self.session.session_id}; send a message to continue")
 
@@ -221,59 +220,6 @@ class ChatScreen(Screen):
             if panel.is_mounted:
                 await panel.remove()
             self.prompt.focus()
-
-    async def ask_user(self, question: Question) -> str:
-        """The model's question: a chooser above the message box until it is answered
-        (Esc stops the run instead)."""
-        self._flush()
-        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        panel = QuestionPanel(question, answer, id="question")
-        self._question = panel
-        try:
-            return await self._answer_in(panel, answer, "waiting for you")
-        finally:
-            self._question = None
-            self._set_state("working")
-
-    async def _decide_plan(self, plan: ev.Plan) -> PlanAnswer:
-        answer: asyncio.Future[PlanAnswer] = asyncio.get_running_loop().create_future()
-        panel = PlanPanel(plan.text, answer, id="plan")
-        self._plan_panel = panel
-        try:
-            return await self._answer_in(panel, answer, "plan: approve, edit or reject")
-        finally:
-            self._plan_panel = None
-
-    async def _settle_plans(self) -> None:
-        """After a plan-mode turn: the user approves (the same session carries the plan
-        out), edits then approves, or rejects (plan mode stays on) its plan."""
-        while (plan := self._pending_plan) is not None:
-            self._pending_plan = None
-            decision = await self._decide_plan(plan)
-            if decision.decision == "rejected":
-                await self.session.reject_plan(plan.text)
-                self.note("plan rejected; plan mode stays on: say what to change")
-                return
-            self.session.plan_mode = False  # approve_plan ends it too; shown from now
-            self._show_plan_mode()
-            self._set_state("working")
-            await self.session.approve_plan(decision.text, decision.approval or "ask",
-                                            decision.edited)
-
-    def action_toggle_plan(self) -> None:
-        """shift+tab and /plan: the next messages plan only, with read-only tools."""
-        self.set_plan_mode(not self.session.plan_mode)
-
-    def set_plan_mode(self, on: bool) -> None:
-        self.session.plan_mode = on
-        self._show_plan_mode()
-        self.note("plan mode on: the model explores read-only and ends with a plan for "
-                  "you to approve (shift+tab or /plan turns it off)" if on else
-                  "plan mode off: the next message runs as usual")
-
-    def _show_plan_mode(self) -> None:
-        self.stats.mode = "plan" if self.session.plan_mode else ""
-        self.status_bar.refresh_stats()
 
     # -- intents ---------------------------------------------------------------------------
 
