@@ -9,7 +9,15 @@ from pathlib import Path
 
 from tests.support import call
 from tests.tui.conftest import isolated_sandbox
-from tests.tui.pilot import chat, entries_of, transcript_text, type_and_send, wait_idle
+from tests.tui.pilot import (
+    chat,
+    entries_of,
+    transcript_text,
+    type_and_send,
+    wait_approval,
+    wait_idle,
+    wait_until,
+)
 from tui.app import TesseraApp
 from tui.session import ChatOptions
 from tui.step_records import SubagentRecord
@@ -92,5 +100,29 @@ def test_verify_results_and_the_verify_command(repo: Path) -> None:
             await type_and_send(pilot, "/verify")
             assert "verify off: after each step that changes files: python3 -c" in \
                 transcript_text(app)
+
+    asyncio.run(scenario())
+
+
+def test_escape_stops_a_subagent_and_its_parent(repo: Path) -> None:
+    writer = call("task", description="fix add", prompt="Fix add.", tools=["edit_file"])
+    edit = call("edit_file", path="calc.py", old_string="a - b", new_string="a + b")
+
+    async def scenario() -> None:
+        app = app_on(repo, [writer, "Stopped."], {"s00001c00": [edit, "Fixed."]},
+                     approval="ask")
+        async with app.run_test(size=(110, 50)) as pilot:
+            await type_and_send(pilot, "fix add")
+            panel = await wait_approval(pilot, app)
+            assert panel.tool == "task"  # a subagent that may edit is itself a change
+            await pilot.press("y")
+            await wait_until(pilot, lambda: chat(app)._approval is not None
+                             and chat(app)._approval.tool == "edit_file")  # the child asks
+            await pilot.press("escape")
+            await wait_idle(pilot, app)
+            [run] = [e.record for e in entries_of(app, SubagentEntry)]
+            assert run.status == "cancelled" and "cancelled" in transcript_text(app)
+            assert "stopped by you" in transcript_text(app)
+        assert (repo / "calc.py").read_text().count("a - b") == 1  # nothing was written
 
     asyncio.run(scenario())
