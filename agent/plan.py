@@ -89,7 +89,9 @@ def _close_plan(finish: ev.Finish) -> list[ev.Event]:
         message = "plan mode: the model ended without a plan"
         return [ev.Error(message, step=finish.steps, fatal=True),
                 ev.Finish("error", message, finish.steps)]
-    return [ev.Plan(plan, plan_steps(plan)), ev.Finish("done", plan, finish.steps)]
+    steps = plan_steps(plan)
+    summary = f"plan ready: {len(steps)} step(s), nothing changed yet"  # the plan: its event
+    return [ev.Plan(plan, steps), ev.Finish("done", summary, finish.steps)]
 
 
 def plan_profile() -> Profile:

@@ -62,7 +62,7 @@ def test_headless_plan_prints_the_plan_and_exits_zero(
     [plan] = of_type(events, ev.Plan)
     assert plan.text == PLAN.strip()
     assert plan.steps == ["Change `a - b` to `a + b` in calc.py", "Run check.py"]
-    assert events[-1] == ev.Finish("done", PLAN.strip(), 2)
+    assert events[-1] == ev.Finish("done", "plan ready: 2 step(s), nothing changed yet", 2)
     assert events.index(plan) == len(events) - 2
 
 
@@ -94,7 +94,8 @@ def test_an_approved_plan_is_carried_out_in_the_same_session(repo: Path) -> None
     async def scenario() -> ev.Finish:
         planned = await driver.start(plan_request("fix add"))
         assert planned.status == "done"
-        return await approve_plan(driver, planned.summary, approval="auto-edit")
+        [plan] = of_type(driver.store.events(driver.session_id or ""), ev.Plan)
+        return await approve_plan(driver, plan.text, approval="auto-edit")
 
     finish = asyncio.run(scenario())
     session = driver.session_id or ""
@@ -125,8 +126,9 @@ def test_a_rejected_plan_is_recorded_and_changes_nothing(repo: Path) -> None:
     driver = SessionDriver(plan_options(repo, EXPLORE_THEN_PLAN), plan_profile())
 
     async def scenario() -> None:
-        planned = await driver.start(plan_request("fix add"))
-        await reject_plan(driver, planned.summary)
+        assert (await driver.start(plan_request("fix add"))).status == "done"
+        [plan] = of_type(driver.store.events(driver.session_id or ""), ev.Plan)
+        await reject_plan(driver, plan.text)
 
     asyncio.run(scenario())
     events = driver.store.events(driver.session_id or "")
