@@ -43,15 +43,20 @@ class Verifier:
     from_untrusted_repo: bool = False
     suggestions_seen: Path | None = None  # remembers the repositories already told
     _state: dict[str, str] = field(default_factory=dict)
+    _idle: bool = False  # nothing to run and nothing left to suggest: no need to look
 
     def __post_init__(self) -> None:
-        self._state = worktree_state(self.repo)
+        self._idle = not self.commands and self._suggested()
+        if not self._idle:
+            self._state = worktree_state(self.repo)
 
     async def after_step(
         self, step: int, results: list[ev.ToolResult], emit: Callable[[ev.Event], None]
     ) -> str | None:
         """Run the checks when the step changed files; the note for the model when one
         failed, else None."""
+        if self._idle:
+            return None
         now = await asyncio.to_thread(worktree_state, self.repo)
         changed = _checked(changed_paths(self._state, now) | _reported_paths(results))
         self._state = now
@@ -92,18 +97,24 @@ class Verifier:
         return ev.Verify(step, command, result.exit_code == 0, result.exit_code, tail,
                          round(result.duration_s, 3), files)
 
-    def _suggest_once(self, emit: Callable[[ev.Event], None]) -> None:
+    def _seen(self) -> set[str]:
         if self.suggestions_seen is None:
-            return
-        key = str(self.repo.resolve())
+            return set()
         try:
-            seen = set(json.loads(self.suggestions_seen.read_text()))
+            return set(json.loads(self.suggestions_seen.read_text()))
         except (OSError, ValueError, TypeError):
-            seen = set()
-        if key in seen:
+            return set()
+
+    def _suggested(self) -> bool:
+        """Whether this repository's checks were suggested already (or never will be)."""
+        return self.suggestions_seen is None or str(self.repo.resolve()) in self._seen()
+
+    def _suggest_once(self, emit: Callable[[ev.Event], None]) -> None:
+        self._idle = True
+        if self.suggestions_seen is None or self._suggested():
             return
         found = suggested_commands(self.repo)
-        seen.add(key)
+        seen = self._seen() | {str(self.repo.resolve())}
         self.suggestions_seen.parent.mkdir(parents=True, exist_ok=True)
         self.suggestions_seen.write_text(json.dumps(sorted(seen)))
         if found:
@@ -146,8 +157,14 @@ def worktree_state(repo: Path) -> dict[str, str]:
     return state
 
 
+HASHED_BYTES = 1024 * 1024  # larger files (data, build output) compare by size and mtime
+
+
 def _digest(path: Path) -> str:
     try:
+        stat = path.stat()
+        if stat.st_size > HASHED_BYTES:
+            return f"{stat.st_size}:{stat.st_mtime_ns}"
         return hashlib.sha1(path.read_bytes()).hexdigest()
     except OSError:
         return "absent"
