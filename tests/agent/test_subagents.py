@@ -183,3 +183,17 @@ def test_a_session_with_subagents_exports_a_replay_file_that_scripts_them(
     replay = ReplayBackend.from_file(exported)
     assert [t.raw for t in replay.turns] == PARENT
     assert [t.raw for t in replay.for_subagent("s00001c00").turns] == CHILD
+
+
+def test_the_human_transcript_indents_a_subagents_calls(repo: Path, tmp_path: Path,
+                                                       capsys) -> None:
+    from agent.cli import main
+
+    backend = write_script(tmp_path / "t.jsonl", PARENT, {"s00001c00": CHILD})
+    code = main(["run", "fix add", "--repo", str(repo), "--backend", backend,
+                 "--approval", "auto-edit", "--repo-map-tokens", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert '    [s00001c00] → grep {"pattern": "def add"}' in out
+    assert "    [s00001c00] subagent done after 3 step(s)" in out
+    assert out.index("→ task") < out.index("[s00001c00] → grep") < out.index("← task ok")
