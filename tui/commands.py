@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tui.records import ImageChip
     from tui.session import ChatSession
     from tui.widgets.status import Stats, StatusBar
+    from tui.widgets.todo import TodoPanel
     from tui.widgets.transcript import Transcript
 
 
@@ -44,6 +45,7 @@ class CommandScreen(Protocol):
     stats: Stats
     status_bar: StatusBar
     transcript: Transcript
+    todo_panel: TodoPanel  # the model's latest todo list
     # Images going with the next message: (description for the model, chip shown).
     pending_images: list[tuple[dict, ImageChip]]
     review_findings: dict[str, list]  # the last model review's findings per base
@@ -308,6 +310,7 @@ async def _clear(ctx: CommandContext, args: list[str]) -> None:
         return
     ctx.screen.session.new_conversation()
     ctx.screen.transcript.clear()
+    ctx.screen.todo_panel.show_items([])  # the list was the old conversation's
     ctx.screen.note("new conversation; the previous one stays in /sessions")
 
 

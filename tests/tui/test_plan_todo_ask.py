@@ -64,6 +64,8 @@ def test_a_plan_approved_with_auto_edit_is_carried_out(repo: Path) -> None:
             assert "plan ready (2 step(s))" in text
             assert "plan approved, carried out with approval auto-edit" in text
             assert "Fixed add as planned." in text
+            await type_and_send(pilot, "/clear")  # a fresh conversation has no list yet
+            assert not todo.display
         events = stored_events()
         decision = next(e for e in events if isinstance(e, ev.PlanDecision))
         assert decision == ev.PlanDecision("approved", PLAN, "auto-edit")
