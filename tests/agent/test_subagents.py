@@ -197,3 +197,15 @@ def test_the_human_transcript_indents_a_subagents_calls(repo: Path, tmp_path: Pa
     assert '    [s00001c00] → grep {"pattern": "def add"}' in out
     assert "    [s00001c00] subagent done after 3 step(s)" in out
     assert out.index("→ task") < out.index("[s00001c00] → grep") < out.index("← task ok")
+
+
+def test_a_long_answer_reaches_the_parent_bounded(repo: Path, tmp_path: Path) -> None:
+    long_answer = "".join(f"line {i}: calc.py is fine\n" for i in range(2000))  # ~50 KB
+    backend = write_script(tmp_path / "t.jsonl", [call("task", description="d", prompt="p"),
+                                                   "ok"], {"s00001c00": [long_answer]})
+    _finish, events = run_session(repo, None, backend=backend, approval="auto")
+    result = of_type(events, ev.ToolResult)[0]
+    assert result.ok and result.data["truncated"] is True
+    assert len(result.output.encode()) < 9 * 1024
+    assert result.output.startswith("line 0:") and "line 1999:" in result.output
+    assert "bytes omitted" in result.output
