@@ -42,6 +42,13 @@ def plan_request(text: str) -> str:
     return f"{text.rstrip()}\n\n{PLAN_NOTE}"
 
 
+def planned_task(task: str) -> str | None:
+    """The user's own task when `task` is a plan-mode request (`plan_request`), else None:
+    `tessera replay` runs such a session in plan mode again."""
+    suffix = f"\n\n{PLAN_NOTE}"
+    return task.removesuffix(suffix) if task.endswith(suffix) else None
+
+
 def plan_steps(text: str) -> list[str]:
     """The plan's steps: its top-level numbered items, else its top-level bullets, else
     the whole plan as one step."""

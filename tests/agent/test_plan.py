@@ -17,6 +17,7 @@ from agent.plan import (
     plan_profile,
     plan_request,
     plan_steps,
+    planned_task,
     reject_plan,
     undecided_plan,
 )
@@ -153,3 +154,17 @@ def test_an_undecided_plan_is_one_nothing_came_after() -> None:
     assert undecided_plan([start, plan, done, ev.PlanDecision("rejected", "1. a")]) is None
     assert undecided_plan([start, plan, done, ev.UserMessage("no, do b")]) is None
     assert undecided_plan([start, done]) is None
+
+
+def test_a_plan_session_replays_in_plan_mode(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replay = write_replay(repo.parent / "t.jsonl", EXPLORE_THEN_PLAN)
+    assert main(["run", "fix add", "--plan", "--repo", str(repo), "--backend",
+                 f"replay:{replay}", "--repo-map-tokens", "0"]) == 0
+    capsys.readouterr()
+    assert main(["replay", "last", "--repo", str(repo), "--json"]) == 0
+    events = [ev.from_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0].task == plan_request("fix add")  # the note once, not twice
+    assert [p.text for p in of_type(events, ev.Plan)] == [PLAN.strip()]
+    assert planned_task("fix add") is None
