@@ -13,10 +13,11 @@ the replay backend, in the same repository:
 
 Token counts are the model's tokenizer's, through the replay backend's usage (prompt
 tokens = the request's count; cached = the part shared with the previous request of the
-same client). Printed per run: the parent's prompt tokens at its last step (its context),
-summed over its steps, and its uncached prefill; the child's; and the engine work of all
-(uncached prompt + generated). Both runs must end `done` with the repository's tests
-passing, so the two are the same fix.
+same client; effort is fixed at `high`, so no effort switch makes a re-read). Printed
+per run: the parent's prompt tokens at its last step (its context), summed over its
+steps, and its uncached prefill; the child's; and the engine work of all (uncached
+prompt + generated: a child pays for its own system prompt). Both runs must end `done`
+with the repository's tests passing, so the two are the same fix.
 
     .venv/bin/python bench/subagent_context.py
 """
@@ -55,6 +56,7 @@ def run(trajectory: Path, root: Path) -> dict[str, dict[str, int]]:
     events: list[ev.Event] = []
     driver = SessionDriver(SessionOptions(repo, backend=f"replay:{trajectory}",
                                           approval="auto", max_steps=100, verify=False,
+                                          effort="high",  # no switch re-reads in the counts
                                           db_path=root / "sessions.db"))
     driver.subscribe(events.append)
     try:
