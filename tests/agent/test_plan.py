@@ -23,7 +23,7 @@ from agent.plan import (
 )
 from agent.resume import stored_settings
 from agent.session_driver import SessionDriver, SessionOptions
-from tests.agent.conftest import of_type
+from tests.agent.conftest import RecordingReplay, of_type
 from tests.support import call, write_replay
 
 PLAN = "Fix add:\n\n1. Change `a - b` to `a + b` in calc.py\n2. Run check.py\n"
@@ -168,3 +168,32 @@ def test_a_plan_session_replays_in_plan_mode(
     assert events[0].task == plan_request("fix add")  # the note once, not twice
     assert [p.text for p in of_type(events, ev.Plan)] == [PLAN.strip()]
     assert planned_task("fix add") is None
+
+
+def test_plan_mode_mid_session_keeps_the_conversation_and_the_replay_position(
+    repo: Path,
+) -> None:
+    backend = RecordingReplay(["Hello; nothing to change yet.", *EXPLORE_THEN_PLAN, *CARRY_OUT])
+    driver = SessionDriver(SessionOptions(repo, backend="replay:recorded", repo_map_tokens=0,
+                                          approval="auto-edit"), backend=backend)
+
+    async def scenario() -> ev.Finish:
+        await driver.start("hi")
+        driver.set_profile(plan_profile())
+        planned = await driver.send(plan_request("fix add"))
+        assert planned.status == "done"
+        return await approve_plan(driver, PLAN.strip(), approval="auto-edit")
+
+    finish = asyncio.run(scenario())
+    assert finish.summary == "Fixed add as planned."
+    hello, explore, plan, edit, *_ = backend.requests
+    plan_tools = {t["function"]["name"] for t in plan.tools}
+    assert "exit_plan" in plan_tools and "edit_file" not in plan_tools
+    assert "edit_file" in {t["function"]["name"] for t in edit.tools}
+    # One conversation throughout: each request extends the one before it.
+    assert explore.messages[0] == hello.messages[0]  # the task "hi"
+    assert explore.messages[1].content == "Hello; nothing to change yet."
+    assert edit.messages[:len(plan.messages)] == plan.messages
+    assert edit.messages[-1].content.startswith("The user approved the plan.")
+    assert explore.system == edit.system  # the system prompt (the cached prefix) stays
+    driver.close()
