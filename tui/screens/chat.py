@@ -9,6 +9,8 @@ starves typing and an idle screen has no timers at all.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -307,20 +309,27 @@ class ChatScreen(PlanningMixin, Screen):
         from agent.backend import BackendError
         from agent.compaction import CompactionError, NothingToCompact
 
+        async with self.ticking():
+            try:
+                await self.session.compact()
+            except NothingToCompact as exc:
+                self.note(f"/compact: {exc}", "warning")
+            except (CompactionError, SessionSetupError, BackendError) as exc:
+                self.note(f"/compact: {exc}", "error")
+            except asyncio.CancelledError:
+                self.note("/compact stopped; the history is unchanged", "warning")
+                raise
+            else:
+                if self.session.loop is not None:
+                    self.stats.context_tokens = self.session.loop.context_tokens
+
+    @asynccontextmanager
+    async def ticking(self) -> AsyncIterator[None]:
+        """Repaint what the model streams while the body runs; idle after it."""
         assert self._ticker is not None
         self._ticker.resume()
         try:
-            await self.session.compact()
-        except NothingToCompact as exc:
-            self.note(f"/compact: {exc}", "warning")
-        except (CompactionError, SessionSetupError, BackendError) as exc:
-            self.note(f"/compact: {exc}", "error")
-        except asyncio.CancelledError:
-            self.note("/compact stopped; the history is unchanged", "warning")
-            raise
-        else:
-            if self.session.loop is not None:
-                self.stats.context_tokens = self.session.loop.context_tokens
+            yield
         finally:
             self._ticker.pause()
             self._flush()

@@ -19,7 +19,8 @@ from tui.widgets.plan import PlanAnswer, PlanPanel
 from tui.widgets.question import QuestionPanel
 
 if TYPE_CHECKING:
-    from textual.timer import Timer
+    from contextlib import AbstractAsyncContextManager
+
     from textual.widget import Widget
     from textual.worker import Worker
 
@@ -34,13 +35,13 @@ class PlanningMixin:
     _question: QuestionPanel | None
     _plan_panel: PlanPanel | None
     _pending_plan: ev.Plan | None
-    _ticker: Timer | None
     _worker: Worker | None
 
     if TYPE_CHECKING:
         def note(self, text: str, level: str = "info") -> None: ...
         def _flush(self) -> None: ...
         def _set_state(self, state: str) -> None: ...
+        def ticking(self) -> AbstractAsyncContextManager[None]: ...
         async def _answer_in(self, panel: Widget, answer: asyncio.Future[Any],
                              state: str) -> Any: ...
 
@@ -109,11 +110,5 @@ class PlanningMixin:
 
     @work(exclusive=True, group="turn", exit_on_error=False)
     async def _settle_resumed_plan(self) -> None:
-        assert self._ticker is not None
-        self._ticker.resume()
-        try:
+        async with self.ticking():
             await self._settle_plans()
-        finally:
-            self._ticker.pause()
-            self._flush()
-            self._set_state("idle")
