@@ -211,11 +211,6 @@ async def _wait_for(pilot, ready: Callable[[], bool]) -> None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)
-    # A panel mounted under the transcript shrinks it while it follows the end: settle
-    # the scroll position, or the scrollbar's thumb differs from run to run.
-    for _ in range(2):  # a panel's own content may lay out a second time
-        pilot.app.chat.transcript.scroll_end(animate=False, immediate=True)
-        await pilot.pause(0.3)
 
 
 async def _todo(pilot) -> None:
@@ -244,10 +239,12 @@ SCENES: dict[str, Scene] = {
     "chat": (lambda repo: app_for(repo, []), _settle),
     "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
     "review": (lambda repo: app_for(repo, [REVIEW_ANSWER], resume=False), _review),
-    "todo": (lambda repo: app_for(repo, [TODO, "Listed the remaining work."]), _todo),
+    # Fresh sessions: a transcript too short to scroll, so nothing moves with timing.
+    "todo": (lambda repo: app_for(repo, [TODO, "Listed the remaining work."], resume=False),
+             _todo),
     "plan": (lambda repo: app_for(repo, ['[TOOL_CALLS]read_file[ARGS]{"path": "calc.py"}',
-                                         EXIT_PLAN]), _plan),
-    "question": (lambda repo: app_for(repo, [ASK, "Done."]), _question),
+                                         EXIT_PLAN], resume=False), _plan),
+    "question": (lambda repo: app_for(repo, [ASK, "Done."], resume=False), _question),
 }
 # Screens whose figures move with the clock (elapsed time): screenshots, not snapshots.
 DOC_SCENES: dict[str, Scene] = {
