@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent import events as ev
 from agent.history import rebuild
+from agent.replay import ReplayBackend, load_turns
 from agent.session_driver import SessionDriver, SessionOptions
 from agent.sessions import SessionStore
 from tests.agent.conftest import CALC_BUGGY, of_type, run_session
@@ -72,21 +73,59 @@ TWO = (call("task", description="read calc", prompt="Summarise calc.py.")
        + call("task", description="read check", prompt="Summarise check.py."))
 
 
+class MeetingChild:
+    """A child's replay backend whose first turn waits until every child has asked for
+    its first turn: children that ran one after the other would never meet (timeout)."""
+
+    def __init__(self, inner: ReplayBackend, meeting: asyncio.Barrier) -> None:
+        self.inner, self.meeting, self.name = inner, meeting, inner.name
+        self.met = False
+
+    async def cancel(self) -> None:
+        await self.inner.cancel()
+
+    async def stream(self, request):
+        if not self.met:
+            self.met = True
+            await asyncio.wait_for(self.meeting.wait(), 30)
+        async for delta in self.inner.stream(request):
+            yield delta
+
+
+class MeetingReplay(ReplayBackend):
+    """The replay backend, its children made to meet (agent/subagents.ScriptsSubagents)."""
+
+    meeting: asyncio.Barrier | None = None
+
+    def for_subagent(self, call_id: str) -> MeetingChild:  # type: ignore[override]
+        self.meeting = self.meeting or asyncio.Barrier(2)
+        return MeetingChild(super().for_subagent(call_id), self.meeting)
+
+
 def test_two_read_only_subagents_of_one_step_run_concurrently(repo: Path, tmp_path: Path) -> None:
-    backend = write_script(tmp_path / "t.jsonl", [TWO, "calc.py has add; check.py tests it."], {
+    script = write_script(tmp_path / "t.jsonl", [TWO, "calc.py has add; check.py tests it."], {
         "s00001c00": [call("read_file", path="calc.py"), "calc.py defines add(a, b)."],
         "s00001c01": [call("read_file", path="check.py"), "check.py asserts add(2, 3) == 5."],
     })
-    finish, events = run_session(repo, None, backend=backend, approval="read-only")
-    assert finish.status == "done"
+    backend = MeetingReplay(load_turns(Path(script.removeprefix("replay:"))))
+
+    async def scenario() -> tuple[ev.Finish, list[ev.Event]]:
+        driver = SessionDriver(SessionOptions(repo, approval="read-only", repo_map_tokens=0,
+                                              db_path=tmp_path / "s.db"), backend=backend)
+        seen: list[ev.Event] = []
+        driver.subscribe(seen.append)
+        try:
+            return await driver.start("what do calc.py and check.py do?"), seen
+        finally:
+            driver.close()
+
+    finish, events = asyncio.run(scenario())
+    assert finish.status == "done", finish  # the children met: they ran at the same time
     results = {r.call_id: r for r in of_type(events, ev.ToolResult)}
     assert results["s00001c00"].output == "calc.py defines add(a, b)."
     assert results["s00001c01"].output == "check.py asserts add(2, 3) == 5."
-    wrapped = [(e.call_id, e.event["type"]) for e in of_type(events, ev.Subagent)]
-    # Both children started before either finished: they ran at the same time.
-    first_finish = min(wrapped.index((cid, "finish")) for cid in ("s00001c00", "s00001c01"))
-    assert wrapped.index(("s00001c01", "session_start")) < first_finish
-    assert wrapped.index(("s00001c00", "session_start")) < first_finish
+    finishes = [e.call_id for e in of_type(events, ev.Subagent) if e.event["type"] == "finish"]
+    assert sorted(finishes) == ["s00001c00", "s00001c01"]
 
 
 def test_a_subagent_never_gets_more_than_the_parents_approval(repo: Path, tmp_path: Path) -> None:
