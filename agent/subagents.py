@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import Field
 
 from agent import events as ev
+from agent.agent_tool import AgentTool
 from tools.base import SideEffect, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from tools.output import bound_text
 
@@ -114,8 +115,10 @@ class TaskTool(Tool):
                  budget: SubagentBudget | None = None) -> None:
         self.parent = parent
         self.budget = budget or SubagentBudget()
-        # What a child may be given: the parent's tools, the task tool excepted.
-        self.effects = {t.name: t.side_effect for t in tools if t.name != self.name}
+        # What a child may be given: the parent's repository tools. The session's own
+        # (its todo list, questions to the user, agent/agent_tool.py) stay the parent's.
+        self.effects = {t.name: t.side_effect for t in tools
+                        if t.name != self.name and not isinstance(t, AgentTool)}
 
     def side_effect_of(self, args: dict[str, Any]) -> SideEffect:
         effects = {self.effects.get(name) for name in args.get("tools") or []}

@@ -140,12 +140,14 @@ def test_a_subagent_never_gets_more_than_the_parents_approval(repo: Path, tmp_pa
 
 
 def test_a_child_with_unknown_tools_or_a_task_tool_is_refused(repo: Path, tmp_path: Path) -> None:
-    nested = call("task", description="x", prompt="y", tools=["task", "nope"])
+    nested = call("task", description="x", prompt="y", tools=["task", "nope", "ask_user"])
     backend = write_script(tmp_path / "t.jsonl", [nested, "ok"], {})
     _finish, events = run_session(repo, None, backend=backend, approval="auto")
     result = of_type(events, ev.ToolResult)[0]
     assert not result.ok
     assert "cannot start subagents" in result.output and "nope" in result.output
+    assert "ask_user" in result.output.split(";")[1]  # the user is the parent's to ask
+    assert "todo_write" not in result.output and "read_file" in result.output
 
 
 def test_a_child_over_its_step_budget_fails_the_call(repo: Path, tmp_path: Path) -> None:
