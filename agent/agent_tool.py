@@ -10,13 +10,10 @@ that waits for the user's approval).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from agent import events as ev
 from tools.base import Tool, ToolContext, ToolError, ToolResult, bounded
-
-if TYPE_CHECKING:
-    from agent.ask_user import Asker
 
 
 class AgentTool(Tool):
@@ -37,12 +34,3 @@ class AgentTool(Tool):
     def events_after(self, result: ev.ToolResult) -> list[ev.Event]:
         """Events that follow a successful call's result (stored and shown after it)."""
         return []
-
-
-def session_tools(asker: Asker | None) -> list[Tool]:
-    """The agent-layer tools every session gets besides the repository's: the todo list
-    and questions to the user (`asker`: the front end's chooser; None: headless)."""
-    from agent.ask_user import AskUser
-    from agent.todo import TodoWrite
-
-    return [TodoWrite(), AskUser(asker)]

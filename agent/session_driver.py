@@ -200,7 +200,6 @@ class SessionDriver:
 
     def _build(self) -> AgentLoop:
         from agent import paths
-        from agent.agent_tool import session_tools
         from agent.approval import ApprovalPolicy, RuleError
         from agent.backend import BackendError
         from agent.backends import make_backend
@@ -208,6 +207,7 @@ class SessionDriver:
         from agent.config import ConfigError, load_config
         from agent.effort import EffortPolicy
         from agent.loop import AgentLoop, Budgets, LoopSettings
+        from agent.session_tools import session_tools
         from tools.base import ToolContext
         from tools.registry import default_tools
 
