@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agent import events as ev
+from agent.agent_tool import AgentTool
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
+from agent.call_format import argument_problem, unknown_tool_problem
 from tools.background_tools import exit_notes
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 from tools.sandbox.session import SessionSandbox
@@ -67,19 +69,18 @@ class PreparedCall:
 
     @property
     def side_effect(self) -> SideEffect:
-        return self.tool.side_effect if self.tool else SideEffect.READ
+        return self.tool.side_effect_of(self.args) if self.tool else SideEffect.READ
 
 
 def prepare(event: ev.ToolCall, tools: dict[str, Tool]) -> PreparedCall:
     """Check the name and the arguments; a problem is a precise message for the model."""
     tool = tools.get(event.name)
     if tool is None:
-        known = ", ".join(sorted(tools))
-        return PreparedCall(event, problem=f"unknown tool {event.name!r}; the tools are: {known}")
+        return PreparedCall(event, problem=unknown_tool_problem(event.name, tools))
     try:
         parsed = tool.parse_args(event.arguments)
     except ToolError as exc:
-        return PreparedCall(event, tool, problem=f"{exc}. Fix the arguments and call again.")
+        return PreparedCall(event, tool, problem=argument_problem(str(exc), tool))
     return PreparedCall(event, tool, args=parsed.model_dump(exclude_unset=True))
 
 
@@ -190,7 +191,7 @@ class CallRunner:
     ) -> None:
         done = await asyncio.gather(*(self._run_one(step, calls[i], emit=False) for i in batch))
         for index, result in zip(batch, done, strict=True):
-            self.emit(result)
+            self._publish(calls[index], result)
             results[index] = result
 
     async def _approve(self, call: PreparedCall) -> str | None:
@@ -253,7 +254,7 @@ class CallRunner:
         images: list[dict[str, Any]] = []
         data: dict[str, Any] = {}
         try:
-            result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
+            result = await tool.ainvoke(call.args, replace(self.ctx, call_id=call.event.id))
             ok, text = result.ok, result.text
             image = (result.data or {}).get("image") if result.ok else None
             if isinstance(image, dict):
@@ -288,5 +289,20 @@ class CallRunner:
             step, call.event.id, call.event.name, ok, text, images or [], data or {}
         )
         if emit:
-            self.emit(result)
+            self._publish(call, result)
         return result
+
+    def _publish(self, call: PreparedCall, result: ev.ToolResult) -> None:
+        """The result, then what an agent-layer tool adds after it (the `todo` event)."""
+        self.emit(result)
+        if result.ok and isinstance(call.tool, AgentTool):
+            for event in call.tool.events_after(result):
+                self.emit(event)
+
+    def ending_result(self, results: Sequence[ev.ToolResult]) -> ev.ToolResult | None:
+        """The successful result of a tool that ends the run (`exit_plan`), if any."""
+        for result in results:
+            tool = self.tools.get(result.name)
+            if result.ok and isinstance(tool, AgentTool) and tool.ends_run:
+                return result
+        return None

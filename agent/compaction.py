@@ -3,8 +3,10 @@
 What stays verbatim: the system prompt (with AGENTS.md and the environment), the task
 (the first user message), and the most recent turns; everything between becomes one
 summary the model writes itself, asked to keep the state of the work and its open
-todos. History is otherwise append-only, so compaction is the one moment the engine's
-prefix cache misses after the task; it happens rarely, and only when it must.
+todos. The todo list the model set with `todo_write` is not left to the summary: it is
+appended to it exactly as it stood (agent/history.py). History is otherwise
+append-only, so compaction is the one moment the engine's prefix cache misses after the
+task; it happens rarely, and only when it must.
 
 The summary and the number of trailing messages kept are stored in a `compaction`
 event, so a resumed session rebuilds exactly the same history.
@@ -22,10 +24,11 @@ SUMMARY_REQUEST = (
     "Write that summary now, for yourself, in plain text without calling a tool. Keep "
     "everything needed to finish the task: what has been done and verified (files changed, "
     "commands run and their outcome), what you learned about the code, decisions made and "
-    "why, and the open todos in order. Do not restate the task or the instructions; they "
-    "stay in the conversation."
+    "why, and the open todos in order (a list set with todo_write is kept as it is). Do "
+    "not restate the task or the instructions; they stay in the conversation."
 )
 SUMMARY_HEADER = "Summary of the earlier work on this task (older turns were compacted):\n\n"
+TODO_HEADER = "\n\nYour todo list, exactly as you last set it (todo_write):\n"
 
 
 class CompactionError(Exception):
@@ -95,8 +98,10 @@ def on_request_keep_tokens(settings: CompactionSettings | None, history_tokens: 
     return min(int(settings.context_limit * settings.keep_recent), quarter)
 
 
-def compacted(messages: list[Message], summary: str, kept: int) -> list[Message]:
-    """The history after compaction: the task, the summary, the kept recent turns."""
+def compacted(messages: list[Message], summary: str, kept: int, todo: str = "") -> list[Message]:
+    """The history after compaction: the task, the summary (with the todo list exactly as
+    the model last set it, when it keeps one), the kept recent turns."""
     task = messages[:1]
     tail = messages[len(messages) - kept :] if kept else []
-    return [*task, Message(role="user", content=SUMMARY_HEADER + summary.strip()), *tail]
+    content = SUMMARY_HEADER + summary.strip() + (TODO_HEADER + todo if todo else "")
+    return [*task, Message(role="user", content=content), *tail]

@@ -49,6 +49,10 @@ class Config:
     syntax_guard: str = "refuse"  # or "warn"
     worktree_tasks: bool = True  # tasks-screen runs work in their own git worktree
     worktree_max_age_days: float = 14.0  # ended worktree runs are removed after this (0: never)
+    # Checks run in the sandbox after a step that changed files (agent/verify.py); a
+    # repository may set them, but an untrusted one's never run with the sandbox off.
+    verify_commands: tuple[str, ...] = ()
+    verify_from_untrusted_repo: bool = False
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -115,6 +119,14 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _commands(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError('expected a list of commands such as ["ruff check {files}"]')
+    return tuple(value)
+
+
 def _rules(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -141,6 +153,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
     "worktree.tasks": ("worktree_tasks", _bool),
     "worktree.max_age_days": ("worktree_max_age_days", float),
+    "verify.commands": ("verify_commands", _commands),
 }
 
 ENVIRONMENT = {
@@ -231,6 +244,8 @@ def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,
             )
             continue
         setattr(config, attr, value)
+        if key == "verify.commands":
+            config.verify_from_untrusted_repo = clamp
     config.sources.append(source)
 
 

@@ -7,9 +7,10 @@ whole context. This policy prices that re-read against what the switch is expect
 win, in decode-equivalent tokens:
 
 - switching up (none → high) wins when a step is hard: the first step of a task
-  (planning), a failed command or failing tests, a malformed call, repeated errors, a
-  review, or the user asking for it. The expected win is `hard_step_benefit` decode
-  tokens (a wasted step avoided), scaled by the signal's strength.
+  (planning), a failed command or failing tests, a malformed call, a failed verify
+  check (agent/verify.py), repeated errors, a review, or the user asking for it. The
+  expected win is `hard_step_benefit` decode tokens (a wasted step avoided), scaled by
+  the signal's strength.
 - switching down (high → none) wins the thinking tokens of the routine steps ahead:
   recent mean thinking length × `routine_horizon` steps.
 - the cost of either is the context length × `prefill_weight` (prefill is much cheaper
@@ -36,6 +37,7 @@ class StepSignals:
     last_failed: bool = False  # a tool result with ok=False (failed command, failing tests)
     consecutive_failures: int = 0  # steps in a row that ended with a failed result
     malformed: bool = False  # the last step's tool call could not be parsed
+    checks_failed: bool = False  # a configured check failed after the last change (verify)
     review: bool = False
     new_request: bool = False  # the user just sent a new message: plan again
     last_thinking_tokens: int = 0  # thinking tokens of the previous step
@@ -113,6 +115,8 @@ class EffortPolicy:
             return "high", 2.0, f"{s.consecutive_failures} failed steps in a row"
         if s.malformed:
             return "high", 1.0, "the last tool call was malformed"
+        if s.checks_failed:
+            return "high", 1.0, "a check failed after the last change"
         if s.last_failed:
             return "high", 1.0, "the last command or tool failed"
         if s.review:

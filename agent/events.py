@@ -226,6 +226,80 @@ class Finding(Event):
 
 
 @dataclass
+class Todo(Event):
+    """The model's todo list as it set it last (the `todo_write` tool, or an approved
+    plan): the whole list, each item `{"content", "status"}` with status pending,
+    in_progress or done (at most one in_progress). Kept verbatim through compaction."""
+
+    type: ClassVar[str] = "todo"
+    items: list[dict[str, str]]
+    step: int | None = None  # the step whose call set it; None for an approved plan
+
+
+@dataclass
+class Plan(Event):
+    """The plan a plan-mode run ended with (the `exit_plan` tool, or its final answer):
+    `text` as the model wrote it, `steps` its numbered or bulleted items."""
+
+    type: ClassVar[str] = "plan"
+    text: str
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlanDecision(Event):
+    """What the user did with a plan: "approved" (the session goes on with `approval` as
+    its policy, `text` as approved, possibly edited, and its steps as the todo list) or
+    "rejected" (plan mode stays on)."""
+
+    type: ClassVar[str] = "plan_decision"
+    decision: str
+    text: str = ""
+    approval: str | None = None
+
+
+@dataclass
+class Subagent(Event):
+    """An event of a subagent (the `task` tool, agent/subagents.py), stored in its parent's
+    session under the parent's call id: `event` is the child's event as a dict (its own
+    `type`, its own step numbers). The parent's history never includes it: a child works in
+    its own context and only its answer (the call's `tool_result`) reaches the parent."""
+
+    type: ClassVar[str] = "subagent"
+    call_id: str
+    event: dict[str, Any]
+
+    def inner(self) -> Event:
+        """The child's event (raises EventDecodeError when it is not one of ours)."""
+        return from_dict(self.event)
+
+
+@dataclass
+class Verify(Event):
+    """One configured check (`[verify] commands`) run in the sandbox after a step that
+    changed files (agent/verify.py); a failure is the model's next message."""
+
+    type: ClassVar[str] = "verify"
+    step: int
+    command: str  # as run: {files} replaced by the changed paths, shell-quoted
+    ok: bool
+    exit_code: int | None  # None: killed (time or memory limit)
+    output_tail: str  # the last lines of its combined output
+    duration_s: float
+    files: list[str] = field(default_factory=list)  # the changed paths it checked
+
+
+@dataclass
+class VerifySuggestion(Event):
+    """No `[verify] commands` are configured, yet the repository declares checks: said
+    once per repository, at the first step that changes files; nothing is run."""
+
+    type: ClassVar[str] = "verify_suggestion"
+    commands: list[str]
+    sources: list[str]  # the files that declare them (pyproject.toml, package.json, Makefile)
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -264,6 +338,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RawOutput,
         Compaction,
         Finding,
+        Todo,
+        Plan,
+        PlanDecision,
+        Subagent,
+        Verify,
+        VerifySuggestion,
         Error,
         Finish,
     )

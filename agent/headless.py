@@ -1,7 +1,9 @@
 """A headless run (`tessera run`, `tessera replay`): one session driven to its end by the
 session driver, its events printed as a short transcript or as JSON lines.
 
-There is no one to ask, so what the approval policy would ask about is denied. Every
+There is no one to ask, so what the approval policy would ask about is denied and
+`ask_user` gets "no user available" (agent/ask_user.py). With `plan`, the run is in plan
+mode (agent/plan.py) and ends by printing the plan. Every
 event is stored before it is printed (agent/session_driver.py), so `--resume` can
 continue any run.
 """
@@ -15,7 +17,13 @@ from typing import TextIO
 
 from agent import events as ev
 from agent.render import render_human
-from agent.session_driver import Consumer, SessionDriver, SessionOptions, SessionSetupError
+from agent.session_driver import (
+    CODING,
+    Consumer,
+    SessionDriver,
+    SessionOptions,
+    SessionSetupError,
+)
 
 
 @dataclass
@@ -23,6 +31,7 @@ class RunOptions(SessionOptions):
     task: str | None = None  # with `resume`: a follow-up (None: go on as it stood)
     json: bool = False  # one JSON event per line, else a human transcript
     images: list[Path] = field(default_factory=list)  # attached to the task (or follow-up)
+    plan: bool = False  # plan mode (agent/plan.py): read-only, ends with the plan
 
 
 def attach_images(paths: list[Path]) -> list[dict]:
@@ -52,7 +61,12 @@ def printer(out: TextIO, as_json: bool) -> Consumer:
 async def run_headless(options: RunOptions, out: TextIO | None = None) -> ev.Finish:
     """Run `options.task` (or continue `options.resume`) to the end; raises
     SessionSetupError when nothing could be run."""
-    driver = SessionDriver(options)
+    profile, task = CODING, options.task
+    if options.plan:
+        from agent.plan import plan_profile, plan_request
+
+        profile, task = plan_profile(), task and plan_request(task)
+    driver = SessionDriver(options, profile)
     driver.subscribe(printer(out or sys.stdout, options.json))
     try:
         stored = driver.open()
@@ -72,8 +86,8 @@ async def run_headless(options: RunOptions, out: TextIO | None = None) -> ev.Fin
         for warning in driver.warnings:
             print(f"tessera: {warning}", file=sys.stderr)
         if not stored:
-            assert options.task is not None
-            return await driver.start(options.task, images)
-        return await driver.send(options.task, images)
+            assert task is not None
+            return await driver.start(task, images)
+        return await driver.send(task, images)
     finally:
         driver.close()

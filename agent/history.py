@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from agent import events as ev
 from agent.backend import Message, RequestToolCall
 from agent.compaction import compacted
+from agent.todo import render_todo
 
 
 @dataclass
 class History:
     system: str = ""
     messages: list[Message] = field(default_factory=list)
+    # The latest todo list (a `todo` event): carried verbatim into a compacted history.
+    todo: list[dict[str, str]] | None = None
     _open_step: int | None = None  # the step whose assistant message is open
     _open_index: int = -1
 
@@ -39,8 +42,11 @@ class History:
                 self._assistant(step).tool_calls.append(RequestToolCall(call_id, name, raw))
             case ev.RawOutput(step=step):
                 self._assistant(step)  # an empty answer is still a turn
+            case ev.Todo(items=items):
+                self.todo = [dict(item) for item in items]
             case ev.Compaction(summary=summary, kept=kept):
-                self.messages = compacted(self.messages, summary, kept)
+                kept_todo = render_todo(self.todo) if self.todo else ""
+                self.messages = compacted(self.messages, summary, kept, kept_todo)
                 self._open_step = None
             case ev.ToolResult(call_id=call_id, name=name, output=output, images=images):
                 result = Message("tool", output, tool_call_id=call_id, name=name)

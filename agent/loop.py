@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy
@@ -31,6 +32,7 @@ from agent.backend import (
     ToolCallDelta,
     UsageDelta,
 )
+from agent.call_format import malformed_note, misplaced_call
 from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
 from agent.compaction import (
     SUMMARY_REQUEST,
@@ -44,6 +46,9 @@ from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
 from agent.tokens import TokenCounter, default_counter
 from tools.base import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from agent.verify import Verifier
 
 
 @dataclass
@@ -69,6 +74,7 @@ class LoopSettings:
     checkpointer: Checkpointer | None = None
     on_delta: Callable[[Delta], None] | None = None  # live display only; never stored
     compaction: CompactionSettings | None = None  # None: never compact
+    verifier: Verifier | None = None  # checks after a step that changed files (agent/verify.py)
     # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
     token_counter: TokenCounter | None = None
 
@@ -78,7 +84,7 @@ class StepOutput:
     thinking: str = ""
     text: str = ""
     calls: dict[int, list[str]] = field(default_factory=dict)  # index -> [name, arguments]
-    malformed: list[str] = field(default_factory=list)
+    malformed: list[tuple[str, str]] = field(default_factory=list)  # (problem, raw output)
     usage: UsageDelta | None = None
     finish_reason: str = ""
     raw: str | None = None
@@ -193,33 +199,51 @@ class AgentLoop:
                 if ended := self._budget_exhausted():
                     return ev.Finish("budget", ended, self.step)
                 return ev.Finish("cancelled", "the model's turn was cancelled", self.step)
+            if not calls and (problem := misplaced_call(output.text, self.runner.tools)):
+                output.malformed.append((problem, output.text))  # not a silent "done"
             if not calls and not output.malformed:
                 return ev.Finish("done", output.text.strip(), self.step)
             prepared = [prepare(call, self.runner.tools) for call in calls]
             malformed = bool(output.malformed) or any(p.problem for p in prepared)
             self._malformed_streak = self._malformed_streak + 1 if malformed else 0
             if output.malformed:
-                self.emit(ev.UserMessage(self._malformed_note(output.malformed), origin="agent"))
+                self.emit(ev.UserMessage(malformed_note(output.malformed, self.runner.tools),
+                                         origin="agent"))
             results = await self.runner.run_step(self.step, prepared)
+            if ending := self.runner.ending_result(results):  # a plan handed to the user
+                return ev.Finish("done", ending.output, self.step)
             if self.runner.stuck.gave_up:
                 return ev.Finish(
                     "stuck", "the model kept repeating calls that had already returned the "
                     "same result", self.step)
+            if malformed and self._malformed_streak > 1:
+                self._report_malformed(output, prepared)
             if self._malformed_streak > budgets.malformed_retries:
                 message = (f"the model produced malformed tool calls in "
-                           f"{self._malformed_streak} steps in a row")
-                self.emit(ev.Error(message, step=self.step, fatal=True))
+                           f"{self._malformed_streak} steps in a row; gave up")
                 return ev.Finish("error", message, self.step)
-            failed = any(not r.ok for r in results) or malformed
+            checks_failed = await self._verify(results)
+            failed = any(not r.ok for r in results) or malformed or checks_failed
             self._failure_streak = self._failure_streak + 1 if failed else 0
             self._signals = StepSignals(
                 step=self.step + 1,
                 last_failed=any(not r.ok for r in results),
                 consecutive_failures=self._failure_streak,
                 malformed=malformed,
+                checks_failed=checks_failed,
                 last_thinking_tokens=self.counter.text(output.thinking),
             )
             self.context_tokens = self.count_context()
+
+    async def _verify(self, results: list[ev.ToolResult]) -> bool:
+        """The configured checks, when the step changed files; a failure is the model's
+        next message. True when one failed."""
+        if self.settings.verifier is None:
+            return False
+        note = await self.settings.verifier.after_step(self.step, results, self.emit)
+        if note:
+            self.emit(ev.UserMessage(note, origin="agent"))
+        return note is not None
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
@@ -350,8 +374,8 @@ class AgentLoop:
                 piece = output.calls.setdefault(index, ["", ""])
                 piece[0] += name
                 piece[1] += arguments
-            case MalformedDelta(message=message):
-                output.malformed.append(message)
+            case MalformedDelta(message=message, raw=raw):
+                output.malformed.append((message, raw))
             case UsageDelta():
                 output.usage = delta
             case FinishDelta(reason=reason, raw=raw):
@@ -382,14 +406,18 @@ class AgentLoop:
         self.context_tokens = self.count_context()
         return calls
 
-    @staticmethod
-    def _malformed_note(problems: list[str]) -> str:
-        listed = "\n".join(f"- {p}" for p in problems)
-        return (
-            "Your last reply could not be read as tool calls:\n" + listed + "\n"
-            "Call a tool as [TOOL_CALLS]name[ARGS]{json object of arguments}, or answer in "
-            "plain text without a tool call when you are done."
-        )
+    def _report_malformed(self, output: StepOutput, prepared: list[PreparedCall]) -> None:
+        """Steps in a row whose calls could not be used: a loud `error` each time (fatal
+        when the retries are spent), naming the latest problem."""
+        streak, retries = self._malformed_streak, self.settings.budgets.malformed_retries
+        problems = [m for m, _ in output.malformed] + [p.problem for p in prepared if p.problem]
+        fatal = streak > retries
+        then = "gave up" if fatal else f"{retries + 1 - streak} more and the run ends"
+        self.emit(ev.Error(
+            f"the model's tool calls could not be used in {streak} steps in a row ({then}); "
+            f"latest problem: {problems[0] if problems else 'unknown'} (a local model that "
+            "keeps failing may do better with a lower temperature or a larger model)",
+            step=self.step, fatal=fatal))
 
 
 def _arguments(raw: str) -> dict | str:

@@ -58,9 +58,43 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"{file}:{line}: {severity}: {message}\n")
             if suggestion:
                 out.write("  suggested:\n" + _preview(suggestion, 6) + "\n")
+        case ev.Todo(items=items):
+            from agent.todo import render_todo
+
+            out.write(render_todo(items) + "\n")
+        case ev.Plan(text=text):
+            out.write("plan:\n" + "\n".join("  " + line for line in text.splitlines()) + "\n")
+        case ev.PlanDecision(decision=decision, approval=approval):
+            policy = f" (approval {approval} from now on)" if approval else ""
+            out.write(f"plan {decision}{policy}\n")
+        case ev.Verify(command=command, ok=ok, exit_code=code, output_tail=tail,
+                       duration_s=duration):
+            outcome = "ok" if ok else f"FAILED ({'killed' if code is None else code})"
+            out.write(f"  verify {command}: {outcome} in {duration:.1f} s\n")
+            if not ok:
+                out.write(_preview(tail) + "\n")
+        case ev.VerifySuggestion(commands=commands, sources=sources):
+            out.write(f"  no [verify] commands configured; {', '.join(sources)} suggest: "
+                      f"{', '.join(commands)} (not run: add them to .tessera/config.toml)\n")
+        case ev.Subagent(call_id=call_id, event=inner):
+            _render_subagent(call_id, inner, out)
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):
             out.write(f"\n[{status} after {steps} step(s)] {summary}\n")
         case _:
             pass
+
+
+def _render_subagent(call_id: str, inner: dict, out: TextIO) -> None:
+    """A subagent's run, indented under its call: its calls and how it ended."""
+    kind = inner.get("type")
+    if kind == "tool_call":
+        arguments = inner.get("arguments")
+        shown = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        out.write(f"    [{call_id}] → {inner.get('name')} {shown[:160]}\n")
+    elif kind == "tool_result" and not inner.get("ok"):
+        out.write(f"    [{call_id}] ← {inner.get('name')} FAILED\n")
+    elif kind == "finish":
+        out.write(f"    [{call_id}] subagent {inner.get('status')} after "
+                  f"{inner.get('steps')} step(s)\n")

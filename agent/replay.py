@@ -7,6 +7,11 @@ same streaming parser the engine path uses (model/stream_parser.py), so the loop
 tell a replay from a live model. When the file runs out the session ends with a clear
 error. A session's `raw_output` events form such a file again.
 
+A line may carry `"subagent": CALL_ID`: it is then a turn of the subagent that the
+parent's call CALL_ID started (the `task` tool, agent/subagents.py), not the parent's.
+Each child plays its own lines in order (`for_subagent`), so children that run at the
+same time get the same turns whatever the order their requests arrive in.
+
 Usage is simulated honestly enough for budgets and the effort benchmark, with the
 model's tokenizer (agent/tokens.py, images included): prompt tokens are the request's
 count, and cached tokens the part it shares with the previous request, in the order the
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +53,7 @@ class ReplayExhausted(BackendError):
 class ReplayTurn:
     raw: str
     line: int
+    subagent: str | None = None  # the parent call id of the child whose turn it is
 
 
 def load_turns(path: Path) -> list[ReplayTurn]:
@@ -65,7 +71,10 @@ def load_turns(path: Path) -> list[ReplayTurn]:
             raise BackendUnavailable(f"{path}:{number}: not JSON: {exc.msg}") from exc
         if not isinstance(obj, dict) or not isinstance(obj.get("raw"), str):
             raise BackendUnavailable(f'{path}:{number}: expected an object {{"raw": "..."}}')
-        turns.append(ReplayTurn(obj["raw"], number))
+        subagent = obj.get("subagent")
+        if subagent is not None and not isinstance(subagent, str):
+            raise BackendUnavailable(f'{path}:{number}: "subagent" must be a call id string')
+        turns.append(ReplayTurn(obj["raw"], number, subagent))
     return turns
 
 
@@ -87,8 +96,20 @@ def session_turns(events: list) -> list[str]:
     return turns
 
 
-def write_turns(path: Path, turns: list[str]) -> None:
-    path.write_text("".join(json.dumps({"raw": raw}, ensure_ascii=False) + "\n" for raw in turns))
+def subagent_turns(events: list) -> list[tuple[str, str]]:
+    """(parent call id, raw turn) of every subagent turn stored in a session, in order."""
+    from agent import events as ev
+
+    wrapped = [(e.call_id, e.event) for e in events if isinstance(e, ev.Subagent)]
+    return [(call_id, inner["raw"]) for call_id, inner in wrapped
+            if inner.get("type") in ("raw_output", "compaction")]
+
+
+def write_turns(path: Path, turns: list[str],
+                subagents: list[tuple[str, str]] | None = None) -> None:
+    lines = [{"raw": raw} for raw in turns]
+    lines += [{"raw": raw, "subagent": call_id} for call_id, raw in subagents or []]
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
 
 
 def render_for_cache(request: ChatRequest) -> list[str]:
@@ -115,7 +136,9 @@ def _shared_parts(a: list[str], b: list[str]) -> int:
 class ReplayBackend:
     def __init__(self, turns: list[ReplayTurn], source: str = "replay", chunk: int = CHUNK_CHARS):
         self.name = f"replay:{source}"
-        self.turns = turns
+        self.source = source
+        self.turns = [t for t in turns if t.subagent is None]
+        self._subagent_turns = [t for t in turns if t.subagent is not None]
         self.position = 0
         self.chunk = chunk
         self._previous: list[str] = []
@@ -143,6 +166,12 @@ class ReplayBackend:
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayBackend:
         return cls(load_turns(Path(path)), str(path))
+
+    def for_subagent(self, call_id: str) -> ReplayBackend:
+        """A backend playing the turns of the subagent started by call `call_id`."""
+        own = [t for t in self._subagent_turns if t.subagent == call_id]
+        return ReplayBackend([replace(t, subagent=None) for t in own],
+                             f"{self.source} (subagent of call {call_id})", self.chunk)
 
     def skip(self, turns: int) -> None:
         """Start later in the file: a resumed session has already used these turns."""

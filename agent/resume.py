@@ -86,7 +86,7 @@ class StoredSettings:
 
 def stored_settings(events: list[ev.Event]) -> StoredSettings:
     """The latest backend, effort and approval policy (`session_start`, then each
-    `settings_change`)."""
+    `settings_change`, and the approval chosen with an approved plan)."""
     start = events[0] if events else None
     if not isinstance(start, ev.SessionStart):
         raise CannotResume("the session has no session_start event")
@@ -96,6 +96,8 @@ def stored_settings(events: list[ev.Event]) -> StoredSettings:
             backend = event.backend or backend
             effort = event.effort or effort
             approval = event.approval or approval
+        elif isinstance(event, ev.PlanDecision) and event.approval:
+            approval = event.approval
     return StoredSettings(backend, effort, approval)
 
 

@@ -23,6 +23,7 @@ from agent import events as ev
 from agent.sessions import SessionNotFound, SessionStore, new_session_id
 
 if TYPE_CHECKING:
+    from agent.ask_user import Asker
     from agent.backend import Backend, Delta
     from agent.calls import Approver
     from agent.loop import AgentLoop
@@ -56,9 +57,10 @@ class Profile:
     # The events that end a run, given the loop's `finish` (the last of them a Finish;
     # the loop's own is then not stored): a review adds its findings. None: the loop's.
     close_run: Callable[[ev.Finish], list[ev.Event]] | None = None
+    subagents: bool = False  # the `task` tool (agent/subagents.py): children of its own
 
 
-CODING = Profile()
+CODING = Profile(subagents=True)
 
 
 @dataclass
@@ -81,6 +83,7 @@ class SessionOptions:
     db_path: Path | None = None  # the session store; None: the data dir's
     # A new session works in its own git worktree (agent/worktree_runs.py), not in `repo`.
     worktree: bool = False
+    verify: bool = True  # the configured checks after steps that change files (--no-verify)
 
 
 class SessionDriver:
@@ -110,11 +113,17 @@ class SessionDriver:
         backend: Backend | None = None,
         editor: EditorFiles | None = None,
         session_id: str | None = None,
+        publish: Consumer | None = None,
+        asker: Asker | None = None,
     ) -> None:
         self.options = replace(options)  # its own copy: a resume fills in stored settings
         self.profile = profile
         self._approver, self._on_delta, self._on_progress = approver, on_delta, on_progress
+        self._asker = asker  # answers ask_user (None: headless, agent/ask_user.py)
+        self._backend_in_place = False  # a rebuilt loop's backend is where it was
         self._owns_store = store is None
+        # Where events go instead of the store (a subagent's: into its parent's session).
+        self._publish_to = publish
         self.store = store or SessionStore(options.db_path)
         self._backend = backend  # used when the loop is built, instead of making one
         self.backend_spec: str | None = backend.name if backend else options.backend
@@ -149,6 +158,9 @@ class SessionDriver:
 
     def _publish(self, event: ev.Event) -> None:
         assert self.session_id is not None
+        if self._publish_to is not None:
+            self._publish_to(event)
+            return
         self.store.append(self.session_id, event)  # stored before anyone sees it
         for consumer in list(self._consumers):
             try:
@@ -231,6 +243,7 @@ class SessionDriver:
         from agent.config import ConfigError, load_config
         from agent.effort import EffortPolicy
         from agent.loop import AgentLoop, Budgets, LoopSettings
+        from agent.session_tools import session_tools
         from tools.base import ToolContext
         from tools.registry import default_tools
         from tools.sandbox.session import SessionSandbox
@@ -249,14 +262,19 @@ class SessionDriver:
             backend = self._backend or make_backend(config.backend, progress=self._on_progress)
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
-        tools = default_tools()
+        tools = [*default_tools(), *session_tools(self._asker)]  # todo_write, ask_user
+        tools = profile.tools(tools) if profile.tools else tools
+        if profile.subagents:
+            from agent.subagents import TaskTool
+
+            tools = [*tools, TaskTool(self, tools)]
         if o.worktree and self.worktree is None and not self._stored:
             repo = self._new_worktree(repo, config.worktree_max_age_days)
         self._close_sandbox()
         self.sandbox = SessionSandbox(repo, config.sandbox_policy(), config.network_policy())
         settings = LoopSettings(
             repo=repo,
-            tools=profile.tools(tools) if profile.tools else tools,
+            tools=tools,
             tool_context=ToolContext(repo, sandbox=config.sandbox_policy(),
                                      data_dir=paths.data_dir(), syntax_guard=config.syntax_guard,
                                      session=self.sandbox, network=config.network_policy(),
@@ -269,6 +287,7 @@ class SessionDriver:
             on_delta=self._on_delta,
             compaction=(CompactionSettings(o.context_limit)
                         if o.context_limit and profile.compaction else None),
+            verifier=_verifier(repo, config, o.verify),
         )
         self.warnings = list(config.warnings)
         if self._backend is None:
@@ -316,7 +335,8 @@ class SessionDriver:
         except CannotResume as exc:
             raise SessionSetupError(str(exc)) from exc
         skip = getattr(loop.backend, "skip", None)
-        if skip is not None:  # a replay goes on after the turns it already gave
+        if skip is not None and not self._backend_in_place:  # a replay goes on after the
+            # turns it already gave
             skip(replayed_turns(self._stored))
 
     # -- running -----------------------------------------------------------------------
@@ -469,6 +489,31 @@ class SessionDriver:
 
     # -- settings -----------------------------------------------------------------------
 
+    def set_profile(self, profile: Profile, approval: str | None = None) -> None:
+        """Run the next turns as `profile` (plan mode, then coding once the plan is
+        approved), with `approval` as the policy when given; the conversation and the
+        backend go on as they are (the loop is rebuilt from the stored events)."""
+        if self.running:
+            raise SessionSetupError("stop the model first: it is working")
+        self.profile = profile
+        if approval is not None:
+            self.options.approval = approval
+        if self.loop is None:
+            return
+        self._backend, self._backend_in_place = self.loop.backend, True
+        self._window_asked = False  # the new loop's compaction learns the window again
+        if self.session_id is not None:
+            self._stored = self.store.events(self.session_id)
+        self.loop = None
+
+    async def record(self, event: ev.Event) -> None:
+        """Add an event of the front end's making (a plan decision, the todo list of an
+        approved plan) to the started session: stored, shown, and applied to the model's
+        history like the loop's own."""
+        if self.session_id is None:
+            raise SessionSetupError("the session has not started")
+        (await self._loop()).emit(event)
+
     def set_effort(self, mode: str) -> str:
         """Reasoning effort from the next step on (none, high or auto); stored in the
         session, so a resume keeps it. Raises ValueError for another mode."""
@@ -520,6 +565,20 @@ class SessionDriver:
         self.backend_spec = self.options.backend = spec
         self._record_setting(ev.SettingsChange(backend=spec))
         return spec
+
+    def child(self, options: SessionOptions, profile: Profile, *, backend: Backend,
+              publish: Consumer) -> SessionDriver:
+        """A session inside this one (a subagent, agent/subagents.py): the same store and
+        approver, `backend`, and its events handed to `publish` instead of being stored
+        as a session of their own."""
+        return SessionDriver(options, profile, approver=self._approver, store=self.store,
+                             backend=backend, publish=publish)
+
+    def set_verify(self, enabled: bool) -> None:
+        """Run the configured checks after steps that change files, or not (`/verify`)."""
+        self.options.verify = enabled
+        if self.loop is not None and self.loop.settings.verifier is not None:
+            self.loop.settings.verifier.enabled = enabled
 
     def _open_if_possible(self) -> None:
         # A session that cannot be resumed is reported by what needs it (start, send);
@@ -579,6 +638,15 @@ def _approval_rules(deny: tuple[str, ...], allow: tuple[str, ...], options: Sess
         *(Rule.parse(Verdict.DENY, spec) for spec in (*deny, *options.deny)),
         *(Rule.parse(Verdict.ALLOW, spec) for spec in (*allow, *options.allow)),
     ]
+
+
+def _verifier(repo: Path, config, enabled: bool):
+    from agent import paths
+    from agent.verify import Verifier
+
+    return Verifier(repo, config.verify_commands, config.sandbox_policy(), enabled,
+                    config.verify_from_untrusted_repo,
+                    paths.data_dir() / "verify_suggested.json")
 
 
 def _git_checkpointer(repo: Path, label: str) -> str:

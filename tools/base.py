@@ -9,6 +9,7 @@ which is what an approval shows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -72,9 +73,21 @@ class ToolContext:
     session: SessionSandbox | None = None
     # An editor's buffers (tools/editor_files.py): file tools read and write through it.
     editor: EditorFiles | None = None
+    # The id of the call being run (the agent sets it per call): a subagent's events are
+    # stored under it.
+    call_id: str = ""
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()
+
+
+def bounded(result: ToolResult, ctx: ToolContext) -> ToolResult:
+    """The result with its text cut to the context's limit (flagged `truncated`)."""
+    text, truncated = bound_text(result.text, ctx.result_limit)
+    if truncated:
+        result.data.setdefault("truncated", True)
+    result.text = text
+    return result
 
 
 class ToolError(Exception):
@@ -124,11 +137,17 @@ class Tool(ABC):
             result = self.run(args, ctx)
         except ToolError as exc:
             result = ToolResult.error(str(exc))
-        text, truncated = bound_text(result.text, ctx.result_limit)
-        if truncated:
-            result.data.setdefault("truncated", True)
-        result.text = text
-        return result
+        return bounded(result, ctx)
+
+    async def ainvoke(self, raw: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """`invoke` off the event loop: what the agent awaits. A tool whose work is itself
+        asynchronous (the `task` tool runs a subagent's loop) overrides this."""
+        return await asyncio.to_thread(self.invoke, raw, ctx)
+
+    def side_effect_of(self, args: dict[str, Any]) -> SideEffect:
+        """The side effect of one call (approval and ordering go by it): the class's,
+        unless the arguments decide it (a subagent given write tools writes)."""
+        return self.side_effect
 
     def dry_run(self, raw: str | dict[str, Any], ctx: ToolContext) -> dict[str, Any] | None:
         """Parse and preview, changing nothing: the preview's data, `{"error": why}` when

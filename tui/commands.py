@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tui.records import ImageChip
     from tui.session import ChatSession
     from tui.widgets.status import Stats, StatusBar
+    from tui.widgets.todo import TodoPanel
     from tui.widgets.transcript import Transcript
 
 
@@ -44,6 +45,7 @@ class CommandScreen(Protocol):
     stats: Stats
     status_bar: StatusBar
     transcript: Transcript
+    todo_panel: TodoPanel  # the model's latest todo list
     # Images going with the next message: (description for the model, chip shown).
     pending_images: list[tuple[dict, ImageChip]]
     review_findings: dict[str, list]  # the last model review's findings per base
@@ -56,6 +58,8 @@ class CommandScreen(Protocol):
     def send(self, text: str) -> None: ...
 
     def compact(self) -> None: ...
+
+    def set_plan_mode(self, on: bool) -> None: ...
 
     async def attach_images(self, paths: list[Path]) -> list[tuple[dict, ImageChip]]: ...
 
@@ -106,7 +110,7 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
     lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
     keys = (
         "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
-        "Esc stop the model · ctrl+t autonomous runs · "
+        "Esc stop the model · shift+tab plan mode · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
     )
@@ -221,6 +225,21 @@ async def _ps(ctx: CommandContext, args: list[str]) -> None:
         lines.append(f"{p['id']:>3}  {p['status']:<20} {ports:<14} {p['uptime_s']:>7.0f}s  "
                      f"{p['command']}")
     ctx.screen.note("\n".join(lines))
+@command("verify", "/verify [on|off]", "run the [verify] checks after each step that "
+         "changes files, or not")
+async def _verify(ctx: CommandContext, args: list[str]) -> None:
+    driver = ctx.screen.session.driver
+    if args and args[0].lower() in ("on", "off"):
+        driver.set_verify(args[0].lower() == "on")
+    elif args:
+        ctx.screen.note("usage: /verify [on|off]", "error")
+        return
+    verifier = driver.loop.settings.verifier if driver.loop else None
+    commands = ", ".join(verifier.commands) if verifier and verifier.commands else None
+    state = "on" if driver.options.verify else "off"
+    ctx.screen.note(f"verify {state}: " + (
+        f"after each step that changes files: {commands}" if commands else
+        "no [verify] commands are configured (add them to .tessera/config.toml)"))
 
 
 @command("compact", "/compact", "summarise the older turns now to free context")
@@ -306,7 +325,18 @@ async def _clear(ctx: CommandContext, args: list[str]) -> None:
         return
     ctx.screen.session.new_conversation()
     ctx.screen.transcript.clear()
+    ctx.screen.todo_panel.show_items([])  # the list was the old conversation's
     ctx.screen.note("new conversation; the previous one stays in /sessions")
+
+
+@command("plan", "/plan [on|off]", "plan mode: the model explores read-only and ends with a "
+         "plan to approve, edit or reject (a toggle; also shift+tab)")
+async def _plan(ctx: CommandContext, args: list[str]) -> None:
+    if args and args[0] not in ("on", "off"):
+        ctx.screen.note("/plan takes on or off (or nothing, to toggle)", "error")
+        return
+    on = args[0] == "on" if args else not ctx.screen.session.plan_mode
+    ctx.screen.set_plan_mode(on)
 
 
 @command("quit", "/quit", "leave Tessera (the session is stored)")

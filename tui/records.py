@@ -15,11 +15,8 @@ from typing import Any, ClassVar
 
 from agent import events as ev
 from agent.backend import Delta, TextDelta, ThinkingDelta, ToolCallDelta
-
-
-@dataclass(eq=False)
-class Record:
-    kind: ClassVar[str] = "record"
+from tui.record import Record  # the base, shared with tui/step_records.py
+from tui.step_records import SubagentRecord, VerifyRecord
 
 
 @dataclass(frozen=True)
@@ -156,6 +153,7 @@ class TranscriptBuilder:
         self.live_thinking: ThinkingRecord | None = None
         self.live_text: TextRecord | None = None
         self.tools: dict[str, ToolRecord] = {}
+        self.subagents: dict[str, SubagentRecord] = {}  # by the parent's call id
         self.user_echoed = False  # the screen showed the user's message when it was sent
         # The step the user stopped: its partial answer is on screen already, marked, when
         # the loop records it as thinking and text events.
@@ -274,6 +272,16 @@ class TranscriptBuilder:
                     f"context compacted {why}: {dropped} older message(s) replaced by the "
                     f"model's summary; the task, the instructions and the last {kept} "
                     f"message(s) stay as they were.\n\n{summary}", "dim"))
+            case ev.Plan(steps=steps):
+                self._add(NoteRecord(f"plan ready ({len(steps)} step(s)): nothing has "
+                                     "changed; approve, edit or reject it"))
+            case ev.PlanDecision(decision=decision, approval=approval):
+                policy = f", carried out with approval {approval}" if approval else ""
+                self._add(NoteRecord(f"plan {decision}{policy}", "dim"))
+            case ev.Subagent(call_id=call_id, event=inner):
+                self._subagent(call_id, inner)
+            case ev.Verify() | ev.VerifySuggestion():
+                self._verify(event)
             case ev.Finish(status=status, summary=summary):
                 self._settle_live(stopped=status == "cancelled")
                 if status in FINISH_NOTES:
@@ -283,6 +291,30 @@ class TranscriptBuilder:
                         self.stop()
             case _:
                 pass
+
+    def _subagent(self, call_id: str, inner: dict[str, Any]) -> None:
+        """A child's event: folded into one record, added after its `task` call's card."""
+        record = self.subagents.get(call_id)
+        if record is None:
+            call = self.tools.get(call_id)
+            arguments = call.arguments if call is not None else {}
+            description = (arguments.get("description") if isinstance(arguments, dict)
+                           else None) or "subagent"
+            record = SubagentRecord(call_id, str(description))
+            self.subagents[call_id] = record
+            self._add(record)
+        record.apply(inner)
+        self._touch(record)
+
+    def _verify(self, event: ev.Verify | ev.VerifySuggestion) -> None:
+        if isinstance(event, ev.VerifySuggestion):
+            self._add(NoteRecord(
+                f"no [verify] commands are configured; {', '.join(event.sources)} suggest "
+                f"{', '.join(event.commands)}. Nothing was run: add them to "
+                ".tessera/config.toml under [verify] commands to check every change.", "dim"))
+            return
+        self._add(VerifyRecord(event.step, event.command, event.ok, event.exit_code,
+                               event.output_tail, event.duration_s))
 
     def _approval(
         self, call_id: str, decision: str, reason: str, preview: dict[str, Any]

@@ -16,8 +16,9 @@ from typing import Protocol
 
 from agent import events as ev
 from agent.approval import CallFacts
+from agent.ask_user import Question
 from agent.backend import Delta
-from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+from agent.session_driver import CODING, SessionDriver, SessionOptions, SessionSetupError
 from agent.sessions import SessionStore
 
 # The chat's options are a session's: repository, backend, resume, approval, effort, ...
@@ -39,6 +40,11 @@ class SessionListener(Protocol):
         """A line about a slow start (the local engine loading); may come from any thread."""
         ...
 
+    def ask_user(self, question: Question) -> Awaitable[str]:
+        """The model's question (`ask_user`): resolves to the chosen option or the user's
+        own words."""
+        ...
+
 
 class ChatSession:
     """One chat: a conversation at a time (`new_conversation` starts another), each
@@ -49,12 +55,13 @@ class ChatSession:
         self.listener: SessionListener | None = listener  # the screen sets itself here
         self.store = SessionStore(options.db_path)
         self.driver = self._driver(options)
+        self.plan_mode = False  # the next messages plan only (/plan, shift+tab)
 
     def _driver(self, options: ChatOptions) -> SessionDriver:
         # The listener may be set after this object is made (the screen is made with
         # it), so the driver's collaborators ask for the current one.
         driver = SessionDriver(options, approver=self._approve, on_delta=self._delta,
-                               on_progress=self._progress, store=self.store)
+                               on_progress=self._progress, store=self.store, asker=self._ask)
         driver.subscribe(self._event)
         return driver
 
@@ -74,6 +81,11 @@ class ChatSession:
         if self.listener is None:
             return "deny"
         return await self.listener.request_approval(facts, call)
+
+    async def _ask(self, question: Question) -> str:
+        if self.listener is None:
+            return ""  # the model is told nobody answered
+        return await self.listener.ask_user(question)
 
     # -- the conversation's state ------------------------------------------------------
 
@@ -117,8 +129,32 @@ class ChatSession:
     async def send(self, text: str, images: list[dict] | None = None) -> ev.Finish:
         """One user turn, run until the model answers, a budget ends it, or it is
         cancelled (cancelling the task that awaits this ends it with `cancelled`).
-        `images` are stored images (agent.attachments.attach) shown with the text."""
+        `images` are stored images (agent.attachments.attach) shown with the text.
+        In plan mode the turn runs under the plan profile (agent/plan.py) and ends with
+        a `plan` event for `approve_plan` or `reject_plan`."""
+        from agent.plan import plan_profile, plan_request
+
+        if self.plan_mode:
+            if self.driver.profile.name != "plan":
+                self.driver.set_profile(plan_profile())
+            text = plan_request(text)
+        elif self.driver.profile.name == "plan":  # plan mode was switched off unapproved
+            self.driver.set_profile(CODING)
         return await self.driver.send(text, images)
+
+    async def approve_plan(self, plan: str, approval: str, edited: bool = False) -> ev.Finish:
+        """Carry the plan out in this session under `approval`; plan mode ends."""
+        from agent.plan import approve_plan
+
+        self.plan_mode = False
+        self.options.approval = approval
+        return await approve_plan(self.driver, plan, approval, edited)
+
+    async def reject_plan(self, plan: str) -> None:
+        """Record the rejection; plan mode stays on for the next message."""
+        from agent.plan import reject_plan
+
+        await reject_plan(self.driver, plan)
 
     async def compact(self) -> ev.Compaction:
         """Compact the conversation now (`/compact`); SessionDriver.compact says what it

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from agent import events as ev
     from agent.cli.run import EXIT_CODES
     from agent.headless import RunOptions, run_headless
-    from agent.replay import session_turns, write_turns
+    from agent.plan import planned_task
+    from agent.replay import session_turns, subagent_turns, write_turns
     from agent.session_driver import SessionSetupError
     from agent.sessions import SessionNotFound, SessionStore, default_db_path
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     turns = session_turns(events)
     target = args.export or default_db_path().parent / "replays" / f"{session_id}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_turns(target, turns)
+    write_turns(target, turns, subagent_turns(events))
     if args.export:
         print(f"{len(turns)} turn(s) of session {session_id} written to {target}")
         return 0
@@ -54,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if any(isinstance(e, ev.UserMessage) and e.origin == "user" for e in events):
         print("tessera replay: note: follow-up messages of the session are not replayed")
+    planned = planned_task(start.task)  # a plan-mode session replays in plan mode
     options = RunOptions(
-        task=start.task, repo=args.repo, backend=f"replay:{target}", effort=start.effort,
+        task=start.task if planned is None else planned, plan=planned is not None,
+        repo=args.repo, backend=f"replay:{target}", effort=start.effort,
         approval=start.approval, json=args.json, max_steps=10_000,
         repo_map_tokens=0 if "# Repository map" not in start.system_prompt else 1024,
         # The task's images, from the session's image store (the same content).

@@ -41,6 +41,10 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--worktree", action="store_true",
                         help="work in a new git worktree (branch tessera/SESSION) from your "
                         "tree as it is; `tessera apply SESSION` brings the changes back")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="do not run the [verify] commands after steps that change files")
+    parser.add_argument("--plan", action="store_true",
+                        help="plan mode: read-only tools; print the model's plan and stop")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
     resume.add_argument("--last", action="store_true", help="continue the latest session")
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         context_limit=args.context_limit,
         images=args.image,
         worktree=args.worktree,
+        verify=not args.no_verify,
+        plan=args.plan,
     )
     try:
         finish = asyncio.run(run_headless(options))

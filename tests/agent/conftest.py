@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from agent import events as ev
+from agent.backend import ChatRequest, Delta
 from agent.headless import RunOptions, run_headless
+from agent.replay import ReplayBackend, ReplayTurn
 from tests.support import init_repo, isolate_home, write_replay
 
 CALC_BUGGY = "def add(a, b):\n    return a - b\n"
@@ -48,3 +51,15 @@ def run_session(
 
 def of_type(events: list[ev.Event], kind: type[ev.Event]) -> list:
     return [e for e in events if isinstance(e, kind)]
+
+
+class RecordingReplay(ReplayBackend):
+    """The replay backend, keeping each request it was sent."""
+
+    def __init__(self, turns: list[str]) -> None:
+        super().__init__([ReplayTurn(t, i) for i, t in enumerate(turns, 1)])
+        self.requests: list[ChatRequest] = []
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        self.requests.append(request)
+        return super().stream(request)

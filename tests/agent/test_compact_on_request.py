@@ -4,13 +4,12 @@ context limit (the model's summary replaces the older turns; the rest stays verb
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from agent import events as ev
-from agent.backend import ChatRequest, Delta, Message
+from agent.backend import Message
 from agent.compaction import (
     SUMMARY_HEADER,
     SUMMARY_REQUEST,
@@ -20,27 +19,14 @@ from agent.compaction import (
 )
 from agent.history import rebuild
 from agent.loop import AgentLoop, LoopSettings
-from agent.replay import ReplayBackend, ReplayTurn
 from agent.sessions import SessionStore
-from tests.agent.conftest import of_type
+from tests.agent.conftest import RecordingReplay, of_type
 from tests.support import call
 from tools.base import ToolContext
 from tools.files import ReadFile
 
 SYSTEM = "You are a coding assistant.\n\nAGENTS.md: never touch the vendored folder."
 TASK = "Explain calc.py, then keep a todo list: 1. fix add 2. add tests."
-
-
-class RecordingReplay(ReplayBackend):
-    """The replay backend, keeping each request it was sent."""
-
-    def __init__(self, turns: list[str]) -> None:
-        super().__init__([ReplayTurn(t, i) for i, t in enumerate(turns, 1)])
-        self.requests: list[ChatRequest] = []
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
-        self.requests.append(request)
-        return super().stream(request)
 
 
 def make_loop(repo: Path, turns: list[str], compaction: CompactionSettings | None = None

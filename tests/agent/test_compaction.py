@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from agent import events as ev
-from agent.backend import ChatRequest, Delta, Message, RequestToolCall
+from agent.backend import Message, RequestToolCall
 from agent.compaction import SUMMARY_HEADER, CompactionSettings, kept_tail
 from agent.context import build_system_context
 from agent.history import rebuild
 from agent.loop import AgentLoop, LoopSettings
-from agent.replay import ReplayBackend, ReplayTurn
-from tests.agent.conftest import of_type
+from tests.agent.conftest import RecordingReplay, of_type
 from tests.support import call
 from tools.base import ToolContext
 from tools.files import ReadFile
-
-
-class RecordingReplay(ReplayBackend):
-    """The replay backend, keeping each request it was sent."""
-
-    def __init__(self, turns: list[str]) -> None:
-        super().__init__([ReplayTurn(t, i) for i, t in enumerate(turns, 1)])
-        self.requests: list[ChatRequest] = []
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
-        self.requests.append(request)
-        return super().stream(request)
 
 
 def test_kept_tail_never_splits_a_call_from_its_result() -> None:

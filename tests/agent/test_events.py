@@ -26,6 +26,12 @@ SAMPLES: list[ev.Event] = [
     ev.RawOutput(1, "[TOOL_CALLS]x[ARGS]{}"),
     ev.Compaction(4, "did a, b; todo c", kept=3, dropped=9, context_tokens=900, raw="x"),
     ev.Finding("calc.py", 2, "error", "subtracts", suggestion="    return a + b", in_hunk=True),
+    ev.Subagent("s00001c00", ev.ToolCall(1, "s00001c00", "grep", {"pattern": "x"}).to_dict()),
+    ev.Verify(2, "ruff check calc.py", False, 1, "calc.py:1:1: F401", 0.25, ["calc.py"]),
+    ev.VerifySuggestion(["ruff check {files}", "make test"], ["Makefile", "pyproject.toml"]),
+    ev.Todo([{"content": "fix `add` — twice", "status": "in_progress"}], step=3),
+    ev.Plan("1. fix add\n2. test it", ["fix add", "test it"]),
+    ev.PlanDecision("approved", "1. fix add", approval="auto-edit"),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]

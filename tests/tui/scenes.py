@@ -188,10 +188,63 @@ async def _tasks(pilot) -> None:
     await pilot.pause(0.5)
 
 
+TODO_ITEMS = [
+    {"content": "Fix add in calc.py", "status": "done"},
+    {"content": "Make mul convert its inputs", "status": "in_progress"},
+    {"content": "Add tests for add and mul", "status": "pending"},
+]
+TODO = "[TOOL_CALLS]todo_write[ARGS]" + json.dumps({"items": TODO_ITEMS})
+PLAN = (
+    "Make `mul` accept strings:\n\n1. Convert both inputs with `int()` in calc.py\n"
+    "2. Add a check for `mul('2', 3)` to check.py\n3. Run check.py"
+)
+EXIT_PLAN = "[TOOL_CALLS]exit_plan[ARGS]" + json.dumps({"plan": PLAN})
+ASK = "[TOOL_CALLS]ask_user[ARGS]" + json.dumps({
+    "question": "Should mul also accept floats given as strings?",
+    "options": ["yes, use float()", "no, integers only", "raise a clear error"],
+})
+
+
+async def _wait_for(pilot, ready: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if ready():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+async def _todo(pilot) -> None:
+    """The live todo panel after the model set its list."""
+    chat = pilot.app.chat
+    await pilot.pause(0.2)
+    await pilot.press(*"keep a todo list for the rest", "enter")
+    await _wait_for(pilot, lambda: chat.todo_panel.display and not chat.session.running)
+
+
+async def _plan(pilot) -> None:
+    """Plan mode (shift+tab): the plan waits for approve, edit or reject."""
+    await pilot.pause(0.2)
+    await pilot.press("shift+tab", *"make mul accept strings", "enter")
+    await _wait_for(pilot, lambda: pilot.app.chat._plan_panel is not None)
+
+
+async def _question(pilot) -> None:
+    """The model's question (ask_user) as a chooser."""
+    await pilot.pause(0.2)
+    await pilot.press(*"make mul accept strings", "enter")
+    await _wait_for(pilot, lambda: pilot.app.chat._question is not None)
+
+
 SCENES: dict[str, Scene] = {
     "chat": (lambda repo: app_for(repo, []), _settle),
     "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
     "review": (lambda repo: app_for(repo, [REVIEW_ANSWER], resume=False), _review),
+    # Fresh sessions: a transcript too short to scroll, so nothing moves with timing.
+    "todo": (lambda repo: app_for(repo, [TODO, "Listed the remaining work."], resume=False),
+             _todo),
+    "plan": (lambda repo: app_for(repo, ['[TOOL_CALLS]read_file[ARGS]{"path": "calc.py"}',
+                                         EXIT_PLAN], resume=False), _plan),
+    "question": (lambda repo: app_for(repo, [ASK, "Done."], resume=False), _question),
 }
 # Screens whose figures move with the clock (elapsed time): screenshots, not snapshots.
 DOC_SCENES: dict[str, Scene] = {

@@ -9,14 +9,17 @@ starves typing and an idle screen has no timers at all.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from agent import events as ev
@@ -24,21 +27,25 @@ from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta, ThinkingDelta
 from tui.commands import CommandContext, run_command
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
+from tui.screens.chat_planning import PlanningMixin
 from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
 from tui.widgets.approval import ApprovalPanel
 from tui.widgets.live import LiveArea
 from tui.widgets.prompt import PromptInput
 from tui.widgets.status import Stats, StatusBar
+from tui.widgets.todo import TodoPanel
 from tui.widgets.transcript import Transcript
 
 REFRESH_HZ = 20
+T = TypeVar("T")
 
 
-class ChatScreen(Screen):
+class ChatScreen(PlanningMixin, Screen):
     CSS_PATH = STYLES / "chat.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", priority=True),
+        Binding("shift+tab", "toggle_plan", "Plan mode", priority=True),
         Binding("ctrl+r", "review", "Review"),
         Binding("ctrl+t", "app.show_tasks", "Runs", priority=True),
         Binding("ctrl+q", "app.quit", "Quit"),
@@ -52,6 +59,10 @@ class ChatScreen(Screen):
         self.prompt = PromptInput(root=session.options.repo, id="prompt")
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
+        self.todo_panel = TodoPanel(id="todo")
+        self._question = None  # the model's question while it waits (chat_planning.py)
+        self._plan_panel = None  # a plan while it waits for the user's decision
+        self._pending_plan = None  # the plan of the turn now ending
         self.builder = TranscriptBuilder(self._add_record, self._touch, self._live_changed)
         self._dirty: dict[int, Record] = {}
         self._live_dirty = False
@@ -68,6 +79,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield self.transcript
         yield self.live
+        yield self.todo_panel
         yield self.prompt
         yield self.status_bar
 
@@ -86,6 +98,7 @@ class ChatScreen(Screen):
             return
         if events:
             self.show_history(events)
+            self.offer_undecided_plan(events)
             self.stats.backend = self.session.backend_spec or self.stats.backend
             self.note(f"resumed session {self.session.session_id}; send a message to continue")
 
@@ -125,6 +138,8 @@ class ChatScreen(Screen):
         builder = TranscriptBuilder(records.append, lambda r: None)
         for event in events:
             builder.event(event)
+            if isinstance(event, ev.Todo):
+                self.todo_panel.show_items(event.items)
             if isinstance(event, ev.Usage):
                 self.stats.usage(
                     event.prompt_tokens, event.cached_prompt_tokens, event.completion_tokens
@@ -137,6 +152,10 @@ class ChatScreen(Screen):
 
     def session_event(self, event: ev.Event) -> None:
         self.builder.event(event)
+        if isinstance(event, ev.Todo):
+            self.todo_panel.show_items(event.items)
+        elif isinstance(event, ev.Plan):
+            self._pending_plan = event  # decided once the turn has ended
         self.stats.context_window = self.session.context_window
         if isinstance(event, ev.Usage):
             self.stats.usage(
@@ -186,16 +205,23 @@ class ChatScreen(Screen):
             id="approval",
         )
         self._approval = panel
+        try:
+            return await self._answer_in(panel, answer, "waiting for you")
+        finally:
+            self._approval = None
+            self._set_state("working")
+
+    async def _answer_in(self, panel: Widget, answer: asyncio.Future[T], state: str) -> T:
+        """Show `panel` above the message box until `answer` resolves (or the turn is
+        stopped, which cancels the wait)."""
         await self.mount(panel, before=self.prompt)
-        self._set_state("waiting for you")
+        self._set_state(state)
         try:
             return await answer
         finally:
-            self._approval = None
             if panel.is_mounted:
                 await panel.remove()
             self.prompt.focus()
-            self._set_state("working")
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -256,8 +282,10 @@ class ChatScreen(Screen):
     async def _run_turn_body(self, text: str, images: list[dict]) -> None:
         assert self._ticker is not None
         self._ticker.resume()
+        self._pending_plan = None
         try:
             await self.session.send(text, images)
+            await self._settle_plans()
         except SessionSetupError as exc:
             self.builder.user_echoed = False
             self.note(f"cannot start: {exc}", "error")
@@ -281,20 +309,27 @@ class ChatScreen(Screen):
         from agent.backend import BackendError
         from agent.compaction import CompactionError, NothingToCompact
 
+        async with self.ticking():
+            try:
+                await self.session.compact()
+            except NothingToCompact as exc:
+                self.note(f"/compact: {exc}", "warning")
+            except (CompactionError, SessionSetupError, BackendError) as exc:
+                self.note(f"/compact: {exc}", "error")
+            except asyncio.CancelledError:
+                self.note("/compact stopped; the history is unchanged", "warning")
+                raise
+            else:
+                if self.session.loop is not None:
+                    self.stats.context_tokens = self.session.loop.context_tokens
+
+    @asynccontextmanager
+    async def ticking(self) -> AsyncIterator[None]:
+        """Repaint what the model streams while the body runs; idle after it."""
         assert self._ticker is not None
         self._ticker.resume()
         try:
-            await self.session.compact()
-        except NothingToCompact as exc:
-            self.note(f"/compact: {exc}", "warning")
-        except (CompactionError, SessionSetupError, BackendError) as exc:
-            self.note(f"/compact: {exc}", "error")
-        except asyncio.CancelledError:
-            self.note("/compact stopped; the history is unchanged", "warning")
-            raise
-        else:
-            if self.session.loop is not None:
-                self.stats.context_tokens = self.session.loop.context_tokens
+            yield
         finally:
             self._ticker.pause()
             self._flush()

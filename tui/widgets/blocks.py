@@ -24,6 +24,7 @@ from tui.records import (
     ToolRecord,
     UserRecord,
 )
+from tui.step_records import SubagentRecord, VerifyRecord
 from tui.widgets.diff import render_unified
 
 OUTPUT_PREVIEW_LINES = 12
@@ -37,12 +38,14 @@ def summarize_arguments(arguments: dict[str, Any] | str, width: int = 90) -> str
         text = arguments
     else:
         lead = next(
-            (str(arguments[k]) for k in ("path", "command", "pattern") if k in arguments), None
+            (str(arguments[k]) for k in ("path", "command", "pattern", "description")
+             if k in arguments), None
         )
         rest = {
             k: v
             for k, v in arguments.items()
-            if k not in ("path", "command", "pattern", "content", "old_string", "new_string")
+            if k not in ("path", "command", "pattern", "content", "old_string", "new_string",
+                         "description", "prompt")
         }
         text = lead or ""
         if rest:
@@ -213,6 +216,70 @@ class ToolEntry(Entry):
         self.sync()
 
 
+FINISH_STYLE = {"done": ("✓", "bold green"), "running": ("⋯", "cyan")}
+
+
+class SubagentEntry(Entry):
+    """A subagent's run under its `task` call: one folded line until clicked, then its
+    calls."""
+
+    record: SubagentRecord
+
+    def render_record(self) -> RenderableType:
+        r = self.record
+        icon, style = FINISH_STYLE.get(r.status, ("✗", "bold red"))
+        fold = "▼" if r.expanded else "▶"
+        header = Text.assemble(
+            (f"{fold} ", "dim"), (f"{icon} ", style), ("subagent ", "bold"),
+            (r.description, "italic"), (f" — {r.summary()}", "dim"),
+        )
+        if r.status not in ("running", "done"):
+            header.append(f" · {r.status}", style="red")
+        if not r.expanded:
+            header.append(" — click to unfold", style="dim italic")
+            return header
+        parts: list[RenderableType] = [header]
+        for call in r.calls.values():
+            mark, mark_style = STATUS_STYLE.get(call.status, ("?", ""))
+            parts.append(Text.assemble(("    ", ""), (f"{mark} ", mark_style),
+                                       (call.name, "bold"), " ",
+                                       (summarize_arguments(call.arguments, 80), "dim")))
+        return Group(*parts)  # its answer is the `task` card's result, shown there
+
+    def on_click(self) -> None:
+        self.record.expanded = not self.record.expanded
+        self.sync()
+
+
+class VerifyEntry(Entry):
+    """A verify check: one line when it passed, the end of its output when it failed."""
+
+    record: VerifyRecord
+
+    def render_record(self) -> RenderableType:
+        r = self.record
+        outcome = "passed" if r.ok else ("killed" if r.exit_code is None
+                                         else f"failed, exit {r.exit_code}")
+        header = Text.assemble(
+            ("✓ " if r.ok else "✗ ", "bold green" if r.ok else "bold red"),
+            ("verify ", "bold"), (r.command, ""), (f" — {outcome} in {r.duration_s:.1f} s",
+                                                   "dim"),
+        )
+        if r.ok and not r.expanded:
+            return header
+        tail = r.output_tail if r.expanded else "\n".join(
+            r.output_tail.splitlines()[-OUTPUT_PREVIEW_LINES:])
+        return Group(header, _bounded(tail, OUTPUT_PREVIEW_LINES * 4))
+
+    def sync(self) -> None:
+        super().sync()
+        self.set_class(not self.record.ok, "-failed")
+
+    def on_click(self) -> None:
+        self.record.expanded = not self.record.expanded
+        self.sync()
+
+
 ENTRY_TYPES: dict[str, type[Entry]] = {
     "user": UserEntry,
     "note": NoteEntry,
@@ -220,6 +287,8 @@ ENTRY_TYPES: dict[str, type[Entry]] = {
     "thinking": ThinkingEntry,
     "text": TextEntry,
     "tool": ToolEntry,
+    "subagent": SubagentEntry,
+    "verify": VerifyEntry,
 }
 
 

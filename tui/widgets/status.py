@@ -32,6 +32,7 @@ class Stats:
     sandbox: str = "probing sandbox…"
     sandbox_isolated: bool | None = None
     state: str = "idle"
+    mode: str = ""  # "plan" while plan mode is on
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _stream_started: float | None = None
     _stream_chars: int = 0
@@ -84,6 +85,9 @@ class StatusBar(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim")
         text.append(" ")
+        if s.mode:
+            text.append(f" {s.mode} mode ", "bold black on magenta")
+            text.append(" ")
         if s.sandbox_isolated is False:  # first, so a narrow terminal cannot hide it
             text.append(f" ⚠ {s.sandbox} ", style="bold white on red")
             text.append(" ")
