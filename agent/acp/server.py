@@ -39,7 +39,7 @@ from agent.acp import updates as up
 from agent.acp.client_files import ClientFiles
 from agent.acp.prompt import PromptError, prompt_input
 from agent.acp.session import AcpSession
-from agent.session_driver import SessionOptions, SessionSetupError
+from agent.session_driver import CODING, SessionOptions, SessionSetupError
 from agent.sessions import new_session_id
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ MODES = {
     "auto-edit": ("Auto-edit", "edits run; commands ask first"),
     "auto": ("Auto", "everything runs (inside the sandbox)"),
     "read-only": ("Read-only", "only reads; edits and commands are refused"),
+    "plan": ("Plan", "explore read-only and end with a plan to approve before anything changes"),
 }
 
 # The slash commands an editor may offer; a prompt starting with one is sent as typed.
@@ -156,6 +157,8 @@ class TesseraAgent:
     def _modes(self, session: AcpSession) -> SessionModeState:
         loop = session.driver.loop
         current = loop.settings.approval.mode if loop else "ask"
+        if session.plan_mode:
+            current = "plan"
         return SessionModeState(
             current_mode_id=current,
             available_modes=[SessionMode(id=mode, name=name, description=text)
@@ -176,7 +179,16 @@ class TesseraAgent:
         if mode_id not in MODES:
             raise RequestError.invalid_params(
                 {"modeId": mode_id, "reason": f"modes are {', '.join(MODES)}"})
-        session.driver.set_approval(mode_id)
+        if session.busy:
+            raise RequestError.invalid_params(
+                {"sessionId": session_id, "reason": "wait for the prompt to end (or cancel it)"})
+        if mode_id == "plan":
+            session.plan_mode = True
+        else:
+            session.plan_mode = False
+            if session.driver.profile.name == "plan":
+                session.driver.set_profile(CODING)
+            session.driver.set_approval(mode_id)
         session.post(h.update_current_mode(mode_id))
         await session.flush()
         return SetSessionModeResponse()
@@ -185,7 +197,7 @@ class TesseraAgent:
 
     async def prompt(self, session_id: str, prompt: list[Any], **_: Any) -> PromptResponse:
         session = self._session(session_id)
-        if session.turn is not None:
+        if session.busy:
             raise RequestError.invalid_params(
                 {"sessionId": session_id, "reason": "a prompt is already running"})
         try:

@@ -129,6 +129,17 @@ def tool_call_stopped(call_id: str) -> Any:
         h.tool_content(h.text_block("not run: the turn was stopped"))])
 
 
+TODO_STATUS = {"pending": "pending", "in_progress": "in_progress", "done": "completed"}
+
+
+def todo_plan(items: list[dict[str, str]]) -> Any:
+    """The model's todo list (or an approved plan's steps) as the editor's plan."""
+    return h.update_plan(
+        h.plan_entry(item.get("content", ""),
+                     status=TODO_STATUS.get(item.get("status", ""), "pending"))  # type: ignore[arg-type]
+        for item in items)
+
+
 def available_commands(commands: Mapping[str, str]) -> Any:
     """The slash commands the editor may offer (name → description)."""
     return h.update_available_commands(
@@ -158,6 +169,12 @@ def stored_updates(repo: Path, events: list[ev.Event],
             updates.append(tool_call_start(repo, event, side_effects.get(event.name)))
         elif isinstance(event, ev.ToolResult):
             updates.append(tool_call_done(repo, event, arguments.get(event.call_id)))
+        elif isinstance(event, ev.Todo):
+            updates.append(todo_plan(event.items))
+        elif isinstance(event, ev.Plan):
+            updates.append(h.update_agent_message_text(f"\n{event.text}\n"))
+            updates.append(todo_plan([{"content": step, "status": "pending"}
+                                      for step in event.steps]))
         elif isinstance(event, ev.Error):
             updates.append(h.update_agent_message_text(f"\n[error] {event.message}\n"))
     return updates

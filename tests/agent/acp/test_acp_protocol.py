@@ -20,6 +20,7 @@ import pytest
 from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
 from acp.schema import (
     AgentMessageChunk,
+    AgentPlanUpdate,
     AgentThoughtChunk,
     AllowedOutcome,
     AvailableCommandsUpdate,
@@ -226,3 +227,54 @@ def test_modes_are_approval_policies_and_survive_a_load(repo: Path, tmp_path: Pa
             return loaded.modes.current_mode_id
 
     assert asyncio.run(load()) == "auto"
+
+
+def test_plan_mode_questions_and_the_todo_list_reach_the_editor(repo: Path,
+                                                                tmp_path: Path) -> None:
+    """Plan mode is a mode: the turn plans read-only, the model's question is answered
+    with the editor's buttons, the plan is approved through a permission request, and the
+    same prompt goes on to carry it out with the plan's steps as the editor's plan."""
+    replay = write_replay(tmp_path / "turns.jsonl", [
+        call("ask_user", question="How long a docstring?", options=["short", "long"]),
+        call("exit_plan", plan="1. Add a docstring to add\n2. Run the checks"),
+        call("todo_write", items=[
+            {"content": "Add a docstring to add", "status": "in_progress"},
+            {"content": "Run the checks", "status": "pending"}]),
+        call("edit_file", path="calc.py", old_string="def add(a, b):\n",
+             new_string='def add(a, b):\n    """Add two numbers, at length."""\n'),
+        "Added the docstring.",
+    ])
+
+    class Planner(EditorClient):
+        async def request_permission(self, session_id: str, tool_call: Any,
+                                     options: list[Any], **_: Any) -> Any:
+            self.permission_requests.append(tool_call)
+            names = {o.name: o.option_id for o in options}
+            chosen = names.get("long") or names["Approve: edit without asking"]
+            return RequestPermissionResponse(
+                outcome=AllowedOutcome(outcome="selected", option_id=chosen))
+
+    editor = Planner({}, [])
+
+    async def session() -> str:
+        async with start(editor, replay) as (conn, _):
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)
+            sid = (await conn.new_session(cwd=str(repo), mcp_servers=[])).session_id
+            await conn.set_session_mode(session_id=sid, mode_id="plan")
+            answer = await conn.prompt(session_id=sid, prompt=[text_block("document add")])
+            return answer.stop_reason
+
+    assert asyncio.run(session()) == "end_turn"
+    asked = [r.title for r in editor.permission_requests]
+    assert asked == ["How long a docstring?", "Plan ready: start coding?"]
+    modes = [u.current_mode_id for u in of(CurrentModeUpdate, editor.updates)]
+    assert modes == ["plan", "auto-edit"]
+    plans = [[(e.content, e.status) for e in u.entries]
+             for u in of(AgentPlanUpdate, editor.updates)]
+    assert plans[0] == [("Add a docstring to add", "pending"), ("Run the checks", "pending")]
+    assert plans[-1] == [("Add a docstring to add", "in_progress"), ("Run the checks", "pending")]
+    done = {u.tool_call_id: u for u in of(ToolCallProgress, editor.updates) if u.status}
+    asked_call = next(u for u in of(ToolCallStart, editor.updates)
+                      if u.title.startswith("ask_user"))
+    assert "The user chose option 2: long" in done[asked_call.tool_call_id].content[-1].content.text
+    assert "at length" in (repo / "calc.py").read_text()
