@@ -24,6 +24,7 @@ SAMPLES: list[ev.Event] = [
     ev.RawOutput(1, "[TOOL_CALLS]x[ARGS]{}"),
     ev.Compaction(4, "did a, b; todo c", kept=3, dropped=9, context_tokens=900, raw="x"),
     ev.Finding("calc.py", 2, "error", "subtracts", suggestion="    return a + b", in_hunk=True),
+    ev.Hook("PreToolUse", "./guard.sh", 2, 0.03, "block", "no rm", tool="bash"),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]
