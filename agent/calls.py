@@ -22,6 +22,7 @@ from typing import Any
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
+from agent.hooks import HookRunner
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 
 # What an interactive front end answers when asked: "once", "always" or "deny".
@@ -37,10 +38,10 @@ EVENT_TEXT_LIMIT = 32 * 1024
 
 def event_data(data: dict[str, Any]) -> dict[str, Any]:
     """A tool's data as events carry it: JSON values only, long strings cut, and no
-    `image` (the result's `images` carries that)."""
+    `image` or `images` (the result's `images` carries them)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "image":
+        if key in ("image", "images"):
             continue
         if isinstance(value, str) and len(value) > EVENT_TEXT_LIMIT:
             cut = value.rfind("\n", 0, EVENT_TEXT_LIMIT) + 1
@@ -138,6 +139,7 @@ class CallRunner:
     approver: Approver | None = None
     checkpointer: Checkpointer | None = None
     stuck: StuckDetector = field(default_factory=StuckDetector)
+    hooks: HookRunner | None = None  # PreToolUse runs before approval: rules judge what runs
 
     async def run_step(self, step: int, calls: Sequence[PreparedCall]) -> list[ev.ToolResult]:
         """Every call gets exactly one result, in the model's order."""
@@ -145,6 +147,8 @@ class CallRunner:
         runnable: list[int] = []
         for index, call in enumerate(calls):
             refusal = call.problem or self.stuck.check_blocked(call)
+            if refusal is None and self.hooks is not None:
+                refusal = await self.hooks.before_tool(call)
             if refusal is None:
                 refusal = await self._approve(call)
             if refusal is not None:
@@ -187,7 +191,9 @@ class CallRunner:
     async def _approve(self, call: PreparedCall) -> str | None:
         """None when the call may run, else the denial the model will read."""
         assert call.tool is not None
-        facts = CallFacts.from_call(call.event.name, call.side_effect, call.args, self.repo)
+        tool = call.tool
+        facts = CallFacts.from_call(call.event.name, call.side_effect, call.args, self.repo,
+                                    sandboxed=tool.sandboxed, read_only_hint=tool.read_only_hint)
         decision = self.approval.decide(facts)
         if decision.verdict is Verdict.ALLOW:
             if call.side_effect is not SideEffect.READ:
@@ -196,6 +202,8 @@ class CallRunner:
         if decision.verdict is Verdict.ASK and self.approver is not None:
             preview = await asyncio.to_thread(self._preview, call)
             self._approval(call, "requested", decision.reason, preview)
+            if self.hooks is not None:
+                await self.hooks.notify(f"Tessera needs your permission to use {call.event.name}")
             answer = await self.approver(facts, call.event)
             if answer in ("once", "always"):
                 if answer == "always":
@@ -246,13 +254,18 @@ class CallRunner:
         try:
             result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
             ok, text = result.ok, result.text
-            image = (result.data or {}).get("image") if result.ok else None
-            if isinstance(image, dict):
-                images.append(image)  # the model sees it with the result
+            shown = (result.data or {}) if result.ok else {}
+            # The model sees them with the result: one `image` (view_image), or `images`
+            # (an MCP result may carry several; `image` is then the first of them).
+            for image in shown.get("images") or [shown.get("image")]:
+                if isinstance(image, dict):
+                    images.append(image)
             data = event_data(result.data or {})
         except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
             ok = False
             text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
+        if self.hooks is not None:
+            text = await self.hooks.after_tool(call, ok, text, data)
         return self._result(step, call, ok, text, emit=emit, images=images, data=data)
 
     def _result(

@@ -42,6 +42,7 @@ from agent.compaction import (
 )
 from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
+from agent.hooks import HookRunner
 from agent.tokens import TokenCounter, default_counter
 from tools.base import Tool, ToolContext
 
@@ -71,6 +72,7 @@ class LoopSettings:
     compaction: CompactionSettings | None = None  # None: never compact
     # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
     token_counter: TokenCounter | None = None
+    hooks: HookRunner | None = None  # the user's hooks (agent/hooks.py); None: none
 
 
 @dataclass
@@ -112,6 +114,7 @@ class AgentLoop:
             approver=settings.approver,
             checkpointer=settings.checkpointer,
             stuck=StuckDetector(repeats=settings.budgets.stuck_repeats),
+            hooks=settings.hooks,
         )
 
     def emit(self, event: ev.Event) -> None:
@@ -194,7 +197,13 @@ class AgentLoop:
                     return ev.Finish("budget", ended, self.step)
                 return ev.Finish("cancelled", "the model's turn was cancelled", self.step)
             if not calls and not output.malformed:
-                return ev.Finish("done", output.text.strip(), self.step)
+                keep_going = await self._stop_hook()
+                if keep_going is None:
+                    return ev.Finish("done", output.text.strip(), self.step)
+                self.emit(ev.UserMessage(keep_going, origin="hook"))
+                self._signals.new_request = True
+                self.context_tokens = self.count_context()
+                continue
             prepared = [prepare(call, self.runner.tools) for call in calls]
             malformed = bool(output.malformed) or any(p.problem for p in prepared)
             self._malformed_streak = self._malformed_streak + 1 if malformed else 0
@@ -220,6 +229,13 @@ class AgentLoop:
                 last_thinking_tokens=self.counter.text(output.thinking),
             )
             self.context_tokens = self.count_context()
+
+    async def _stop_hook(self) -> str | None:
+        """What a Stop hook that blocks the model's finishing tells it (None: finish)."""
+        if self.settings.hooks is None:
+            return None
+        reason = await self.settings.hooks.stop()
+        return None if reason is None else f"A Stop hook asks you to go on: {reason}"
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
@@ -313,6 +329,9 @@ class AgentLoop:
     async def _compact(self, keep_tokens: int, reason: str) -> ev.Compaction | None:
         """Ask the model for a summary of the older turns and replace them with it,
         keeping the trailing turns within `keep_tokens`; None when it wrote no summary."""
+        if self.settings.hooks is not None:  # told, not asked: compaction goes ahead
+            await self.settings.hooks.run("PreCompact", {"trigger": "manual" if reason == "user"
+                                                         else reason, "custom_instructions": ""})
         effort = self.settings.effort.current or "high"  # no switch: no extra re-read
         note = Message(role="user", content=SUMMARY_REQUEST)
         output = await self._stream(effort, [note])

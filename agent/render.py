@@ -23,7 +23,8 @@ def render_human(event: ev.Event, out: TextIO) -> None:
         case ev.SessionStart(session_id=sid, task=task, repo=repo, backend=backend):
             out.write(f"session {sid} in {repo} ({backend})\ntask: {task}\n")
         case ev.UserMessage(text=text, origin=origin):
-            out.write(f"{'note to model' if origin == 'agent' else 'user'}: {text}\n")
+            who = {"agent": "note to model", "hook": "hook context"}.get(origin, "user")
+            out.write(f"{who}: {text}\n")
         case ev.SettingsChange(backend=backend, effort=effort):
             changed = [f"{name} {value}" for name, value in
                        (("backend", backend), ("effort", effort)) if value is not None]
@@ -48,6 +49,11 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             out.write(f"{file}:{line}: {severity}: {message}\n")
             if suggestion:
                 out.write("  suggested:\n" + _preview(suggestion, 6) + "\n")
+        case ev.Hook(event=hook_event, command=command, decision=decision, reason=reason,
+                     tool=tool):
+            target = f" ({tool})" if tool else ""
+            why = f": {reason}" if reason else ""
+            out.write(f"  hook {hook_event}{target} `{command}` {decision}{why}\n")
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):

@@ -25,6 +25,7 @@ from agent.sessions import SessionNotFound, SessionStore, new_session_id
 if TYPE_CHECKING:
     from agent.backend import Backend, Delta
     from agent.calls import Approver
+    from agent.hooks import HookRunner
     from agent.loop import AgentLoop
     from tools.base import Tool
 
@@ -118,6 +119,8 @@ class SessionDriver:
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
+        self._hook_warnings: list[str] = []
+        self._resume_hooked = False  # SessionStart (source "resume") ran for this resume
 
     # -- consumers ---------------------------------------------------------------------
 
@@ -213,6 +216,7 @@ class SessionDriver:
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
         tools = default_tools()
+        hooks = self._hooks(repo)
         settings = LoopSettings(
             repo=repo,
             tools=profile.tools(tools) if profile.tools else tools,
@@ -226,14 +230,29 @@ class SessionDriver:
             on_delta=self._on_delta,
             compaction=(CompactionSettings(o.context_limit)
                         if o.context_limit and profile.compaction else None),
+            hooks=hooks,
         )
-        self.warnings = list(config.warnings)
+        self.warnings = [*config.warnings, *self._hook_warnings]
         if self._backend is None:
             self.backend_spec = config.backend
         loop = AgentLoop(backend, settings, self._from_loop)
         if self._stored:
             self._restore(loop)
         return loop
+
+    def _hooks(self, repo: Path) -> HookRunner | None:
+        """The user's hooks (and a trusted repository's); None when there are none."""
+        from agent.hooks import HookConfigError, HookRunner, load_hooks
+
+        try:
+            specs, warnings = load_hooks(repo)
+        except HookConfigError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        self._hook_warnings = warnings
+        if not specs:
+            return None
+        return HookRunner(specs, (self.options.workdir or repo).resolve(), self._from_loop,
+                          lambda: self.session_id)
 
     def _restore(self, loop: AgentLoop) -> None:
         from agent.resume import CannotResume, replayed_turns, restore
@@ -328,7 +347,48 @@ class SessionDriver:
         with self._working():
             start = await self._session_start(task, images)
             assert self.loop is not None
-            return self._close_run(await self.loop.run(start))
+            if self.loop.settings.hooks is None:
+                return self._close_run(await self.loop.run(start))
+            return self._close_run(await self._hooked_start(self.loop, start))
+
+    async def _hooked_start(self, loop: AgentLoop, start: ev.SessionStart) -> ev.Finish:
+        """A new session with hooks: UserPromptSubmit may block the task (then it is not
+        stored: a guard may block a prompt for what it contains), SessionStart and
+        UserPromptSubmit may add context for the model."""
+        hooks = loop.settings.hooks
+        assert hooks is not None
+        prompt = await hooks.run("UserPromptSubmit", {"prompt": start.task}, publish=False)
+        if prompt.blocked:
+            loop.emit(replace(start, task=BLOCKED_PROMPT, images=[]))
+            hooks.publish(prompt)
+            return self._blocked_prompt(loop, prompt.reason)
+        loop.emit(start)
+        began = await hooks.run("SessionStart", {"source": "startup"})
+        hooks.publish(prompt)
+        for text in (*began.context, *prompt.context):
+            loop.emit(ev.UserMessage(text, origin="hook"))
+        return await loop.continue_run()
+
+    def _blocked_prompt(self, loop: AgentLoop, reason: str) -> ev.Finish:
+        finish = ev.Finish("error", f"a UserPromptSubmit hook blocked the prompt: {reason}",
+                           loop.step)
+        loop.emit(finish)
+        return finish
+
+    async def _hooked_message(self, loop: AgentLoop, text: str) -> tuple[str | None, list[str]]:
+        """A follow-up through the hooks: (why it is blocked, or None; context for the
+        model). A resumed session runs its SessionStart hooks (source "resume") first."""
+        hooks = loop.settings.hooks
+        if hooks is None:
+            return None, []
+        context: list[str] = []
+        if self._stored and not self._resume_hooked:
+            self._resume_hooked = True
+            context += (await hooks.run("SessionStart", {"source": "resume"})).context
+        prompt = await hooks.run("UserPromptSubmit", {"prompt": text})
+        if prompt.blocked:
+            return prompt.reason, []
+        return None, [*context, *prompt.context]
 
     async def send(self, text: str | None = None, images: list[dict] | None = None) -> ev.Finish:
         """The user's next message: it starts the session when none is open; otherwise
@@ -346,7 +406,12 @@ class SessionDriver:
             await self.learn_context_window()
             await finish_interrupted_calls(loop)
             if text or images:
+                blocked, context = await self._hooked_message(loop, text or "")
+                if blocked is not None:
+                    return self._close_run(self._blocked_prompt(loop, blocked))
                 loop.add_user_message(text or "", images)
+                for note in context:
+                    loop.emit(ev.UserMessage(note, origin="hook"))
             return self._close_run(await loop.continue_run())
 
     def _close_run(self, finish: ev.Finish) -> ev.Finish:
@@ -454,10 +519,18 @@ class SessionDriver:
 
         return list_checkpoints(open_repo(self.options.repo))
 
-    def close(self) -> None:
-        """Let go of the store (when the driver opened it); the session stays stored."""
+    def close(self, reason: str = "exit") -> None:
+        """Run the SessionEnd hooks (`reason`: exit, clear), then let go of the store (when
+        the driver opened it); the session stays stored."""
+        hooks = self.loop.settings.hooks if self.loop is not None else None
+        if hooks is not None and self.session_id is not None:
+            hooks.run_now("SessionEnd", {"reason": reason})
         if self._owns_store:
             self.store.close()
+
+
+# What a session_start stores instead of a prompt a UserPromptSubmit hook blocked.
+BLOCKED_PROMPT = "(the prompt was blocked by a UserPromptSubmit hook and is not stored)"
 
 
 def _approval_rules(deny: tuple[str, ...], allow: tuple[str, ...], options: SessionOptions):
