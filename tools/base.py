@@ -71,6 +71,12 @@ class Tool(ABC):
     description: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
     side_effect: ClassVar[SideEffect]
+    # False for a tool that runs on the host, outside the sandbox (an MCP server's): the
+    # `auto` policy, which runs commands because the sandbox confines them, asks for it.
+    sandboxed: ClassVar[bool] = True
+    # The tool's own claim that it only reads (MCP's readOnlyHint): `auto-edit` and `auto`
+    # run it as a read; nothing more (it never counts as a read under `ask`).
+    read_only_hint: ClassVar[bool] = False
 
     @classmethod
     def schema(cls) -> dict[str, Any]:
