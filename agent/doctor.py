@@ -185,6 +185,19 @@ def _writable(path: Path) -> bool:
     return probe.is_dir() and os.access(probe, os.W_OK)
 
 
+def check_skills(repo: Path) -> list[Check]:
+    """Agent Skills: what loads, and each malformed one (left out, never fatal)."""
+    from agent.skills import discover_skills
+
+    skills, problems = discover_skills(repo)
+    names = ", ".join(skill.name for skill in skills) or "none found"
+    checks = [Check("skills", "skills", True, f"{len(skills)} loaded: {names}", required=False)]
+    checks += [Check("skills", problem.path.parent.name, False, f"{problem.path}: "
+                     f"{problem.problem}", "fix its SKILL.md front matter (docs/skills.md)",
+                     required=False) for problem in problems]
+    return checks
+
+
 def run_checks(repo: Path) -> list[Check]:
     return [
         *check_python(),
@@ -194,4 +207,5 @@ def run_checks(repo: Path) -> list[Check]:
         *check_programs(),
         *check_config(repo),
         *check_masks(repo),
+        *check_skills(repo),
     ]

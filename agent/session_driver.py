@@ -198,6 +198,7 @@ class SessionDriver:
         from agent.config import ConfigError, load_config
         from agent.effort import EffortPolicy
         from agent.loop import AgentLoop, Budgets, LoopSettings
+        from agent.skills import skill_tools
         from tools.base import ToolContext
         from tools.registry import default_tools
 
@@ -215,7 +216,7 @@ class SessionDriver:
             backend = self._backend or make_backend(config.backend, progress=self._on_progress)
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
-        tools = default_tools()
+        tools = [*default_tools(), *skill_tools(repo)]
         hooks = self._hooks(repo)
         settings = LoopSettings(
             repo=repo,
@@ -283,6 +284,7 @@ class SessionDriver:
     async def _session_start(self, task: str, images: list[dict] | None) -> ev.SessionStart:
         from agent import paths
         from agent.context import build_system_context
+        from agent.skills import skills_section
 
         self.open()
         if self.session_id is not None:
@@ -297,6 +299,8 @@ class SessionDriver:
         prompt = context.prompt
         if self.profile.instructions:
             prompt += "\n\n" + self.profile.instructions
+        if section := skills_section(loop.settings.tools):
+            prompt += "\n\n" + section
         await self._check_prompt_fits(loop, prompt)
         self.session_id = new_session_id()
         return ev.SessionStart(
