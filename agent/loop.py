@@ -73,6 +73,9 @@ class LoopSettings:
     # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
     token_counter: TokenCounter | None = None
     hooks: HookRunner | None = None  # the user's hooks (agent/hooks.py); None: none
+    # Tools that come and go during the session (MCP servers', tools/mcp/hub.py), asked
+    # before each step; the same list object back means nothing changed.
+    dynamic_tools: Callable[[], list[Tool]] | None = None
 
 
 @dataclass
@@ -105,6 +108,7 @@ class AgentLoop:
         self._counter = settings.token_counter
         self._partial: StepOutput | None = None  # the step's turn while it streams
         self._schemas = [t.schema() for t in settings.tools]
+        self._dynamic: list[Tool] = []
         self.runner = CallRunner(
             repo=settings.repo,
             tools={t.name: t for t in settings.tools},
@@ -129,7 +133,21 @@ class AgentLoop:
 
     def count_context(self) -> int:
         """Tokens of the request the next step sends: system prompt, tools, history."""
+        self.sync_tools()
         return self.counter.context(self.history.system, self._schemas, self.history.messages)
+
+    def sync_tools(self) -> list[Tool]:
+        """The tools the model gets now: the settings', then the dynamic ones as of now."""
+        source = self.settings.dynamic_tools
+        if source is None:
+            return list(self.settings.tools)
+        dynamic = source()
+        if dynamic is not self._dynamic:
+            self._dynamic = dynamic
+            tools = [*self.settings.tools, *dynamic]
+            self._schemas = [t.schema() for t in tools]
+            self.runner.tools = {t.name: t for t in tools}
+        return [*self.settings.tools, *self._dynamic]
 
     def add_user_message(self, text: str, images: list[dict] | None = None) -> None:
         """A follow-up from the user; the next step plans again. `images` are stored
@@ -187,6 +205,7 @@ class AgentLoop:
                 ev.Effort(self.step, decision.value, decision.reason, decision.switched,
                           decision.reread_tokens)
             )
+            self.sync_tools()  # an MCP server's tools, as of this step
             output = await self._stream(decision.value)
             calls = self._emit_output(output)
             if output.finish_reason == "cancelled":

@@ -119,6 +119,9 @@ class SessionDriver:
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
+        self.mcp = None  # the session's MCP servers (tools.mcp.hub.McpHub), once built
+        self._after_start: list[ev.Event] = []  # published right after the session_start
+        self._mcp_waited = False
         self._hook_warnings: list[str] = []
         self._resume_hooked = False  # SessionStart (source "resume") ran for this resume
 
@@ -149,6 +152,10 @@ class SessionDriver:
         if isinstance(event, ev.Finish) and self.profile.close_run is not None:
             return  # the profile ends the run with its own events (_close_run)
         self._publish(event)
+        if isinstance(event, ev.SessionStart):  # what had to wait for the session's id
+            events, self._after_start = self._after_start, []
+            for later in events:
+                self._publish(later)
 
     # -- opening and building ------------------------------------------------------------
 
@@ -236,6 +243,7 @@ class SessionDriver:
         self.warnings = [*config.warnings, *self._hook_warnings]
         if self._backend is None:
             self.backend_spec = config.backend
+        self._start_mcp(repo, settings)
         loop = AgentLoop(backend, settings, self._from_loop)
         if self._stored:
             self._restore(loop)
@@ -254,6 +262,32 @@ class SessionDriver:
             return None
         return HookRunner(specs, (self.options.workdir or repo).resolve(), self._from_loop,
                           lambda: self.session_id)
+
+    def _start_mcp(self, repo: Path, settings) -> None:
+        """Start the configured MCP servers in the background (never waited for here:
+        the first keystroke must not wait on them) and give their tools to the loop. A
+        profile that picks its own tools (a review) gets none and starts none."""
+        from agent.mcp_servers import session_hub
+
+        if self.profile.tools is not None:
+            return
+        self.mcp, warnings = session_hub(repo)
+        self.warnings += warnings
+        if self.mcp is not None:
+            self.mcp.start_all()
+            settings.dynamic_tools = self.mcp.tools
+
+    async def _mcp_ready(self) -> list[ev.Event]:
+        """Before the first step: wait for servers still starting (each bounded by its
+        startup_timeout), so the model's first request has their tools; an error event
+        for each that failed (the session goes on; it is tried again next message)."""
+        if self.mcp is None or self._mcp_waited:
+            return []
+        self._mcp_waited = True
+        await asyncio.to_thread(self.mcp.wait_started)
+        return [ev.Error(f"{status.error}; its tools are unavailable until it starts (tried "
+                         "again with your next message; `/mcp` shows it)")
+                for status in self.mcp.status() if status.error and status.state == "failed"]
 
     def _restore(self, loop: AgentLoop) -> None:
         from agent.resume import CannotResume, replayed_turns, restore
@@ -330,7 +364,7 @@ class SessionDriver:
         window = await self.learn_context_window()
         if not window:
             return
-        schemas = [tool.schema() for tool in loop.settings.tools]
+        schemas = [tool.schema() for tool in loop.sync_tools()]
         # The tokenizer may load on first use: off the event loop.
         needed = await asyncio.to_thread(lambda: loop.counter.context(prompt, schemas, []))
         if needed < window:
@@ -351,6 +385,7 @@ class SessionDriver:
         with self._working():
             start = await self._session_start(task, images)
             assert self.loop is not None
+            self._after_start = await self._mcp_ready()
             if self.loop.settings.hooks is None:
                 return self._close_run(await self.loop.run(start))
             return self._close_run(await self._hooked_start(self.loop, start))
@@ -409,6 +444,10 @@ class SessionDriver:
             loop = await self._loop()
             await self.learn_context_window()
             await finish_interrupted_calls(loop)
+            if self.mcp is not None:
+                for event in await self._mcp_ready():  # a resumed session's first turn
+                    self._publish(event)
+                self.mcp.start_all()  # a server that failed: again, in the background
             if text or images:
                 blocked, context = await self._hooked_message(loop, text or "")
                 if blocked is not None:
@@ -529,6 +568,8 @@ class SessionDriver:
         hooks = self.loop.settings.hooks if self.loop is not None else None
         if hooks is not None and self.session_id is not None:
             hooks.run_now("SessionEnd", {"reason": reason})
+        if self.mcp is not None:  # its children die with the session
+            self.mcp.close()
         if self._owns_store:
             self.store.close()
 
