@@ -198,6 +198,19 @@ def check_skills(repo: Path) -> list[Check]:
     return checks
 
 
+def check_commands(repo: Path) -> list[Check]:
+    """Custom commands: what loads, and each file that cannot be used."""
+    from agent.custom_commands import discover_commands
+
+    commands, problems = discover_commands(repo)
+    names = ", ".join(f"/{name}" for name in commands) or "none found"
+    checks = [Check("commands", "commands", True, f"{len(commands)} loaded: {names}",
+                    required=False)]
+    checks += [Check("commands", "command file", False, problem,
+                     "fix the file (docs/commands.md)", required=False) for problem in problems]
+    return checks
+
+
 def run_checks(repo: Path) -> list[Check]:
     return [
         *check_python(),
@@ -208,4 +221,5 @@ def run_checks(repo: Path) -> list[Check]:
         *check_config(repo),
         *check_masks(repo),
         *check_skills(repo),
+        *check_commands(repo),
     ]

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 from agent import events as ev
 from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta, ThinkingDelta
-from tui.commands import CommandContext, run_command
+from tui.commands import CommandContext, command_names, run_command
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
 from tui.session import ChatSession, SessionSetupError
 from tui.styles import STYLES
@@ -49,7 +49,8 @@ class ChatScreen(Screen):
         self.session = session
         self.stats = stats
         self.transcript = Transcript(id="transcript")
-        self.prompt = PromptInput(root=session.options.repo, id="prompt")
+        self.prompt = PromptInput(root=session.options.repo, id="prompt",
+                                  commands=lambda: command_names(session.options.repo))
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
         self.builder = TranscriptBuilder(self._add_record, self._touch, self._live_changed)
