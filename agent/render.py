@@ -38,8 +38,10 @@ def render_human(event: ev.Event, out: TextIO) -> None:
         case ev.ToolCall(name=name, arguments=arguments):
             shown = arguments if isinstance(arguments, str) else json.dumps(arguments)
             out.write(f"→ {name} {shown[:200]}\n")
-        case ev.Approval(name=name, decision=decision, reason=reason):
+        case ev.Approval(name=name, decision=decision, reason=reason, preview=preview):
             out.write(f"  approval {decision} for {name}: {reason}\n")
+            if isinstance(preview.get("diff"), str) and preview["diff"]:
+                out.write(preview["diff"].rstrip("\n") + "\n")
         case ev.Checkpoint(ref=ref, label=label):
             out.write(f"  checkpoint {ref} ({label})\n")
         case ev.ToolResult(name=name, ok=ok, output=output):

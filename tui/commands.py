@@ -322,6 +322,22 @@ async def _clear(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.note("new conversation; the previous one stays in /sessions")
 
 
+@command("init", "/init", "a new conversation in which the model studies the repository and "
+         "writes AGENTS.md (you approve the diff)")
+async def _init(ctx: CommandContext, args: list[str]) -> None:
+    from agent.agents_init import INIT, INIT_TASK
+
+    if ctx.screen.session.running:
+        ctx.screen.note("stop the model first (Esc)", "warning")
+        return
+    ctx.screen.session.new_conversation(INIT)
+    ctx.screen.transcript.clear()
+    ctx.screen.note("a new conversation to write AGENTS.md: read-only tools, and the file is "
+                    "written only when you approve its diff; the previous conversation stays "
+                    "in /sessions")
+    ctx.screen.send(INIT_TASK)
+
+
 @command("quit", "/quit", "leave Tessera (the session is stored)")
 async def _quit(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.app.exit()

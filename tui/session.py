@@ -17,7 +17,13 @@ from typing import Protocol
 from agent import events as ev
 from agent.approval import CallFacts
 from agent.backend import Delta
-from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+from agent.session_driver import (
+    CODING,
+    Profile,
+    SessionDriver,
+    SessionOptions,
+    SessionSetupError,
+)
 from agent.sessions import SessionStore
 
 # The chat's options are a session's: repository, backend, resume, approval, effort, ...
@@ -50,10 +56,10 @@ class ChatSession:
         self.store = SessionStore(options.db_path)
         self.driver = self._driver(options)
 
-    def _driver(self, options: ChatOptions) -> SessionDriver:
+    def _driver(self, options: ChatOptions, profile: Profile = CODING) -> SessionDriver:
         # The listener may be set after this object is made (the screen is made with
         # it), so the driver's collaborators ask for the current one.
-        driver = SessionDriver(options, approver=self._approve, on_delta=self._delta,
+        driver = SessionDriver(options, profile, approver=self._approve, on_delta=self._delta,
                                on_progress=self._progress, store=self.store)
         driver.subscribe(self._event)
         return driver
@@ -149,13 +155,14 @@ class ChatSession:
     def sessions(self, limit: int = 20):
         return self.store.list(limit)
 
-    def new_conversation(self) -> None:
+    def new_conversation(self, profile: Profile = CODING) -> None:
         """Forget the conversation (the stored session stays); the next message starts
-        a fresh session, on the backend and effort in use now."""
+        a fresh session, on the backend and effort in use now, of the kind `profile`
+        says (`/init` starts one that writes AGENTS.md)."""
         old = self.driver
-        old.close()
+        old.close(reason="clear")
         self.options.backend = old.backend_spec or self.options.backend
-        self.driver = self._driver(replace(self.options, resume=None))
+        self.driver = self._driver(replace(self.options, resume=None), profile)
 
     def close(self) -> None:
         self.driver.close()

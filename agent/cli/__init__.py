@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": (".replay", "run a stored session again from its recorded model output"),
     "review": (".review", "the model reviews the working tree's diff (exit 3 on error findings)"),
     "map": (".map_cmd", "print the repository map the model sees"),
+    "init": (".init_cmd", "the model studies the repository and writes AGENTS.md (you approve)"),
     "mcp": (".mcp_cmd", "MCP servers: list, add, remove, test NAME (start it, list its tools)"),
     "model": (".model_cmd", "make, inspect and check model checkpoints"),
     "engine": (".engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),

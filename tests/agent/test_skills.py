@@ -5,11 +5,12 @@ description, read through the `skill` tool when used, malformed ones reported by
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from agent import events as ev
+from agent.cli import main
 from agent.doctor import check_skills
 from agent.skills import discover_skills
 from tests.agent.conftest import of_type, run_session
@@ -120,9 +121,10 @@ def test_no_skills_no_skill_tool(repo: Path, isolated_home: Path) -> None:
     assert "# Skills" not in of_type(events, ev.SessionStart)[0].system_prompt
 
 
-def test_doctor_json_lists_the_skills_section(repo: Path, isolated_home: Path) -> None:
+def test_doctor_json_lists_the_skills_section(
+    repo: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_skill(repo / ".agents" / "skills", "good", "name: good\ndescription: Fine.\n")
-    out = subprocess.run([sys.executable, "-m", "agent", "doctor", "--json", "--repo", str(repo)],
-                         capture_output=True, text=True, check=False).stdout
-    skills = [c for c in json.loads(out) if c["section"] == "skills"]
+    main(["doctor", "--json", "--repo", str(repo)])
+    skills = [c for c in json.loads(capsys.readouterr().out) if c["section"] == "skills"]
     assert skills[0]["detail"] == "1 loaded: good"

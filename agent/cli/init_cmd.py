@@ -1,0 +1,57 @@
+"""`tessera init`: the model studies the repository and writes AGENTS.md, after you have
+seen the diff and said yes (agent/agents_init.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--repo", type=Path, default=None, help="repository (default: cwd)")
+    parser.add_argument("--backend", help="replay:FILE, local or openai:URL")
+    parser.add_argument("--yes", action="store_true",
+                        help="write AGENTS.md without asking (the diff is still printed)")
+    parser.add_argument("--max-steps", type=int, default=30, help="step budget (default 30)")
+    parser.add_argument("--json", action="store_true", help="one JSON event per line")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agent.agents_init import INIT, INIT_TASK
+    from agent.cli.run import EXIT_CODES
+    from agent.headless import printer
+    from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+
+    repo = (args.repo or Path.cwd()).resolve()
+    options = SessionOptions(repo, backend=args.backend, max_steps=args.max_steps,
+                             workdir=Path.cwd())
+    driver = SessionDriver(options, INIT, approver=_ask_on_terminal(args.yes))
+    driver.subscribe(printer(sys.stdout, args.json))
+    try:
+        finish = asyncio.run(driver.start(INIT_TASK))
+    except SessionSetupError as exc:
+        print(f"tessera init: {exc}")
+        return 1
+    finally:
+        driver.close()
+    return EXIT_CODES.get(finish.status, 1)
+
+
+def _ask_on_terminal(yes: bool):
+    """The approver: the diff was printed with the approval request; y writes it."""
+    import asyncio
+
+    async def approve(facts, call) -> str:
+        if yes:
+            return "once"
+        if not sys.stdin.isatty():
+            print("tessera init: no terminal to ask on; AGENTS.md not written "
+                  "(run it in a terminal, or with --yes)", file=sys.stderr)
+            return "deny"
+        answer = await asyncio.to_thread(input, "Write AGENTS.md with this diff? [y/N] ")
+        return "once" if answer.strip().lower() in ("y", "yes") else "deny"
+
+    return approve
