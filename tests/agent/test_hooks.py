@@ -4,6 +4,7 @@ repository's hooks run only when the user trusts it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from agent import events as ev
 from agent.config import set_trusted
 from agent.hooks import HookConfigError, HookSpec, parse_hooks
-from agent.session_driver import SessionSetupError
+from agent.session_driver import SessionDriver, SessionOptions, SessionSetupError
+from agent.sessions import SessionStore
 from tests.agent.conftest import of_type, run_session
-from tests.support import call
+from tests.support import call, write_replay
 
 WRITE_NOTES = call("write_file", path="notes.txt", content="hello\n")
 
@@ -264,3 +266,44 @@ def test_a_bad_hook_config_stops_the_session_before_it_starts(
     user_hooks(isolated_home, '[[hooks.PreToolUser]]\ncommand = "x"\n')
     with pytest.raises(SessionSetupError, match="unknown hook event"):
         run_session(repo, ["Done."])
+
+
+def recorder(folder: Path) -> tuple[Path, Path]:
+    """A hook that appends its stdin, one JSON object a line, to a log."""
+    log = folder / "hooks.log"
+    return script(folder, "record.sh", f"cat >> {log}\necho >> {log}\n"), log
+
+
+def test_notification_precompact_and_session_end_see_their_moments(
+    repo: Path, isolated_home: Path, tmp_path: Path
+) -> None:
+    record, log = recorder(tmp_path)
+    user_hooks(isolated_home, "".join(f'[[hooks.{name}]]\ncommand = "{record}"\n'
+                                      for name in ("Notification", "PreCompact", "SessionEnd")))
+    turns = [WRITE_NOTES, "Wrote them.", "Summary: notes written.", "Next."]
+    replay = write_replay(repo.parent / "turns.jsonl", turns)
+    answers: list[str] = []
+
+    async def approve(facts, call_event) -> str:
+        answers.append(call_event.name)
+        return "once"
+
+    driver = SessionDriver(SessionOptions(repo, backend=f"replay:{replay}", repo_map_tokens=0),
+                           approver=approve)
+
+    async def scenario() -> None:
+        await driver.start("write the notes")
+        await driver.send("and then?")
+        await driver.compact()
+
+    asyncio.run(scenario())
+    driver.close()
+    seen = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert [s["hook_event_name"] for s in seen] == ["Notification", "PreCompact", "SessionEnd"]
+    assert seen[0]["message"] == "Tessera needs your permission to use write_file"
+    assert seen[1]["trigger"] == "manual" and seen[2]["reason"] == "exit"
+    assert answers == ["write_file"] and (repo / "notes.txt").exists()
+    stored = SessionStore(driver.options.db_path)
+    hooks = of_type(stored.events(driver.session_id or ""), ev.Hook)
+    stored.close()
+    assert [h.event for h in hooks] == ["Notification", "PreCompact", "SessionEnd"]
