@@ -121,7 +121,8 @@ class SessionDriver:
         self._opened = False
         self.mcp = None  # the session's MCP servers (tools.mcp.hub.McpHub), once built
         self._after_start: list[ev.Event] = []  # published right after the session_start
-        self._mcp_waited = False
+        self._mcp_waited = self._mcp_opened = False
+        self.mcp_warnings: list[str] = []
         self._hook_warnings: list[str] = []
         self._resume_hooked = False  # SessionStart (source "resume") ran for this resume
 
@@ -263,18 +264,24 @@ class SessionDriver:
         return HookRunner(specs, (self.options.workdir or repo).resolve(), self._from_loop,
                           lambda: self.session_id)
 
-    def _start_mcp(self, repo: Path, settings) -> None:
-        """Start the configured MCP servers in the background (never waited for here:
-        the first keystroke must not wait on them) and give their tools to the loop. A
-        profile that picks its own tools (a review) gets none and starts none."""
+    def start_mcp_servers(self) -> None:
+        """Start the configured MCP servers now, in the background, and return at once
+        (a front end calls it when it opens, so they are up by the first message;
+        building the loop does it otherwise). A profile that picks its own tools (a
+        review) gets none and starts none. `mcp_warnings`: the configuration's."""
         from agent.mcp_servers import session_hub
 
-        if self.profile.tools is not None:
+        if self._mcp_opened or self.profile.tools is not None:
             return
-        self.mcp, warnings = session_hub(repo)
-        self.warnings += warnings
+        self._mcp_opened = True
+        self.mcp, self.mcp_warnings = session_hub(self.options.repo.resolve())
         if self.mcp is not None:
             self.mcp.start_all()
+
+    def _start_mcp(self, repo: Path, settings) -> None:
+        self.start_mcp_servers()
+        self.warnings += self.mcp_warnings
+        if self.mcp is not None:
             settings.dynamic_tools = self.mcp.tools
 
     async def _mcp_ready(self) -> list[ev.Event]:

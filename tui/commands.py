@@ -190,6 +190,15 @@ async def _checkpoints(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.note("\n".join(["checkpoints (newest first):", *lines]))
 
 
+@command("mcp", "/mcp", "the MCP servers: state, tools, errors (tessera mcp to configure)")
+async def _mcp(ctx: CommandContext, args: list[str]) -> None:
+    from agent import paths
+    from tui.mcp_view import mcp_lines
+
+    statuses, warnings = await asyncio.to_thread(ctx.screen.session.mcp_servers)
+    ctx.screen.note(*mcp_lines(statuses, warnings, paths.user_config_file()))
+
+
 @command(
     "review",
     "/review [BASE]",

@@ -62,6 +62,7 @@ class ChatSession:
         driver = SessionDriver(options, profile, approver=self._approve, on_delta=self._delta,
                                on_progress=self._progress, store=self.store)
         driver.subscribe(self._event)
+        driver.start_mcp_servers()  # in the background: up by the first message
         return driver
 
     def _event(self, event: ev.Event) -> None:
@@ -151,6 +152,12 @@ class ChatSession:
 
     def checkpoints(self):
         return self.driver.checkpoints()
+
+    def mcp_servers(self):
+        """The MCP servers' states (tools.mcp.hub.ServerStatus) and the configuration's
+        warnings about them (`/mcp`)."""
+        hub = self.driver.mcp
+        return (hub.status() if hub is not None else []), list(self.driver.mcp_warnings)
 
     def sessions(self, limit: int = 20):
         return self.store.list(limit)
