@@ -116,11 +116,13 @@ def expand(command: CustomCommand, arguments: str) -> str:
 
 
 def split_invocation(text: str) -> tuple[str, str] | None:
-    """(name, arguments) of a `/NAME args` line, else None."""
-    match = re.match(r"/([A-Za-z0-9][\w-]*)(?:\s+|$)", text.strip())
+    """(name, arguments) of a `/NAME args` line, else None: a path such as `/tmp/x`, or
+    text that starts with a space, is not a command."""
+    text = text.rstrip()
+    match = re.match(r"/([A-Za-z0-9][\w-]*)(?:\s+|$)", text)
     if match is None:
         return None
-    return match.group(1).lower(), text.strip()[match.end():]
+    return match.group(1).lower(), text[match.end():]
 
 
 def expand_invocation(repo: Path, text: str) -> Expanded | None:

@@ -198,6 +198,21 @@ def check_skills(repo: Path) -> list[Check]:
     return checks
 
 
+def check_hooks(repo: Path) -> list[Check]:
+    """Hooks: how many run here, a config they cannot run with, a repository's ignored."""
+    from agent.hooks import HookConfigError, load_hooks
+
+    try:
+        specs, warnings = load_hooks(repo)
+    except HookConfigError as exc:
+        return [Check("hooks", "hooks", False, str(exc), "fix the [[hooks.EVENT]] entry "
+                      "(docs/hooks.md); sessions refuse to start until then")]
+    events = sorted({spec.event for spec in specs})
+    detail = f"{len(specs)} configured" + (f" ({', '.join(events)})" if events else "")
+    return [Check("hooks", "hooks", True, detail, required=False),
+            *(Check("hooks", "repository hooks", False, w, required=False) for w in warnings)]
+
+
 def check_commands(repo: Path) -> list[Check]:
     """Custom commands: what loads, and each file that cannot be used."""
     from agent.custom_commands import discover_commands
@@ -220,6 +235,7 @@ def run_checks(repo: Path) -> list[Check]:
         *check_programs(),
         *check_config(repo),
         *check_masks(repo),
+        *check_hooks(repo),
         *check_skills(repo),
         *check_commands(repo),
     ]

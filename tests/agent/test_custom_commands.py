@@ -74,3 +74,8 @@ def test_an_unknown_command_is_refused_before_anything_runs(repo: Path) -> None:
         run_session(repo, ["x"], task="/nope now")
     with pytest.raises(CommandError):
         expand_invocation(repo, "/nope")
+
+
+def test_paths_and_a_leading_space_are_not_commands(repo: Path) -> None:
+    assert expand_invocation(repo, "/tmp/build.log shows the failure") is None
+    assert expand_invocation(repo, " /usr is full") is None

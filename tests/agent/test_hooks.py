@@ -307,3 +307,18 @@ def test_notification_precompact_and_session_end_see_their_moments(
     hooks = of_type(stored.events(driver.session_id or ""), ev.Hook)
     stored.close()
     assert [h.event for h in hooks] == ["Notification", "PreCompact", "SessionEnd"]
+
+
+def test_doctor_counts_hooks_and_names_a_bad_entry(repo: Path, isolated_home: Path) -> None:
+    from agent.doctor import check_hooks
+
+    user_hooks(isolated_home, '[[hooks.Stop]]\ncommand = "true"\n[[hooks.PreToolUse]]\n'
+               'command = "true"\n')
+    (repo / ".tessera").mkdir()
+    (repo / ".tessera" / "config.toml").write_text(REPO_HOOK)
+    summary, ignored = check_hooks(repo)
+    assert summary.ok and summary.detail == "2 configured (PreToolUse, Stop)"
+    assert not ignored.ok and "not trusted" in ignored.detail and not ignored.required
+    user_hooks(isolated_home, '[[hooks.Stop]]\ncommand = ""\n')
+    (broken,) = check_hooks(repo)
+    assert not broken.ok and broken.required and "`command` must be" in broken.detail
