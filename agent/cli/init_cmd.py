@@ -1,5 +1,6 @@
 """`tessera init`: the model studies the repository and writes AGENTS.md, after you have
-seen the diff and said yes (agent/agents_init.py)."""
+seen the diff and said yes (agent/agents_init.py). Exit 0 when it was written, 1 when
+it was not (denied, or the model never wrote it), else as `tessera run`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from agent import events as ev
     from agent.agents_init import INIT, INIT_TASK
     from agent.cli.run import EXIT_CODES
     from agent.headless import printer
@@ -30,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
                              workdir=Path.cwd())
     driver = SessionDriver(options, INIT, approver=_ask_on_terminal(args.yes))
     driver.subscribe(printer(sys.stdout, args.json))
+    written: list[bool] = []
+    driver.subscribe(lambda event: written.append(True) if isinstance(event, ev.ToolResult)
+                     and event.name == "write_agents_md" and event.ok else None)
     try:
         finish = asyncio.run(driver.start(INIT_TASK))
     except SessionSetupError as exc:
@@ -37,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         driver.close()
+    if finish.status == "done" and not written:
+        print(f"tessera init: {repo / 'AGENTS.md'} was not written", file=sys.stderr)
+        return 1
     return EXIT_CODES.get(finish.status, 1)
 
 

@@ -4,6 +4,7 @@ asked about with its diff, whatever the user's approval policy."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def test_a_denied_diff_writes_nothing_even_under_the_auto_policy(repo: Path) -> 
     assert "write_agents_md" in names and not names & {"write_file", "edit_file", "bash"}
     assert json.dumps(sorted(names))  # the tool set is plain names
     driver.close()
+
+
+def test_tessera_init_without_a_terminal_or_yes_writes_nothing_and_says_so(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replay = write_replay(repo.parent / "init.jsonl", TURNS)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+    assert main(["init", "--backend", f"replay:{replay}"]) == 1
+    captured = capsys.readouterr()
+    assert "+## Test" in captured.out  # the diff was shown with the request
+    assert "no terminal to ask on" in captured.err and "was not written" in captured.err
+    assert not (repo / "AGENTS.md").exists()
