@@ -33,7 +33,8 @@ def configured_servers(repo: Path | None) -> tuple[list[ServerConfig], list[str]
             why = ("changed since you trusted the repository" if state == "changed"
                    else "is in an untrusted repository")
             warnings.append(
-                f"{project} declares MCP server(s) {', '.join(sorted(tables))}; not started: "
+                f"the repository's .tessera/config.toml declares MCP server(s) "
+                f"{', '.join(sorted(tables))}; not started: "
                 f"the file {why} and a server runs code on your machine (review it, then "
                 "`tessera trust`)")
     for source in sources:

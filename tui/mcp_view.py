@@ -19,6 +19,9 @@ def mcp_lines(statuses: list[Any], warnings: list[str], user_config: Path) -> tu
         where = "your config" if status.source == str(user_config) else "repository config"
         lines.append(f"  {status.name:<{width}}  {status.state:<11} {status.transport:<5} "
                      f"{len(status.tools):>2} tool(s)  {status.target}  ({where})")
+        if status.tools:
+            short = [tool.split("__", 2)[2] for tool in status.tools]
+            lines.append(f"  {'':<{width}}  tools: {', '.join(short)}")
         if status.error:
             lines += [f"  {'':<{width}}  {line}" for line in status.error.splitlines()[:6]]
         lines += [f"  {'':<{width}}  note: {problem}" for problem in status.problems]
