@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import events as ev
+from agent.prompt_hooks import run_new_session, submit_message
 from agent.sessions import SessionNotFound, SessionStore, new_session_id
 
 if TYPE_CHECKING:
@@ -393,48 +394,7 @@ class SessionDriver:
             start = await self._session_start(task, images)
             assert self.loop is not None
             self._after_start = await self._mcp_ready()
-            if self.loop.settings.hooks is None:
-                return self._close_run(await self.loop.run(start))
-            return self._close_run(await self._hooked_start(self.loop, start))
-
-    async def _hooked_start(self, loop: AgentLoop, start: ev.SessionStart) -> ev.Finish:
-        """A new session with hooks: UserPromptSubmit may block the task (then it is not
-        stored: a guard may block a prompt for what it contains), SessionStart and
-        UserPromptSubmit may add context for the model."""
-        hooks = loop.settings.hooks
-        assert hooks is not None
-        prompt = await hooks.run("UserPromptSubmit", {"prompt": start.task}, publish=False)
-        if prompt.blocked:
-            loop.emit(replace(start, task=BLOCKED_PROMPT, images=[]))
-            hooks.publish(prompt)
-            return self._blocked_prompt(loop, prompt.reason)
-        loop.emit(start)
-        began = await hooks.run("SessionStart", {"source": "startup"})
-        hooks.publish(prompt)
-        for text in (*began.context, *prompt.context):
-            loop.emit(ev.UserMessage(text, origin="hook"))
-        return await loop.continue_run()
-
-    def _blocked_prompt(self, loop: AgentLoop, reason: str) -> ev.Finish:
-        finish = ev.Finish("error", f"a UserPromptSubmit hook blocked the prompt: {reason}",
-                           loop.step)
-        loop.emit(finish)
-        return finish
-
-    async def _hooked_message(self, loop: AgentLoop, text: str) -> tuple[str | None, list[str]]:
-        """A follow-up through the hooks: (why it is blocked, or None; context for the
-        model). A resumed session runs its SessionStart hooks (source "resume") first."""
-        hooks = loop.settings.hooks
-        if hooks is None:
-            return None, []
-        context: list[str] = []
-        if self._stored and not self._resume_hooked:
-            self._resume_hooked = True
-            context += (await hooks.run("SessionStart", {"source": "resume"})).context
-        prompt = await hooks.run("UserPromptSubmit", {"prompt": text})
-        if prompt.blocked:
-            return prompt.reason, []
-        return None, [*context, *prompt.context]
+            return self._close_run(await run_new_session(self.loop, start))
 
     async def send(self, text: str | None = None, images: list[dict] | None = None) -> ev.Finish:
         """The user's next message: it starts the session when none is open; otherwise
@@ -456,12 +416,10 @@ class SessionDriver:
                     self._publish(event)
                 self.mcp.start_all()  # a server that failed: again, in the background
             if text or images:
-                blocked, context = await self._hooked_message(loop, text or "")
+                resumed, self._resume_hooked = bool(self._stored) and not self._resume_hooked, True
+                blocked = await submit_message(loop, text or "", images, resumed)
                 if blocked is not None:
-                    return self._close_run(self._blocked_prompt(loop, blocked))
-                loop.add_user_message(text or "", images)
-                for note in context:
-                    loop.emit(ev.UserMessage(note, origin="hook"))
+                    return self._close_run(blocked)
             return self._close_run(await loop.continue_run())
 
     def _close_run(self, finish: ev.Finish) -> ev.Finish:
@@ -579,10 +537,6 @@ class SessionDriver:
             self.mcp.close()
         if self._owns_store:
             self.store.close()
-
-
-# What a session_start stores instead of a prompt a UserPromptSubmit hook blocked.
-BLOCKED_PROMPT = "(the prompt was blocked by a UserPromptSubmit hook and is not stored)"
 
 
 def _approval_rules(deny: tuple[str, ...], allow: tuple[str, ...], options: SessionOptions):

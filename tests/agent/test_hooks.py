@@ -322,3 +322,15 @@ def test_doctor_counts_hooks_and_names_a_bad_entry(repo: Path, isolated_home: Pa
     user_hooks(isolated_home, '[[hooks.Stop]]\ncommand = ""\n')
     (broken,) = check_hooks(repo)
     assert not broken.ok and broken.required and "`command` must be" in broken.detail
+
+
+def test_a_resumed_session_runs_session_start_with_source_resume_once(
+    repo: Path, isolated_home: Path, tmp_path: Path
+) -> None:
+    record, log = recorder(tmp_path)
+    user_hooks(isolated_home, f'[[hooks.SessionStart]]\ncommand = "{record}"\n')
+    run_session(repo, ["First."], task="one")
+    finish, _ = run_session(repo, ["First.", "Second."], task="two", resume="last")
+    assert finish.status == "done" and finish.summary == "Second."
+    seen = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert [s["source"] for s in seen] == ["startup", "resume"]
