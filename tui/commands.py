@@ -135,7 +135,7 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
     width = max(len(usage) for usage, _ in usages)
     lines = [f"{usage:<{width}}  {text}" for usage, text in usages]
     keys = (
-        "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
+        "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path and /command · "
         "Esc stop the model · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
