@@ -25,6 +25,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,13 +159,15 @@ def _execute(spec: HookSpec, payload: dict[str, Any], cwd: Path) -> _Ran:
     try:
         process = subprocess.Popen(
             ["/bin/sh", "-c", spec.command], cwd=cwd, env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            encoding="utf-8", errors="replace")
     except OSError as exc:
         return _Ran(None, "", "", time.monotonic() - started, f"could not start: {exc}")
     try:
-        out, err = process.communicate(json.dumps(payload), timeout=spec.timeout_s)
+        out, err = process.communicate(json.dumps(payload, default=str), timeout=spec.timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
         return _Ran(None, out, err, time.monotonic() - started,
                     f"timed out after {spec.timeout_s:g} s")
@@ -257,7 +260,10 @@ class HookRunner:
         for spec in self.specs:
             if spec.event != event or not spec.matches(tool):
                 continue
-            ran = _execute(spec, payload, self.cwd)
+            try:
+                ran = _execute(spec, payload, self.cwd)
+            except Exception as exc:  # running it went wrong here: a guard still fails closed
+                ran = _Ran(None, "", "", 0.0, f"could not run: {type(exc).__name__}: {exc}")
             decision, reason = _judge(spec, ran, outcome)
             outcome.events.append(ev.Hook(event, spec.command, ran.exit_code,
                                           round(ran.duration_s, 3), decision, reason, tool))

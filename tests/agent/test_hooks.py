@@ -334,3 +334,20 @@ def test_a_resumed_session_runs_session_start_with_source_resume_once(
     assert finish.status == "done" and finish.summary == "Second."
     seen = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert [s["source"] for s in seen] == ["startup", "resume"]
+
+
+def test_a_guard_whose_output_is_not_utf8_or_not_json_still_decides(
+    repo: Path, isolated_home: Path, tmp_path: Path
+) -> None:
+    guard = script(tmp_path, "guard.sh", "printf '\\377\\376 nope' >&2\nexit 2\n")
+    user_hooks(isolated_home, pre_tool(guard))
+    _, events = write_run(repo)
+    (hook,) = of_type(events, ev.Hook)
+    assert hook.decision == "block" and "nope" in hook.reason
+
+    broken = script(tmp_path, "broken.sh", "echo '{\"decision\": '\n")
+    user_hooks(isolated_home, pre_tool(broken))
+    _, events = write_run(repo)
+    (hook,) = of_type(events, ev.Hook)
+    assert hook.decision == "fail-closed" and "looks like JSON but is not" in hook.reason
+    assert not (repo / "notes.txt").exists()
