@@ -410,11 +410,12 @@ class SessionDriver:
         with self._working():
             loop = await self._loop()
             await self.learn_context_window()
-            await finish_interrupted_calls(loop)
             if self.mcp is not None:
                 for event in await self._mcp_ready():  # a resumed session's first turn
                     self._publish(event)
                 self.mcp.start_all()  # a server that failed: again, in the background
+                loop.sync_tools()  # an interrupted call to one of their tools is known
+            await finish_interrupted_calls(loop)
             if text or images:
                 resumed, self._resume_hooked = bool(self._stored) and not self._resume_hooked, True
                 blocked = await submit_message(loop, text or "", images, resumed)

@@ -107,3 +107,15 @@ def test_a_failing_server_is_an_error_and_the_session_goes_on(repo: Path) -> Non
         store.close()
     assert stored[1] == error
     assert secret not in "".join(e.to_json() for e in events + stored)
+
+
+def test_a_resumed_session_gets_the_servers_again(repo: Path, time_server: dict) -> None:
+    write_config(paths.user_config_file(), {"time": time_server})
+    turns = [TIME_CALL, "It is evening.", TIME_CALL, "Still evening."]
+    _, first = run_session(repo, turns, approval="auto-edit")
+    session_id = first[0].session_id
+    finish, events = run_session(repo, turns, task="and now?", approval="auto-edit",
+                                 resume=session_id)
+    assert finish.status == "done" and finish.summary == "Still evening."
+    [result] = results(events)
+    assert result.ok and json.loads(result.output)["timezone"] == "Europe/Paris"
