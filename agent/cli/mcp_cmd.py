@@ -83,6 +83,9 @@ def _test(args: argparse.Namespace) -> int:
         hub.start(args.name)
     except McpServerError as exc:
         print(f"failed: {exc}")
+        log = hub.status()[0].log
+        if log:
+            print(f"its stderr: {log}")
         return 1
     finally:
         status = hub.status()[0]

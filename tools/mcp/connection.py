@@ -47,7 +47,6 @@ class ServerConnection:
         self.error: str | None = None
         self.listed: list[Any] = []  # mcp.types.Tool, as the server last listed them
         self.protocol: str | None = None
-        self.starts = 0
         self._log_dir = log_dir
         self._on_change = on_change
         self._client: Any = None
@@ -106,7 +105,7 @@ class ServerConnection:
 
     async def _start(self) -> None:
         await self.stop()  # what is left of a failed run
-        self.state, self.error, self.starts = ServerState.STARTING, None, self.starts + 1
+        self.state, self.error = ServerState.STARTING, None
         self._garbage = []
         self._on_change()
         ready: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -134,8 +133,16 @@ class ServerConnection:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
+            async def note_refusal(response: httpx2.Response) -> None:
+                # The SDK turns a 401 or 403 into a bare "error response": keep the status.
+                if response.status_code >= 400:
+                    self._garbage.append(f"HTTP {response.status_code} "
+                                         f"{response.reason_phrase}".strip())
+                    del self._garbage[:-3]
+
             http = httpx2.AsyncClient(headers=config.http_headers(),
-                                      timeout=httpx2.Timeout(30.0, read=300.0))
+                                      timeout=httpx2.Timeout(30.0, read=300.0),
+                                      event_hooks={"response": [note_refusal]})
             stack.push_async_callback(http.aclose)
             return streamable_http_client(config.url, http_client=http)
         from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -247,7 +254,7 @@ class ServerConnection:
     def _garbage_note(self) -> str:
         if not self._garbage:
             return ""
-        return "; it wrote output that is not MCP: " + " | ".join(self._garbage)
+        return "; what it sent that was not MCP: " + " | ".join(self._garbage)
 
     # -- calling and stopping --------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ class McpHub:
     def __init__(self, configs: list[ServerConfig], *, log_dir: Path | None = None) -> None:
         self.version = 0  # goes up whenever a server's state or tools change
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
         self.connections = {c.name: ServerConnection(c, log_dir, self._changed) for c in configs}
         self._log_dir = log_dir
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,14 +72,7 @@ class McpHub:
         return asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
 
     def _changed(self) -> None:
-        self.version += 1
-        for listener in list(self._listeners):
-            listener()
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (from the hub's thread) whenever a server's state or tools
-        change; a front end refreshes its display there."""
-        self._listeners.append(listener)
+        self.version += 1  # tools() builds its list again
 
     # -- starting --------------------------------------------------------------------------
 

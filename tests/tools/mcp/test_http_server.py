@@ -34,6 +34,7 @@ def test_the_token_decides(hub: McpHub) -> None:
     web, intruder = hub.status()
     assert web.state == "ready" and "mcp__web__picture" in web.tools
     assert intruder.state == "failed" and "MCP server 'intruder'" in (intruder.error or "")
+    assert "HTTP 401 Unauthorized" in (intruder.error or "")
     assert "wrong-token" not in (intruder.error or "")  # a header's value is a secret
 
 
