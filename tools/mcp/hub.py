@@ -24,6 +24,7 @@ from typing import Any
 
 from tools.mcp.config import ServerConfig
 from tools.mcp.connection import McpServerError, ServerConnection, ServerState
+from tools.mcp.tool import tools_of
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,6 @@ class McpHub:
 
     def tools(self) -> list[Any]:
         """The McpTools the model sees now (the same list object until something changes)."""
-        from tools.mcp.tool import tools_of
-
         version = self.version
         cached = self._tools_cache
         if cached is not None and cached[0] == version:
@@ -121,8 +120,6 @@ class McpHub:
         return tools
 
     def status(self) -> list[ServerStatus]:
-        from tools.mcp.tool import tools_of
-
         statuses = []
         for connection in self.connections.values():
             config = connection.config

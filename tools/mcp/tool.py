@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ConfigDict
 
@@ -28,15 +28,18 @@ from tools.mcp.config import ServerConfig
 from tools.mcp.connection import McpServerError
 from tools.mcp.schema import SchemaError, clean_schema
 
-if TYPE_CHECKING:
-    from tools.mcp.hub import McpHub
-
 PREFIX = "mcp__"
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def model_name(server: str, tool: str) -> str:
     return f"{PREFIX}{server}__{tool}"
+
+
+class ServerCaller(Protocol):
+    """What a tool calls its server through (tools.mcp.hub.McpHub)."""
+
+    def call(self, server: str, tool: str, arguments: dict[str, Any]) -> Any: ...
 
 
 class McpArgs(ToolArgs):
@@ -50,7 +53,8 @@ class McpTool(Tool):
     side_effect = SideEffect.EXECUTE
     sandboxed = False
 
-    def __init__(self, hub: McpHub, server: str, listed: Any, parameters: dict[str, Any]):
+    def __init__(self, hub: ServerCaller, server: str, listed: Any,
+                 parameters: dict[str, Any]) -> None:  # fmt: skip
         self.hub = hub
         self.server = server
         self.tool = listed.name
@@ -145,7 +149,7 @@ def _resource(resource: Any, name: str, index: int, ctx: ToolContext,
     return f"[resource {uri} ({mime}, about {size:,} bytes of binary) not shown]"
 
 
-def tools_of(hub: McpHub, config: ServerConfig,
+def tools_of(hub: ServerCaller, config: ServerConfig,
              listed: list[Any]) -> tuple[list[McpTool], list[str]]:
     """The model's tools from a server's listing, and what could not be offered or was
     loosened (reported by `/mcp`, `tessera mcp test` and `tessera doctor`)."""
