@@ -28,12 +28,21 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent import events as ev
 
 if TYPE_CHECKING:
-    from agent.calls import PreparedCall
+    from tools.base import Tool
+
+
+class HookedCall(Protocol):
+    """What the tool hooks use of a call (agent.calls.PreparedCall): its event, its
+    tool and its validated arguments, which a PreToolUse rewrite replaces."""
+
+    event: ev.ToolCall
+    tool: Tool | None
+    args: dict[str, Any]
 
 HOOK_EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop", "SessionStart",
                "SessionEnd", "PreCompact", "Notification")
@@ -291,7 +300,7 @@ class HookRunner:
 
     # -- around tool calls (agent/calls.py) -------------------------------------------------
 
-    async def before_tool(self, call: PreparedCall) -> str | None:
+    async def before_tool(self, call: HookedCall) -> str | None:
         """PreToolUse: None when the call may go on to approval (its arguments perhaps
         rewritten, so the rules judge what runs), else the refusal the model reads."""
         from tools.base import ToolError
@@ -316,7 +325,7 @@ class HookRunner:
             self._call_notes[call.event.id] = notes
         return None
 
-    async def after_tool(self, call: PreparedCall, ok: bool, text: str,
+    async def after_tool(self, call: HookedCall, ok: bool, text: str,
                          data: dict[str, Any]) -> str:
         """PostToolUse: the result text, with what the hooks add for the model."""
         notes = self._call_notes.pop(call.event.id, [])
