@@ -11,6 +11,7 @@ warning naming it; the other servers still start.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from agent import paths
@@ -40,9 +41,13 @@ def configured_servers(repo: Path | None) -> tuple[list[ServerConfig], list[str]
     for source in sources:
         for name, table in _section(source, warnings).items():
             try:
-                servers[name] = parse_server(name, table, str(source))
+                server = parse_server(name, table, str(source))
             except McpConfigError as exc:
                 warnings.append(f"{exc}; the server is left out")
+                continue
+            if repo is not None and server.cwd and not Path(server.cwd).is_absolute():
+                server = replace(server, cwd=str(repo / server.cwd))  # the repository's
+            servers[name] = server
     return list(servers.values()), warnings
 
 
