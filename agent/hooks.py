@@ -49,7 +49,10 @@ HOOK_EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop", "Session
 GUARD_EVENTS = ("PreToolUse", "UserPromptSubmit")  # these fail closed
 # Where exit 2 (or a JSON "block") has an effect; elsewhere it is shown, not obeyed.
 BLOCKING_EVENTS = (*GUARD_EVENTS, "PostToolUse", "Stop")
-TOOL_EVENTS = ("PreToolUse", "PostToolUse")  # the matcher is a tool-name regex
+# What an entry's `matcher` (a regex on the whole value) is matched against, per event, as
+# in Claude Code; the other events ignore it.
+MATCHED_FIELD = {"PreToolUse": "tool_name", "PostToolUse": "tool_name",
+                 "SessionStart": "source", "PreCompact": "trigger", "SessionEnd": "reason"}
 DEFAULT_TIMEOUT_S = 60.0
 REASON_LIMIT = 4000  # characters of a hook's stderr kept as the reason
 
@@ -62,15 +65,16 @@ class HookConfigError(ValueError):
 class HookSpec:
     event: str
     command: str
-    matcher: str = ""  # a regex on the tool name (whole name); "" or "*": every tool
+    matcher: str = ""  # a whole-value regex (MATCHED_FIELD: the tool name...); "" or "*": all
     timeout_s: float = DEFAULT_TIMEOUT_S
     on_error: str = "block"  # "block" or "allow": what a failed guard does
     source: str = ""
 
-    def matches(self, tool: str) -> bool:
-        if self.event not in TOOL_EVENTS or self.matcher in ("", "*"):
+    def matches(self, subject: str) -> bool:
+        """Whether it runs for `subject`: the tool's name, or what MATCHED_FIELD says."""
+        if self.event not in MATCHED_FIELD or self.matcher in ("", "*"):
             return True
-        return re.fullmatch(self.matcher, tool) is not None
+        return re.fullmatch(self.matcher, subject) is not None
 
 
 def parse_hooks(table: Any, source: str) -> list[HookSpec]:
@@ -244,6 +248,10 @@ def _judge_output(spec: HookSpec, stdout: str, parsed: dict[str, Any],
     return decision, ""
 
 
+def _subject(event: str, fields: dict[str, Any]) -> str:
+    return str(fields.get(MATCHED_FIELD.get(event, ""), ""))
+
+
 class HookRunner:
     """The session's hooks. `emit` publishes each run's `hook` event; `session_id` says
     the session's id when it has one. Runs are blocking processes: the async entry
@@ -256,8 +264,8 @@ class HookRunner:
         self._call_notes: dict[str, list[str]] = {}  # call id -> notes for its result
         self.stop_blocked = False  # a Stop hook kept the run going (stop_hook_active)
 
-    def wants(self, event: str, tool: str = "") -> bool:
-        return any(s.event == event and s.matches(tool) for s in self.specs)
+    def wants(self, event: str, subject: str = "") -> bool:
+        return any(s.event == event and s.matches(subject) for s in self.specs)
 
     def run_now(self, event: str, fields: dict[str, Any], tool: str = "", *,
                 publish: bool = True) -> HookOutcome:
@@ -267,7 +275,7 @@ class HookRunner:
                    "hook_event_name": event, **fields}
         outcome = HookOutcome()
         for spec in self.specs:
-            if spec.event != event or not spec.matches(tool):
+            if spec.event != event or not spec.matches(_subject(event, fields)):
                 continue
             try:
                 ran = _execute(spec, payload, self.cwd)
@@ -291,7 +299,7 @@ class HookRunner:
 
     async def run(self, event: str, fields: dict[str, Any], tool: str = "", *,
                   publish: bool = True) -> HookOutcome:
-        if not self.wants(event, tool):
+        if not self.wants(event, _subject(event, fields)):
             return HookOutcome()
         outcome = await asyncio.to_thread(self.run_now, event, fields, tool, publish=False)
         if publish:

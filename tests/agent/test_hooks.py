@@ -242,6 +242,11 @@ def test_matchers_are_whole_name_regexes_and_reach_mcp_tools() -> None:
     assert HookSpec("PreToolUse", "x", matcher="bash").matches("bash")
     assert not HookSpec("PreToolUse", "x", matcher="bash").matches("bash2")
     assert HookSpec("PreToolUse", "x", matcher="*").matches("anything")
+    # As in Claude Code: SessionStart matches its source, PreCompact its trigger.
+    assert HookSpec("SessionStart", "x", matcher="resume").matches("resume")
+    assert not HookSpec("SessionStart", "x", matcher="resume").matches("startup")
+    assert not HookSpec("PreCompact", "x", matcher="auto").matches("manual")
+    assert HookSpec("Stop", "x", matcher="anything").matches("")  # no field: ignored
 
 
 @pytest.mark.parametrize(
@@ -279,7 +284,8 @@ def test_notification_precompact_and_session_end_see_their_moments(
 ) -> None:
     record, log = recorder(tmp_path)
     user_hooks(isolated_home, "".join(f'[[hooks.{name}]]\ncommand = "{record}"\n'
-                                      for name in ("Notification", "PreCompact", "SessionEnd")))
+                                      for name in ("Notification", "PreCompact", "SessionEnd"))
+               + f'[[hooks.PreCompact]]\nmatcher = "auto"\ncommand = "{record}"\n')
     turns = [WRITE_NOTES, "Wrote them.", "Summary: notes written.", "Next."]
     replay = write_replay(repo.parent / "turns.jsonl", turns)
     answers: list[str] = []
