@@ -226,7 +226,9 @@ def _judge_output(spec: HookSpec, stdout: str, parsed: dict[str, Any],
                   outcome: HookOutcome) -> tuple[str, str]:
     specific = parsed.get("hookSpecificOutput")
     specific = specific if isinstance(specific, dict) else {}
-    blocked = (parsed.get("decision") == "block" or parsed.get("continue") is False
+    # `continue: false` stops what is under way; for Stop that is the stop itself.
+    halted = parsed.get("continue") is False and spec.event != "Stop"
+    blocked = (parsed.get("decision") == "block" or halted
                or specific.get("permissionDecision") == "deny")
     if blocked and spec.event in BLOCKING_EVENTS:
         reason = next((str(v) for v in (specific.get("permissionDecisionReason"),
