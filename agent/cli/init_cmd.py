@@ -7,6 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.approval import CallFacts
+    from agent.calls import Approver
+    from agent.events import ToolCall
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
@@ -48,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(finish.status, 1)
 
 
-def _ask_on_terminal(yes: bool):
+def _ask_on_terminal(yes: bool) -> Approver:
     """The approver: the diff was printed with the approval request; y writes it."""
     import asyncio
 
-    async def approve(facts, call) -> str:
+    async def approve(facts: CallFacts, call: ToolCall) -> str:
         if yes:
             return "once"
         if not sys.stdin.isatty():
