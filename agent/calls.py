@@ -202,9 +202,7 @@ class CallRunner:
         if decision.verdict is Verdict.ASK and self.approver is not None:
             preview = await asyncio.to_thread(self._preview, call)
             self._approval(call, "requested", decision.reason, preview)
-            if self.hooks is not None:
-                await self.hooks.notify(f"Tessera needs your permission to use {call.event.name}")
-            answer = await self.approver(facts, call.event)
+            answer = await self._ask(facts, call)
             if answer in ("once", "always"):
                 if answer == "always":
                     rule = self.approval.allow_for_session(facts)
@@ -221,6 +219,21 @@ class CallRunner:
             message = f"denied: {decision.reason}. Do not retry it; continue without it."
         self._approval(call, "denied", message)
         return message
+
+    async def _ask(self, facts: CallFacts, call: PreparedCall) -> str:
+        """The approver's answer; Notification hooks run meanwhile, not before it asks."""
+        assert self.approver is not None
+        if self.hooks is None:
+            return await self.approver(facts, call.event)
+        message = f"Tessera needs your permission to use {call.event.name}"
+        notified = asyncio.ensure_future(self.hooks.notify(message))
+        try:
+            answer = await self.approver(facts, call.event)
+        except BaseException:  # stopped while asking: do not wait for the notifier
+            notified.cancel()
+            raise
+        await notified  # its `hook` event is published before the approval's answer
+        return answer
 
     def _approval(
         self, call: PreparedCall, decision: str, reason: str, preview: dict[str, Any] | None = None
