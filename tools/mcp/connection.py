@@ -204,7 +204,7 @@ class ServerConnection:
     def _listen(self, client: Any, stack: contextlib.AsyncExitStack) -> asyncio.Future | None:
         """Follow tools/list_changed on a 2026-07 connection (older ones send the plain
         notification, handled in _on_message). None: the server does not announce it."""
-        from mcp.client.subscriptions import ListenNotSupportedError
+        from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 
         capability = getattr(client.server_capabilities, "tools", None)
         if not getattr(capability, "list_changed", False):
@@ -215,8 +215,13 @@ class ServerConnection:
                 async with client.listen(tools_list_changed=True) as subscription:
                     async for _event in subscription:
                         await self._relist(client)
+            except SubscriptionLost:
+                return  # the connection is gone: _hold ends, the server counts as failed
             except ListenNotSupportedError:
-                await asyncio.Event().wait()  # the notification path covers it
+                pass  # a 2025 connection: the notification path (_on_message) covers it
+            except Exception as exc:  # a refused subscription is no reason to drop the server
+                log.warning("MCP server %r: tools/list_changed not followed: %s", self.name, exc)
+            await asyncio.Event().wait()  # held until stopped
         return asyncio.ensure_future(follow())
 
     async def _list_tools(self, client: Any) -> list[Any]:
