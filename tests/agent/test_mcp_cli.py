@@ -53,8 +53,13 @@ def test_add_list_test_remove(repo: Path, capsys) -> None:
     code, out = mcp(capsys, "--repo", str(repo), "test", "nothing")
     assert code == 2 and "configured: time, web" in out
 
-    code, out = mcp(capsys, "remove", "time")
+    code, out = mcp(capsys, "add", "git", "--env", "GIT_PAGER=cat", "--", "mcp-server-git")
     assert code == 0
+    assert tomllib.loads(paths.user_config_file().read_text())["mcp_servers"]["git"]["env"] == {
+        "GIT_PAGER": "cat"}
+    for name in ("time", "git"):  # its sub-table (env) goes with it
+        code, out = mcp(capsys, "remove", name)
+        assert code == 0
     assert list(tomllib.loads(paths.user_config_file().read_text())["mcp_servers"]) == ["web"]
     code, out = mcp(capsys, "remove", "time")
     assert code == 2 and "has no [mcp_servers.time]" in out
