@@ -38,7 +38,7 @@ def check_python() -> list[Check]:
 
 
 CORE_PACKAGES = ("pydantic", "rich", "textual", "gitpython", "tree-sitter",
-                 "tree-sitter-language-pack", "mistral-common", "safetensors")
+                 "tree-sitter-language-pack", "mistral-common", "safetensors", "mcp")
 
 
 def check_packages() -> list[Check]:
@@ -226,6 +226,21 @@ def check_commands(repo: Path) -> list[Check]:
     return checks
 
 
+def check_mcp(repo: Path) -> list[Check]:
+    """MCP servers: what a session here would start (nothing is started: `tessera mcp test
+    NAME` does that), and each table or repository server left out."""
+    from agent.mcp_servers import configured_servers
+
+    servers, warnings = configured_servers(repo)
+    names = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in servers)
+    checks = [Check("mcp", "MCP servers", True, f"{len(servers)} configured: {names or 'none'}",
+                    required=False)]
+    checks += [Check("mcp", "MCP config", False, warning,
+                     "fix the table, or trust the repository (docs/mcp.md)", required=False)
+               for warning in warnings]
+    return checks
+
+
 def run_checks(repo: Path) -> list[Check]:
     return [
         *check_python(),
@@ -238,4 +253,5 @@ def run_checks(repo: Path) -> list[Check]:
         *check_hooks(repo),
         *check_skills(repo),
         *check_commands(repo),
+        *check_mcp(repo),
     ]

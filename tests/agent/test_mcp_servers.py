@@ -40,3 +40,13 @@ def test_user_and_trusted_repository_servers(repo: Path) -> None:
 
 def test_no_servers_no_warnings(repo: Path) -> None:
     assert configured_servers(repo) == ([], [])
+
+
+def test_doctor_lists_servers_and_what_was_left_out(repo: Path) -> None:
+    from agent.doctor import check_mcp
+
+    write(paths.user_config_file(), '[mcp_servers.git]\ncommand = "g"\nenabled = false\n'
+                                    '[mcp_servers.bad]\ncommand = 3\n')
+    summary, problem = check_mcp(repo)
+    assert summary.ok and summary.detail == "1 configured: git (disabled)"
+    assert not problem.ok and "[mcp_servers.bad]: command must be" in problem.detail
