@@ -265,7 +265,11 @@ class CallRunner:
         images: list[dict[str, Any]] = []
         data: dict[str, Any] = {}
         try:
-            result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
+            try:
+                result = await asyncio.to_thread(tool.invoke, call.args, self.ctx)
+            except asyncio.CancelledError:
+                tool.cancel()  # the thread cannot be stopped; what it waits on can
+                raise
             ok, text = result.ok, result.text
             shown = (result.data or {}) if result.ok else {}
             # The model sees them with the result: one `image` (view_image), or `images`

@@ -134,6 +134,12 @@ class Tool(ABC):
         anything. Raise ToolError where `run` would. None: nothing to preview."""
         return None
 
+    def cancel(self) -> None:
+        """The turn running this tool was stopped (called from the event loop's thread
+        while `run` goes on in its worker): a tool that waits on something outside (an
+        MCP server) stops waiting. Most tools cannot be interrupted and do nothing."""
+        return None
+
     @abstractmethod
     def run(self, args: Any, ctx: ToolContext) -> ToolResult:
         """Do the work. Raise ToolError for failures the model should see."""

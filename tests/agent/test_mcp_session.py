@@ -119,3 +119,36 @@ def test_a_resumed_session_gets_the_servers_again(repo: Path, time_server: dict)
     assert finish.status == "done" and finish.summary == "Still evening."
     [result] = results(events)
     assert result.ok and json.loads(result.output)["timezone"] == "Europe/Paris"
+
+
+def test_stopping_the_turn_stops_the_mcp_call(repo: Path) -> None:
+    import asyncio
+    import time
+
+    from agent.session_driver import SessionDriver, SessionOptions
+    from tests.support import write_replay
+
+    write_config(paths.user_config_file(), {"sdk": sdk_stdio_table()})
+    replay = write_replay(repo.parent / "t.jsonl", [call("mcp__sdk__sleep", seconds=60), "ok"])
+    driver = SessionDriver(SessionOptions(repo, backend=f"replay:{replay}", approval="auto",
+                                          allow=["tool=mcp__sdk__*"], repo_map_tokens=0))
+    seen: list[ev.Event] = []
+    driver.subscribe(seen.append)
+
+    async def stop_during_the_call() -> ev.Finish:
+        turn = asyncio.create_task(driver.start("sleep"))
+        while not any(isinstance(e, ev.Approval) for e in seen):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the call is on the server now
+        turn.cancel()
+        return await turn
+
+    began = time.monotonic()
+    try:
+        finish = asyncio.run(stop_during_the_call())
+        assert finish.status == "cancelled"
+        assert time.monotonic() - began < 30  # not the 60 s the server would sleep
+        server = driver.mcp.status()[0]
+        assert server.state == "ready" and not driver.mcp.connections["sdk"].error
+    finally:
+        driver.close()

@@ -101,11 +101,13 @@ class McpHub:
 
     # -- using -----------------------------------------------------------------------------
 
-    def call(self, server: str, tool: str, arguments: dict[str, Any]) -> Any:
-        """The server's CallToolResult (blocking); a server that failed is started again
-        first. Raises McpServerError naming the server."""
+    def call(self, server: str, tool: str,
+             arguments: dict[str, Any]) -> concurrent.futures.Future:  # fmt: skip
+        """The call, under way: its result is the server's CallToolResult (a server that
+        failed is started again first), its exception McpServerError naming the server;
+        cancelling it stops the call (the SDK tells the server)."""
         connection = self._connection(server)
-        return self._submit(connection.call(tool, arguments)).result()
+        return self._submit(connection.call(tool, arguments))
 
     def tools(self) -> list[Any]:
         """The McpTools the model sees now (the same list object until something changes)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import concurrent.futures
 import json
 import re
 from typing import Any, Protocol
@@ -39,7 +40,8 @@ def model_name(server: str, tool: str) -> str:
 class ServerCaller(Protocol):
     """What a tool calls its server through (tools.mcp.hub.McpHub)."""
 
-    def call(self, server: str, tool: str, arguments: dict[str, Any]) -> Any: ...
+    def call(self, server: str, tool: str,
+             arguments: dict[str, Any]) -> concurrent.futures.Future: ...  # fmt: skip
 
 
 class McpArgs(ToolArgs):
@@ -65,6 +67,7 @@ class McpTool(Tool):
         self.parameters = parameters
         annotations = getattr(listed, "annotations", None)
         self.read_only_hint = bool(getattr(annotations, "read_only_hint", False))  # type: ignore[misc]
+        self._in_flight: set[concurrent.futures.Future] = set()
 
     def schema(self) -> dict[str, Any]:  # type: ignore[override]
         return {"type": "function", "function": {
@@ -85,11 +88,22 @@ class McpTool(Tool):
         return McpArgs.model_validate(arguments)
 
     def run(self, args: McpArgs, ctx: ToolContext) -> ToolResult:
+        call = self.hub.call(self.server, self.tool, args.model_dump())
+        self._in_flight.add(call)
         try:
-            result = self.hub.call(self.server, self.tool, args.model_dump())
+            result = call.result()
         except McpServerError as exc:
             raise ToolError(str(exc)) from exc
+        except concurrent.futures.CancelledError:
+            raise ToolError(f"the {self.tool} call to MCP server {self.server!r} was "
+                            "cancelled (the turn was stopped)") from None
+        finally:
+            self._in_flight.discard(call)
         return convert_result(self.name, result, ctx)
+
+    def cancel(self) -> None:
+        for call in list(self._in_flight):
+            call.cancel()
 
 
 def convert_result(name: str, result: Any, ctx: ToolContext) -> ToolResult:

@@ -89,3 +89,27 @@ def test_children_die_with_the_hub(tmp_path: Path) -> None:
     assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
     hub.close()
     assert not (set(pids) & children_of(os.getpid()))
+
+
+def test_a_stopped_turn_cancels_the_call(tmp_path: Path) -> None:
+    hub = McpHub([parse_server("sdk", sdk_stdio_table(), "t")])
+    try:
+        hub.start("sdk")
+        sleep = next(t for t in hub.tools() if t.name == "mcp__sdk__sleep")
+        outcome = []
+        worker = threading.Thread(
+            target=lambda: outcome.append(sleep.invoke({"seconds": 30}, ToolContext(tmp_path))))
+        began = time.monotonic()
+        worker.start()
+        time.sleep(1.0)
+        sleep.cancel()  # what the agent does when the turn running it is stopped
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - began < 10
+        [result] = outcome
+        assert not result.ok and result.text == (
+            "the sleep call to MCP server 'sdk' was cancelled (the turn was stopped)")
+        assert hub.status()[0].state == "ready"  # the server itself goes on
+        pid = next(t for t in hub.tools() if t.name == "mcp__sdk__pid")
+        assert pid.invoke({}, ToolContext(tmp_path)).ok
+    finally:
+        hub.close()
