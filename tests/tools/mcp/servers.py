@@ -15,9 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support import prerequisite_missing
+from tools.mcp.config import parse_server
+from tools.mcp.hub import McpHub
 
 ROOT = Path(__file__).resolve().parents[3]
 SDK_SERVER = Path(__file__).with_name("sdk_server.py")
@@ -40,6 +44,19 @@ def pypi_servers_bin() -> Path:
         prerequisite_missing("the MCP test servers' venv (scripts/env.sh "
                              "ensure_mcp_test_servers) could not be built")
     return _bin
+
+
+@contextmanager
+def running_hub(tables: dict[str, dict], log_dir: Path) -> Iterator[McpHub]:
+    """A hub over `tables` ({name: [mcp_servers.NAME] table}), every server started."""
+    hub = McpHub([parse_server(name, table, "test") for name, table in tables.items()],
+                 log_dir=log_dir)
+    hub.start_all()
+    hub.wait_started()
+    try:
+        yield hub
+    finally:
+        hub.close()
 
 
 def sdk_stdio_table() -> dict:

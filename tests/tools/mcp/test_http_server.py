@@ -10,24 +10,19 @@ from pathlib import Path
 import pytest
 
 from tests.tools.mcp.conftest import TOKEN
-from tests.tools.mcp.servers import HttpServer
+from tests.tools.mcp.servers import HttpServer, running_hub
 from tools.base import ToolContext
-from tools.mcp.config import parse_server
 from tools.mcp.hub import McpHub
 
 
 @pytest.fixture()
 def hub(http_server: HttpServer, tmp_path: Path, monkeypatch) -> Iterator[McpHub]:
     monkeypatch.setenv("WEB_TOKEN", TOKEN)
-    hub = McpHub([
-        parse_server("web", {"url": http_server.url, "bearer_token_env_var": "WEB_TOKEN"}, "t"),
-        parse_server("intruder", {"url": http_server.url,
-                                  "headers": {"Authorization": "Bearer wrong-token"}}, "t"),
-    ], log_dir=tmp_path / "logs")
-    hub.start_all()
-    hub.wait_started()
-    yield hub
-    hub.close()
+    with running_hub({
+        "web": {"url": http_server.url, "bearer_token_env_var": "WEB_TOKEN"},
+        "intruder": {"url": http_server.url, "headers": {"Authorization": "Bearer wrong-token"}},
+    }, tmp_path / "logs") as hub:
+        yield hub
 
 
 def test_the_token_decides(hub: McpHub) -> None:

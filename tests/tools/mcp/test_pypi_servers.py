@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import init_repo
+from tests.tools.mcp.servers import running_hub
 from tools.base import SideEffect, ToolContext
 from tools.mcp.config import parse_server
 from tools.mcp.hub import McpHub
@@ -17,17 +18,13 @@ from tools.mcp.hub import McpHub
 
 @pytest.fixture()
 def hub(servers_bin: Path, tmp_path: Path) -> Iterator[McpHub]:
-    hub = McpHub([
-        parse_server("time", {"command": str(servers_bin / "mcp-server-time"),
-                              "args": ["--local-timezone", "UTC"]}, "test"),
-        parse_server("git", {"command": str(servers_bin / "mcp-server-git"),
-                             "disabled_tools": ["git_reset"],
-                             "startup_timeout": 30}, "test"),
-    ], log_dir=tmp_path / "logs")
-    hub.start_all()
-    hub.wait_started()
-    yield hub
-    hub.close()
+    with running_hub({
+        "time": {"command": str(servers_bin / "mcp-server-time"),
+                 "args": ["--local-timezone", "UTC"]},
+        "git": {"command": str(servers_bin / "mcp-server-git"), "disabled_tools": ["git_reset"],
+                "startup_timeout": 30},
+    }, tmp_path / "logs") as hub:
+        yield hub
 
 
 def tools_by_name(hub: McpHub) -> dict:
