@@ -5,9 +5,12 @@ Policies, tight to loose:
 - `ask`: reads run; writes and commands ask.
 - `auto-edit`: reads and edits run; commands ask.
 - `auto`: everything runs, commands because the sandbox confines them; when the sandbox
-  is `full-access` nothing confines them, so commands ask again.
+  is `full-access` nothing confines them, so commands ask again. A tool that runs outside
+  the sandbox (an MCP server's, `Tool.sandboxed` false) asks too.
 Network tools (web_fetch) are approved like commands, but in `auto` the network policy
 (sandbox.network, allow_domains) is what confines them, whatever the sandbox mode.
+
+A tool's own `readOnlyHint` (MCP) makes it a read under `auto-edit` and `auto` only.
 
 Rules refine a policy: a deny rule always wins; an allow rule turns "ask" into "allow".
 A rule names any of a tool (glob on the name), a command prefix (word-aligned), and a
@@ -107,10 +110,13 @@ class CallFacts:
     side_effect: SideEffect
     command: str | None = None
     paths: tuple[str, ...] = ()
+    sandboxed: bool = True  # tools.base.Tool.sandboxed
+    read_only_hint: bool = False  # tools.base.Tool.read_only_hint
 
     @classmethod
     def from_call(
-        cls, tool: str, side_effect: SideEffect, args: dict[str, Any], repo: Path
+        cls, tool: str, side_effect: SideEffect, args: dict[str, Any], repo: Path,
+        *, sandboxed: bool = True, read_only_hint: bool = False,
     ) -> CallFacts:
         command = next((args[k] for k in COMMAND_FIELDS if isinstance(args.get(k), str)), None)
         paths: list[str] = []
@@ -118,7 +124,7 @@ class CallFacts:
             value = args.get(key)
             values = value if isinstance(value, list) else [value]
             paths.extend(_repo_relative(v, repo) for v in values if isinstance(v, str))
-        return cls(tool, side_effect, command, tuple(paths))
+        return cls(tool, side_effect, command, tuple(paths), sandboxed, read_only_hint)
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,17 @@ class ApprovalPolicy:
             return Decision(Verdict.ASK, f"the ask policy asks before every {effect}")
         if effect is SideEffect.WRITE:
             return Decision(Verdict.ALLOW, f"the {self.mode} policy allows edits")
+        if call.read_only_hint:
+            return Decision(Verdict.ALLOW, f"the tool says it only reads (readOnlyHint), "
+                                           f"which the {self.mode} policy takes as a read")
         if self.mode == "auto-edit":
             what = "network access" if effect is SideEffect.NETWORK else "commands"
             return Decision(Verdict.ASK, f"the auto-edit policy asks before {what}")
         if effect is SideEffect.NETWORK:
             return Decision(Verdict.ALLOW, "the auto policy fetches within the network policy")
+        if not call.sandboxed:
+            return Decision(Verdict.ASK, "the tool runs outside the sandbox (an MCP server's), "
+                                         "so the auto policy asks")
         if self.sandbox_mode is SandboxMode.FULL_ACCESS:
             return Decision(Verdict.ASK, "the sandbox is full-access, so commands ask")
         return Decision(Verdict.ALLOW, "the auto policy runs commands in the sandbox")

@@ -24,6 +24,7 @@ from agent import events as ev
 from agent.agent_tool import AgentTool
 from agent.approval import ApprovalPolicy, CallFacts, Verdict, headless_denial
 from agent.call_format import argument_problem, unknown_tool_problem
+from agent.hooks import HookRunner
 from tools.background_tools import exit_notes
 from tools.base import SideEffect, Tool, ToolContext, ToolError
 from tools.sandbox.session import SessionSandbox
@@ -41,10 +42,10 @@ EVENT_TEXT_LIMIT = 32 * 1024
 
 def event_data(data: dict[str, Any]) -> dict[str, Any]:
     """A tool's data as events carry it: JSON values only, long strings cut, and no
-    `image` (the result's `images` carries that)."""
+    `image` or `images` (the result's `images` carries them)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "image":
+        if key in ("image", "images"):
             continue
         if isinstance(value, str) and len(value) > EVENT_TEXT_LIMIT:
             cut = value.rfind("\n", 0, EVENT_TEXT_LIMIT) + 1
@@ -147,6 +148,7 @@ class CallRunner:
     approver: Approver | None = None
     checkpointer: Checkpointer | None = None
     stuck: StuckDetector = field(default_factory=StuckDetector)
+    hooks: HookRunner | None = None  # PreToolUse runs before approval: rules judge what runs
 
     async def run_step(self, step: int, calls: Sequence[PreparedCall]) -> list[ev.ToolResult]:
         """Every call gets exactly one result, in the model's order."""
@@ -154,6 +156,8 @@ class CallRunner:
         runnable: list[int] = []
         for index, call in enumerate(calls):
             refusal = call.problem or self.stuck.check_blocked(call)
+            if refusal is None and self.hooks is not None:
+                refusal = await self.hooks.before_tool(call)
             if refusal is None:
                 refusal = await self._approve(call)
             if refusal is not None:
@@ -197,7 +201,9 @@ class CallRunner:
     async def _approve(self, call: PreparedCall) -> str | None:
         """None when the call may run, else the denial the model will read."""
         assert call.tool is not None
-        facts = CallFacts.from_call(call.event.name, call.side_effect, call.args, self.repo)
+        tool = call.tool
+        facts = CallFacts.from_call(call.event.name, call.side_effect, call.args, self.repo,
+                                    sandboxed=tool.sandboxed, read_only_hint=tool.read_only_hint)
         decision = self.approval.decide(facts)
         if decision.verdict is Verdict.ALLOW:
             if call.side_effect is not SideEffect.READ:
@@ -206,7 +212,7 @@ class CallRunner:
         if decision.verdict is Verdict.ASK and self.approver is not None:
             preview = await asyncio.to_thread(self._preview, call)
             self._approval(call, "requested", decision.reason, preview)
-            answer = await self.approver(facts, call.event)
+            answer = await self._ask(facts, call)
             if answer in ("once", "always"):
                 if answer == "always":
                     rule = self.approval.allow_for_session(facts)
@@ -223,6 +229,21 @@ class CallRunner:
             message = f"denied: {decision.reason}. Do not retry it; continue without it."
         self._approval(call, "denied", message)
         return message
+
+    async def _ask(self, facts: CallFacts, call: PreparedCall) -> str:
+        """The approver's answer; Notification hooks run meanwhile, not before it asks."""
+        assert self.approver is not None
+        if self.hooks is None:
+            return await self.approver(facts, call.event)
+        message = f"Tessera needs your permission to use {call.event.name}"
+        notified = asyncio.ensure_future(self.hooks.notify(message))
+        try:
+            answer = await self.approver(facts, call.event)
+        except BaseException:  # stopped while asking: do not wait for the notifier
+            notified.cancel()
+            raise
+        await notified  # its `hook` event is published before the approval's answer
+        return answer
 
     def _approval(
         self, call: PreparedCall, decision: str, reason: str, preview: dict[str, Any] | None = None
@@ -254,15 +275,24 @@ class CallRunner:
         images: list[dict[str, Any]] = []
         data: dict[str, Any] = {}
         try:
-            result = await tool.ainvoke(call.args, replace(self.ctx, call_id=call.event.id))
+            try:
+                result = await tool.ainvoke(call.args, replace(self.ctx, call_id=call.event.id))
+            except asyncio.CancelledError:
+                tool.cancel()  # a worker thread cannot be stopped; what it waits on can
+                raise
             ok, text = result.ok, result.text
-            image = (result.data or {}).get("image") if result.ok else None
-            if isinstance(image, dict):
-                images.append(image)  # the model sees it with the result
+            shown = (result.data or {}) if result.ok else {}
+            # The model sees them with the result: one `image` (view_image), or `images`
+            # (an MCP result may carry several; `image` is then the first of them).
+            for image in shown.get("images") or [shown.get("image")]:
+                if isinstance(image, dict):
+                    images.append(image)
             data = event_data(result.data or {})
         except Exception as exc:  # a tool bug is reported to the model, not a crash of the loop
             ok = False
             text = f"the {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}"
+        if self.hooks is not None:
+            text = await self.hooks.after_tool(call, ok, text, data)
         text += self._session_news(step)
         return self._result(step, call, ok, text, emit=emit, images=images, data=data)
 

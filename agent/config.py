@@ -197,12 +197,30 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# Tables of the same files that other modules read whole (agent/hooks.py reads `hooks`,
+# the MCP client `mcp_servers`): they are not settings of this table-driven kind.
+OWN_SECTIONS = ("hooks", "mcp_servers")
+
+
+def read_section(path: Path, name: str) -> Any:
+    """The raw value of a top-level table of a config file (None when absent); raises
+    ConfigError for a file that is not valid TOML."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh).get(name)
+    except FileNotFoundError:
+        return None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return _flatten(tomllib.load(fh))
+            table = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return _flatten({k: v for k, v in table.items() if k not in OWN_SECTIONS})
 
 
 def _apply(config: Config, values: dict[str, Any], source: str, *, clamp: bool,

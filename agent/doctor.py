@@ -38,7 +38,7 @@ def check_python() -> list[Check]:
 
 
 CORE_PACKAGES = ("pydantic", "rich", "textual", "gitpython", "tree-sitter",
-                 "tree-sitter-language-pack", "mistral-common", "safetensors")
+                 "tree-sitter-language-pack", "mistral-common", "safetensors", "mcp")
 
 
 def check_packages() -> list[Check]:
@@ -283,6 +283,62 @@ def _writable(path: Path) -> bool:
     return probe.is_dir() and os.access(probe, os.W_OK)
 
 
+def check_skills(repo: Path) -> list[Check]:
+    """Agent Skills: what loads, and each malformed one (left out, never fatal)."""
+    from agent.skills import discover_skills
+
+    skills, problems = discover_skills(repo)
+    names = ", ".join(skill.name for skill in skills) or "none found"
+    checks = [Check("skills", "skills", True, f"{len(skills)} loaded: {names}", required=False)]
+    checks += [Check("skills", problem.path.parent.name, False, f"{problem.path}: "
+                     f"{problem.problem}", "fix its SKILL.md front matter (docs/skills.md)",
+                     required=False) for problem in problems]
+    return checks
+
+
+def check_hooks(repo: Path) -> list[Check]:
+    """Hooks: how many run here, a config they cannot run with, a repository's ignored."""
+    from agent.hooks import HookConfigError, load_hooks
+
+    try:
+        specs, warnings = load_hooks(repo)
+    except HookConfigError as exc:
+        return [Check("hooks", "hooks", False, str(exc), "fix the [[hooks.EVENT]] entry "
+                      "(docs/hooks.md); sessions refuse to start until then")]
+    events = sorted({spec.event for spec in specs})
+    detail = f"{len(specs)} configured" + (f" ({', '.join(events)})" if events else "")
+    return [Check("hooks", "hooks", True, detail, required=False),
+            *(Check("hooks", "repository hooks", False, w, required=False) for w in warnings)]
+
+
+def check_commands(repo: Path) -> list[Check]:
+    """Custom commands: what loads, and each file that cannot be used."""
+    from agent.custom_commands import discover_commands
+
+    commands, problems = discover_commands(repo)
+    names = ", ".join(f"/{name}" for name in commands) or "none found"
+    checks = [Check("commands", "commands", True, f"{len(commands)} loaded: {names}",
+                    required=False)]
+    checks += [Check("commands", "command file", False, problem,
+                     "fix the file (docs/commands.md)", required=False) for problem in problems]
+    return checks
+
+
+def check_mcp(repo: Path) -> list[Check]:
+    """MCP servers: what a session here would start (nothing is started: `tessera mcp test
+    NAME` does that), and each table or repository server left out."""
+    from agent.mcp_servers import configured_servers
+
+    servers, warnings = configured_servers(repo)
+    names = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in servers)
+    checks = [Check("mcp", "MCP servers", True, f"{len(servers)} configured: {names or 'none'}",
+                    required=False)]
+    checks += [Check("mcp", "MCP config", False, warning,
+                     "fix the table, or trust the repository (docs/mcp.md)", required=False)
+               for warning in warnings]
+    return checks
+
+
 def run_checks(repo: Path) -> list[Check]:
     return [
         *check_python(),
@@ -294,4 +350,8 @@ def run_checks(repo: Path) -> list[Check]:
         *check_network(repo),
         *check_masks(repo),
         *check_worktrees(repo),
+        *check_hooks(repo),
+        *check_skills(repo),
+        *check_commands(repo),
+        *check_mcp(repo),
     ]

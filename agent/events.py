@@ -300,6 +300,24 @@ class VerifySuggestion(Event):
 
 
 @dataclass
+class Hook(Event):
+    """One run of a user's hook command (agent/hooks.py, docs/hooks.md): which `event`
+    (PreToolUse, UserPromptSubmit, ...) and `tool` (or ""), its `exit_code` (None when it
+    never exited: a timeout, a missing shell), and what came of it: `decision` is
+    continue, context, rewrite, block (exit 2 or a JSON decision), fail-closed (a guard
+    that failed blocks) or failed (a failure that blocks nothing); `reason` says why."""
+
+    type: ClassVar[str] = "hook"
+    event: str
+    command: str
+    exit_code: int | None
+    duration_s: float
+    decision: str
+    reason: str = ""
+    tool: str = ""
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -344,6 +362,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Subagent,
         Verify,
         VerifySuggestion,
+        Hook,
         Error,
         Finish,
     )

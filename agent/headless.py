@@ -11,7 +11,7 @@ continue any run.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -45,6 +45,23 @@ def attach_images(paths: list[Path]) -> list[dict]:
         raise SessionSetupError(f"--image: {exc}") from exc
 
 
+def with_command_expanded(options: RunOptions) -> RunOptions:
+    """The options with a `/NAME args` task replaced by the command's prompt (and its
+    effort, unless one was given)."""
+    from agent.custom_commands import CommandError, expand_invocation
+
+    if not options.task:
+        return options
+    try:
+        expanded = expand_invocation(options.repo, options.task)
+    except CommandError as exc:
+        raise SessionSetupError(str(exc)) from exc
+    if expanded is None:
+        return options
+    return replace(options, task=expanded.prompt,
+                   effort=options.effort or expanded.command.effort)
+
+
 def printer(out: TextIO, as_json: bool) -> Consumer:
     """A consumer that prints each event (docs/events.md for the JSON form)."""
 
@@ -60,7 +77,9 @@ def printer(out: TextIO, as_json: bool) -> Consumer:
 
 async def run_headless(options: RunOptions, out: TextIO | None = None) -> ev.Finish:
     """Run `options.task` (or continue `options.resume`) to the end; raises
-    SessionSetupError when nothing could be run."""
+    SessionSetupError when nothing could be run. A task `/NAME args` runs the custom
+    command NAME (agent/custom_commands.py)."""
+    options = with_command_expanded(options)
     profile, task = CODING, options.task
     if options.plan:
         from agent.plan import plan_profile, plan_request

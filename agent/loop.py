@@ -44,6 +44,7 @@ from agent.compaction import (
 )
 from agent.effort import EffortPolicy, StepSignals
 from agent.history import History
+from agent.hooks import HookRunner
 from agent.tokens import TokenCounter, default_counter
 from tools.base import Tool, ToolContext
 
@@ -77,6 +78,10 @@ class LoopSettings:
     verifier: Verifier | None = None  # checks after a step that changed files (agent/verify.py)
     # Context accounting with the model's tokenizer; None: the default (agent/tokens.py).
     token_counter: TokenCounter | None = None
+    hooks: HookRunner | None = None  # the user's hooks (agent/hooks.py); None: none
+    # Tools that come and go during the session (MCP servers', tools/mcp/hub.py), asked
+    # before each step; the same list object back means nothing changed.
+    dynamic_tools: Callable[[], list[Tool]] | None = None
 
 
 @dataclass
@@ -109,6 +114,7 @@ class AgentLoop:
         self._counter = settings.token_counter
         self._partial: StepOutput | None = None  # the step's turn while it streams
         self._schemas = [t.schema() for t in settings.tools]
+        self._dynamic: list[Tool] = []
         self.runner = CallRunner(
             repo=settings.repo,
             tools={t.name: t for t in settings.tools},
@@ -118,6 +124,7 @@ class AgentLoop:
             approver=settings.approver,
             checkpointer=settings.checkpointer,
             stuck=StuckDetector(repeats=settings.budgets.stuck_repeats),
+            hooks=settings.hooks,
         )
 
     def emit(self, event: ev.Event) -> None:
@@ -132,7 +139,21 @@ class AgentLoop:
 
     def count_context(self) -> int:
         """Tokens of the request the next step sends: system prompt, tools, history."""
+        self.sync_tools()
         return self.counter.context(self.history.system, self._schemas, self.history.messages)
+
+    def sync_tools(self) -> list[Tool]:
+        """The tools the model gets now: the settings', then the dynamic ones as of now."""
+        source = self.settings.dynamic_tools
+        if source is None:
+            return list(self.settings.tools)
+        dynamic = source()
+        if dynamic is not self._dynamic:
+            self._dynamic = dynamic
+            tools = [*self.settings.tools, *dynamic]
+            self._schemas = [t.schema() for t in tools]
+            self.runner.tools = {t.name: t for t in tools}
+        return [*self.settings.tools, *self._dynamic]
 
     def add_user_message(self, text: str, images: list[dict] | None = None) -> None:
         """A follow-up from the user; the next step plans again. `images` are stored
@@ -190,6 +211,7 @@ class AgentLoop:
                 ev.Effort(self.step, decision.value, decision.reason, decision.switched,
                           decision.reread_tokens)
             )
+            self.sync_tools()  # an MCP server's tools, as of this step
             output = await self._stream(decision.value)
             calls = self._emit_output(output)
             if output.finish_reason == "cancelled":
@@ -202,7 +224,13 @@ class AgentLoop:
             if not calls and (problem := misplaced_call(output.text, self.runner.tools)):
                 output.malformed.append((problem, output.text))  # not a silent "done"
             if not calls and not output.malformed:
-                return ev.Finish("done", output.text.strip(), self.step)
+                keep_going = await self._stop_hook()
+                if keep_going is None:
+                    return ev.Finish("done", output.text.strip(), self.step)
+                self.emit(ev.UserMessage(keep_going, origin="hook"))
+                self._signals.new_request = True
+                self.context_tokens = self.count_context()
+                continue
             prepared = [prepare(call, self.runner.tools) for call in calls]
             malformed = bool(output.malformed) or any(p.problem for p in prepared)
             self._malformed_streak = self._malformed_streak + 1 if malformed else 0
@@ -244,6 +272,13 @@ class AgentLoop:
         if note:
             self.emit(ev.UserMessage(note, origin="agent"))
         return note is not None
+
+    async def _stop_hook(self) -> str | None:
+        """What a Stop hook that blocks the model's finishing tells it (None: finish)."""
+        if self.settings.hooks is None:
+            return None
+        reason = await self.settings.hooks.stop()
+        return None if reason is None else f"A Stop hook asks you to go on: {reason}"
 
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
@@ -337,6 +372,9 @@ class AgentLoop:
     async def _compact(self, keep_tokens: int, reason: str) -> ev.Compaction | None:
         """Ask the model for a summary of the older turns and replace them with it,
         keeping the trailing turns within `keep_tokens`; None when it wrote no summary."""
+        if self.settings.hooks is not None:  # told, not asked: compaction goes ahead
+            await self.settings.hooks.run("PreCompact", {"trigger": "manual" if reason == "user"
+                                                         else reason, "custom_instructions": ""})
         effort = self.settings.effort.current or "high"  # no switch: no extra re-read
         note = Message(role="user", content=SUMMARY_REQUEST)
         output = await self._stream(effort, [note])

@@ -29,7 +29,8 @@ def render_human(event: ev.Event, out: TextIO) -> None:
                 for note in event.worktree.get("notes", []):
                     out.write(f"note: {note}\n")
         case ev.UserMessage(text=text, origin=origin):
-            out.write(f"{'note to model' if origin == 'agent' else 'user'}: {text}\n")
+            who = {"agent": "note to model", "hook": "hook context"}.get(origin, "user")
+            out.write(f"{who}: {text}\n")
         case ev.SettingsChange(backend=backend, effort=effort):
             changed = [f"{name} {value}" for name, value in
                        (("backend", backend), ("effort", effort)) if value is not None]
@@ -43,8 +44,10 @@ def render_human(event: ev.Event, out: TextIO) -> None:
         case ev.ToolCall(name=name, arguments=arguments):
             shown = arguments if isinstance(arguments, str) else json.dumps(arguments)
             out.write(f"→ {name} {shown[:200]}\n")
-        case ev.Approval(name=name, decision=decision, reason=reason):
+        case ev.Approval(name=name, decision=decision, reason=reason, preview=preview):
             out.write(f"  approval {decision} for {name}: {reason}\n")
+            if isinstance(preview.get("diff"), str) and preview["diff"]:
+                out.write(preview["diff"].rstrip("\n") + "\n")
         case ev.Checkpoint(ref=ref, label=label):
             out.write(f"  checkpoint {ref} ({label})\n")
         case ev.NetworkAccess(allowed=allowed, method=method, host=host, port=port,
@@ -78,6 +81,11 @@ def render_human(event: ev.Event, out: TextIO) -> None:
                       f"{', '.join(commands)} (not run: add them to .tessera/config.toml)\n")
         case ev.Subagent(call_id=call_id, event=inner):
             _render_subagent(call_id, inner, out)
+        case ev.Hook(event=hook_event, command=command, decision=decision, reason=reason,
+                     tool=tool):
+            target = f" ({tool})" if tool else ""
+            why = f": {reason}" if reason else ""
+            out.write(f"  hook {hook_event}{target} `{command}` {decision}{why}\n")
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):

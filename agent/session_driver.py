@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import events as ev
+from agent.prompt_hooks import run_new_session, submit_message
 from agent.sessions import SessionNotFound, SessionStore, new_session_id
 
 if TYPE_CHECKING:
     from agent.ask_user import Asker
     from agent.backend import Backend, Delta
     from agent.calls import Approver
+    from agent.hooks import HookRunner
     from agent.loop import AgentLoop
     from tools.base import Tool
     from tools.editor_files import EditorFiles
@@ -142,6 +144,12 @@ class SessionDriver:
         # loop, closed by `close`).
         self.sandbox: SessionSandbox | None = None
         self.worktree: TaskWorktree | None = None  # where a worktree run works
+        self.mcp = None  # the session's MCP servers (tools.mcp.hub.McpHub), once built
+        self._after_start: list[ev.Event] = []  # published right after the session_start
+        self._mcp_waited = self._mcp_opened = False
+        self.mcp_warnings: list[str] = []
+        self._hook_warnings: list[str] = []
+        self._resume_hooked = False  # SessionStart (source "resume") ran for this resume
 
     # -- consumers ---------------------------------------------------------------------
 
@@ -180,6 +188,10 @@ class SessionDriver:
         if isinstance(event, ev.Finish) and self.profile.close_run is not None:
             return  # the profile ends the run with its own events (_close_run)
         self._publish(event)
+        if isinstance(event, ev.SessionStart):  # what had to wait for the session's id
+            events, self._after_start = self._after_start, []
+            for later in events:
+                self._publish(later)
 
     # -- opening and building ------------------------------------------------------------
 
@@ -244,6 +256,7 @@ class SessionDriver:
         from agent.effort import EffortPolicy
         from agent.loop import AgentLoop, Budgets, LoopSettings
         from agent.session_tools import session_tools
+        from agent.skills import skill_tools
         from tools.base import ToolContext
         from tools.registry import default_tools
         from tools.sandbox.session import SessionSandbox
@@ -262,7 +275,7 @@ class SessionDriver:
             backend = self._backend or make_backend(config.backend, progress=self._on_progress)
         except (ConfigError, RuleError, BackendError) as exc:
             raise SessionSetupError(str(exc)) from exc
-        tools = [*default_tools(), *session_tools(self._asker)]  # todo_write, ask_user
+        tools = [*default_tools(), *skill_tools(repo), *session_tools(self._asker)]
         tools = profile.tools(tools) if profile.tools else tools
         if profile.subagents:
             from agent.subagents import TaskTool
@@ -272,6 +285,7 @@ class SessionDriver:
             repo = self._new_worktree(repo, config.worktree_max_age_days)
         self._close_sandbox()
         self.sandbox = SessionSandbox(repo, config.sandbox_policy(), config.network_policy())
+        hooks = self._hooks(repo)
         settings = LoopSettings(
             repo=repo,
             tools=tools,
@@ -288,10 +302,12 @@ class SessionDriver:
             compaction=(CompactionSettings(o.context_limit)
                         if o.context_limit and profile.compaction else None),
             verifier=_verifier(repo, config, o.verify),
+            hooks=hooks,
         )
-        self.warnings = list(config.warnings)
+        self.warnings = [*config.warnings, *self._hook_warnings]
         if self._backend is None:
             self.backend_spec = config.backend
+        self._start_mcp(repo, settings)
         loop = AgentLoop(backend, settings, self._from_loop)
         if self._stored:
             self._restore(loop)
@@ -327,6 +343,52 @@ class SessionDriver:
         if self.worktree is not None:
             await asyncio.to_thread(save_quietly, self.worktree)
 
+    def _hooks(self, repo: Path) -> HookRunner | None:
+        """The user's hooks (and a trusted repository's); None when there are none."""
+        from agent.hooks import HookConfigError, HookRunner, load_hooks
+
+        try:
+            specs, warnings = load_hooks(repo)
+        except HookConfigError as exc:
+            raise SessionSetupError(str(exc)) from exc
+        self._hook_warnings = warnings
+        if not specs:
+            return None
+        return HookRunner(specs, (self.options.workdir or repo).resolve(), self._from_loop,
+                          lambda: self.session_id)
+
+    def start_mcp_servers(self) -> None:
+        """Start the configured MCP servers now, in the background, and return at once
+        (a front end calls it when it opens, so they are up by the first message;
+        building the loop does it otherwise). A profile that picks its own tools (a
+        review) gets none and starts none. `mcp_warnings`: the configuration's."""
+        from agent.mcp_servers import session_hub
+
+        if self._mcp_opened or self.profile.tools is not None:
+            return
+        self._mcp_opened = True
+        self.mcp, self.mcp_warnings = session_hub(self.options.repo.resolve())
+        if self.mcp is not None:
+            self.mcp.start_all()
+
+    def _start_mcp(self, repo: Path, settings) -> None:
+        self.start_mcp_servers()
+        self.warnings += self.mcp_warnings
+        if self.mcp is not None:
+            settings.dynamic_tools = self.mcp.tools
+
+    async def _mcp_ready(self) -> list[ev.Event]:
+        """Before the first step: wait for servers still starting (each bounded by its
+        startup_timeout), so the model's first request has their tools; an error event
+        for each that failed (the session goes on; it is tried again next message)."""
+        if self.mcp is None or self._mcp_waited:
+            return []
+        self._mcp_waited = True
+        await asyncio.to_thread(self.mcp.wait_started)
+        return [ev.Error(f"{status.error}; its tools are unavailable until it starts (tried "
+                         "again with your next message; `/mcp` shows it)")
+                for status in self.mcp.status() if status.error and status.state == "failed"]
+
     def _restore(self, loop: AgentLoop) -> None:
         from agent.resume import CannotResume, replayed_turns, restore
 
@@ -357,6 +419,7 @@ class SessionDriver:
     async def _session_start(self, task: str, images: list[dict] | None) -> ev.SessionStart:
         from agent import paths
         from agent.context import build_system_context
+        from agent.skills import skills_section
 
         self.open()
         if self.session_id is not None:
@@ -371,6 +434,8 @@ class SessionDriver:
         prompt = context.prompt
         if self.profile.instructions:
             prompt += "\n\n" + self.profile.instructions
+        if section := skills_section(loop.settings.tools):
+            prompt += "\n\n" + section
         await self._check_prompt_fits(loop, prompt)
         self.session_id = self._new_id or new_session_id()
         return ev.SessionStart(
@@ -401,7 +466,7 @@ class SessionDriver:
         window = await self.learn_context_window()
         if not window:
             return
-        schemas = [tool.schema() for tool in loop.settings.tools]
+        schemas = [tool.schema() for tool in loop.sync_tools()]
         # The tokenizer may load on first use: off the event loop.
         needed = await asyncio.to_thread(lambda: loop.counter.context(prompt, schemas, []))
         if needed < window:
@@ -426,7 +491,8 @@ class SessionDriver:
                 await asyncio.to_thread(self._drop_unstarted_worktree)
                 raise
             assert self.loop is not None
-            finish = await self.loop.run(start)
+            self._after_start = await self._mcp_ready()
+            finish = await run_new_session(self.loop, start)
             await self._save_worktree()
             return self._close_run(finish)
 
@@ -444,9 +510,17 @@ class SessionDriver:
         with self._working():
             loop = await self._loop()
             await self.learn_context_window()
+            if self.mcp is not None:
+                for event in await self._mcp_ready():  # a resumed session's first turn
+                    self._publish(event)
+                self.mcp.start_all()  # a server that failed: again, in the background
+                loop.sync_tools()  # an interrupted call to one of their tools is known
             await finish_interrupted_calls(loop)
             if text or images:
-                loop.add_user_message(text or "", images)
+                resumed, self._resume_hooked = bool(self._stored) and not self._resume_hooked, True
+                blocked = await submit_message(loop, text or "", images, resumed)
+                if blocked is not None:
+                    return self._close_run(blocked)
             finish = await loop.continue_run()
             await self._save_worktree()
             return self._close_run(finish)
@@ -622,10 +696,16 @@ class SessionDriver:
             self.sandbox.close()
             self.sandbox = None
 
-    def close(self) -> None:
-        """Stop the session's background processes and proxy, and let go of the store
-        (when the driver opened it); the session stays stored."""
+    def close(self, reason: str = "exit") -> None:
+        """Run the SessionEnd hooks (`reason`: exit, clear), stop the session's background
+        processes, proxy and MCP servers, and let go of the store (when the driver opened
+        it); the session stays stored."""
+        hooks = self.loop.settings.hooks if self.loop is not None else None
+        if hooks is not None and self.session_id is not None:
+            hooks.run_now("SessionEnd", {"reason": reason})
         self._close_sandbox()
+        if self.mcp is not None:  # its children die with the session
+            self.mcp.close()
         if self._owns_store:
             self.store.close()
 

@@ -41,3 +41,21 @@ ensure_env() {
     # Point the shared environment at this checkout (cheap; no dependency resolution).
     "$ENV_DIR/bin/pip" install -q --no-deps -e "$root" 2>&1 | grep -v '^WARNING' || true
 }
+
+# The third-party MCP servers the tests talk to, in a venv of their own (they pin their own
+# `mcp`, which must not change the project's): keyed by this file's pins, built once.
+#   ensure_mcp_test_servers   → sets and exports $TESSERA_MCP_TEST_SERVERS (the venv)
+MCP_TEST_SERVERS=(mcp-server-time==2026.10.19 mcp-server-git==2026.10.19)
+ensure_mcp_test_servers() {
+    local hash
+    hash=$(echo "${MCP_TEST_SERVERS[*]}" | sha256sum | cut -c1-16)
+    TESSERA_MCP_TEST_SERVERS=${XDG_CACHE_HOME:-$HOME/.cache}/tessera/mcp-servers-$hash
+    if [ ! -f "$TESSERA_MCP_TEST_SERVERS/.complete" ]; then
+        echo "building the MCP test servers' environment in $TESSERA_MCP_TEST_SERVERS"
+        rm -rf "$TESSERA_MCP_TEST_SERVERS"
+        python3 -m venv "$TESSERA_MCP_TEST_SERVERS"
+        "$TESSERA_MCP_TEST_SERVERS/bin/pip" install -q "${MCP_TEST_SERVERS[@]}"
+        touch "$TESSERA_MCP_TEST_SERVERS/.complete"
+    fi
+    export TESSERA_MCP_TEST_SERVERS
+}

@@ -99,6 +99,12 @@ class Tool(ABC):
     description: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
     side_effect: ClassVar[SideEffect]
+    # False for a tool that runs on the host, outside the sandbox (an MCP server's): the
+    # `auto` policy, which runs commands because the sandbox confines them, asks for it.
+    sandboxed: ClassVar[bool] = True
+    # The tool's own claim that it only reads (MCP's readOnlyHint): `auto-edit` and `auto`
+    # run it as a read; nothing more (it never counts as a read under `ask`).
+    read_only_hint: ClassVar[bool] = False
 
     @classmethod
     def schema(cls) -> dict[str, Any]:
@@ -160,6 +166,12 @@ class Tool(ABC):
     def preview(self, args: Any, ctx: ToolContext) -> dict[str, Any] | None:
         """What `run` would change, in the shape of its result's data, without changing
         anything. Raise ToolError where `run` would. None: nothing to preview."""
+        return None
+
+    def cancel(self) -> None:
+        """The turn running this tool was stopped (called from the event loop's thread
+        while `run` goes on in its worker): a tool that waits on something outside (an
+        MCP server) stops waiting. Most tools cannot be interrupted and do nothing."""
         return None
 
     @abstractmethod

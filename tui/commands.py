@@ -99,17 +99,47 @@ async def run_command(ctx: CommandContext, line: str) -> None:
     name, args = words[0][1:].lower(), words[1:]
     cmd = COMMANDS.get(name)
     if cmd is None:
-        ctx.screen.note(f"unknown command /{name}; /help lists the commands", "error")
+        await run_custom_command(ctx, line)
         return
     await cmd.handler(ctx, args)
 
 
+def command_names(repo: Path) -> list[str]:
+    """Every slash command: the built-ins and the custom commands (what Tab completes)."""
+    from agent.custom_commands import discover_commands
+
+    custom, _ = discover_commands(repo)
+    return sorted({*COMMANDS, *custom})
+
+
+async def run_custom_command(ctx: CommandContext, line: str) -> None:
+    """`/NAME args` of a prompt file (agent/custom_commands.py): its prompt is sent."""
+    from agent.custom_commands import CommandError, expand_invocation
+
+    screen = ctx.screen
+    try:
+        expanded = await asyncio.to_thread(expand_invocation, screen.session.options.repo, line)
+    except CommandError as exc:
+        screen.note(f"{exc}; /help lists the built-in ones", "error")
+        return
+    assert expanded is not None
+    if expanded.command.effort and not screen.session.running:
+        screen.session.set_effort(expanded.command.effort)
+        screen.note(f"/{expanded.command.name} asks for effort {expanded.command.effort}")
+    screen.send(expanded.prompt)
+
+
 @command("help", "/help", "this list, and the keys")
 async def _help(ctx: CommandContext, args: list[str]) -> None:
-    width = max(len(c.usage) for c in COMMANDS.values())
-    lines = [f"{c.usage:<{width}}  {c.help}" for c in COMMANDS.values()]
+    from agent.custom_commands import discover_commands
+
+    custom, _ = await asyncio.to_thread(discover_commands, ctx.screen.session.options.repo)
+    usages = [(c.usage, c.help) for c in COMMANDS.values()]
+    usages += [(f"/{c.name} [ARGS]", c.description or f"custom: {c.path}") for c in custom.values()]
+    width = max(len(usage) for usage, _ in usages)
+    lines = [f"{usage:<{width}}  {text}" for usage, text in usages]
     keys = (
-        "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
+        "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path and /command · "
         "Esc stop the model · shift+tab plan mode · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
         "unfold it · ctrl+q quit"
@@ -162,6 +192,15 @@ async def _checkpoints(ctx: CommandContext, args: list[str]) -> None:
         return
     lines = [f"{c.id}  {c.created_at:%Y-%m-%d %H:%M}  {c.kind:<10} {c.label}" for c in found[:20]]
     ctx.screen.note("\n".join(["checkpoints (newest first):", *lines]))
+
+
+@command("mcp", "/mcp", "the MCP servers: state, tools, errors (tessera mcp to configure)")
+async def _mcp(ctx: CommandContext, args: list[str]) -> None:
+    from agent import paths
+    from tui.mcp_view import mcp_lines
+
+    statuses, warnings = await asyncio.to_thread(ctx.screen.session.mcp_servers)
+    ctx.screen.note(*mcp_lines(statuses, warnings, paths.user_config_file()))
 
 
 @command(
@@ -339,6 +378,37 @@ async def _plan(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.set_plan_mode(on)
 
 
+@command("init", "/init", "a new conversation in which the model studies the repository and "
+         "writes AGENTS.md (you approve the diff)")
+async def _init(ctx: CommandContext, args: list[str]) -> None:
+    from agent.agents_init import INIT, INIT_TASK
+
+    if ctx.screen.session.running:
+        ctx.screen.note("stop the model first (Esc)", "warning")
+        return
+    ctx.screen.session.new_conversation(INIT)
+    ctx.screen.transcript.clear()
+    ctx.screen.note("a new conversation to write AGENTS.md: read-only tools, and the file is "
+                    "written only when you approve its diff; the previous conversation stays "
+                    "in /sessions")
+    ctx.screen.send(INIT_TASK)
+
+
 @command("quit", "/quit", "leave Tessera (the session is stored)")
 async def _quit(ctx: CommandContext, args: list[str]) -> None:
     ctx.screen.app.exit()
+
+
+@command("skills", "/skills", "the Agent Skills the model can use, and the ones that are broken")
+async def _skills(ctx: CommandContext, args: list[str]) -> None:
+    from agent.skills import discover_skills
+
+    skills, problems = await asyncio.to_thread(discover_skills, ctx.screen.session.options.repo)
+    if not skills and not problems:
+        ctx.screen.note("no skills: put SKILL.md folders in ~/.config/tessera/skills/, "
+                        ".tessera/skills/ or .agents/skills/ (docs/skills.md)")
+        return
+    lines = [f"skills ({len(skills)}; the model reads one with the skill tool):"]
+    lines += [f"  {s.name:<20} {s.scope:<10} {s.description}" for s in skills]
+    lines += [f"  broken: {p.path}: {p.problem}" for p in problems]
+    ctx.screen.note("\n".join(lines), "warning" if problems else "info")

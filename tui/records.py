@@ -130,6 +130,26 @@ FINISH_NOTES = {
 }
 
 
+# How loudly a hook run is shown: a block, and a guard that failed, are what users must see.
+HOOK_LEVELS = {"block": "error", "fail-closed": "error", "failed": "warning"}
+HOOK_VERDICTS = {
+    "continue": "went on", "context": "added context for the model",
+    "rewrite": "rewrote the call's arguments (the approval rules judged the new ones)",
+    "block": "BLOCKED it", "fail-closed": "FAILED, so it was blocked (a guard fails closed)",
+    "failed": "failed; nothing was blocked",
+}
+
+
+def hook_note(event: ev.Hook) -> str:
+    """One line for a hook run: which hook, on what, what came of it and why."""
+    target = f" on {event.tool}" if event.tool else ""
+    code = "no exit" if event.exit_code is None else f"exit {event.exit_code}"
+    verdict = HOOK_VERDICTS.get(event.decision, event.decision)
+    why = f": {event.reason}" if event.reason else ""
+    return (f"hook {event.event}{target} `{event.command}` ({code}, {event.duration_s:.2f} s) "
+            f"{verdict}{why}")
+
+
 class TranscriptBuilder:
     """Turns events and deltas into records. `add` receives each finished record, `touch`
     each added record whose content changed later (a tool card's status).
@@ -222,6 +242,8 @@ class TranscriptBuilder:
             case ev.UserMessage(text=text, origin=origin, images=images):
                 if origin == "agent":
                     self._add(NoteRecord(f"note to the model: {text}", "warning"))
+                elif origin == "hook":
+                    self._add(NoteRecord(f"a hook tells the model: {text}", "dim"))
                 elif not self.user_echoed:
                     self._add(UserRecord(text, [ImageChip.of(i) for i in images]))
                 self.user_echoed = False
@@ -263,6 +285,8 @@ class TranscriptBuilder:
                                      "dim" if allowed else "warning"))
             case ev.ToolResult(call_id=call_id, name=name, ok=ok, output=output, data=data):
                 self._result(call_id, name, ok, output, data)
+            case ev.Hook():
+                self._add(NoteRecord(hook_note(event), HOOK_LEVELS.get(event.decision, "dim")))
             case ev.Error(message=message, fatal=fatal):
                 self._add(NoteRecord(("error: " if fatal else "problem: ") + message, "error"))
             case ev.Compaction(summary=summary, kept=kept, dropped=dropped, reason=reason):

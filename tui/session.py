@@ -18,7 +18,13 @@ from agent import events as ev
 from agent.approval import CallFacts
 from agent.ask_user import Question
 from agent.backend import Delta
-from agent.session_driver import CODING, SessionDriver, SessionOptions, SessionSetupError
+from agent.session_driver import (
+    CODING,
+    Profile,
+    SessionDriver,
+    SessionOptions,
+    SessionSetupError,
+)
 from agent.sessions import SessionStore
 
 # The chat's options are a session's: repository, backend, resume, approval, effort, ...
@@ -57,12 +63,14 @@ class ChatSession:
         self.driver = self._driver(options)
         self.plan_mode = False  # the next messages plan only (/plan, shift+tab)
 
-    def _driver(self, options: ChatOptions) -> SessionDriver:
+    def _driver(self, options: ChatOptions, profile: Profile = CODING) -> SessionDriver:
         # The listener may be set after this object is made (the screen is made with
         # it), so the driver's collaborators ask for the current one.
-        driver = SessionDriver(options, approver=self._approve, on_delta=self._delta,
-                               on_progress=self._progress, store=self.store, asker=self._ask)
+        driver = SessionDriver(options, profile, approver=self._approve, on_delta=self._delta,
+                               on_progress=self._progress, store=self.store,
+                               asker=self._ask)
         driver.subscribe(self._event)
+        driver.start_mcp_servers()  # in the background: up by the first message
         return driver
 
     def _event(self, event: ev.Event) -> None:
@@ -182,6 +190,12 @@ class ChatSession:
     def checkpoints(self):
         return self.driver.checkpoints()
 
+    def mcp_servers(self):
+        """The MCP servers' states (tools.mcp.hub.ServerStatus) and the configuration's
+        warnings about them (`/mcp`)."""
+        hub = self.driver.mcp
+        return (hub.status() if hub is not None else []), list(self.driver.mcp_warnings)
+
     def sessions(self, limit: int = 20):
         return self.store.list(limit)
 
@@ -189,13 +203,14 @@ class ChatSession:
         """The conversation's background processes (SessionDriver.processes)."""
         return self.driver.processes()
 
-    def new_conversation(self) -> None:
+    def new_conversation(self, profile: Profile = CODING) -> None:
         """Forget the conversation (the stored session stays); the next message starts
-        a fresh session, on the backend and effort in use now."""
+        a fresh session, on the backend and effort in use now, of the kind `profile`
+        says (`/init` starts one that writes AGENTS.md)."""
         old = self.driver
-        old.close()
+        old.close(reason="clear")
         self.options.backend = old.backend_spec or self.options.backend
-        self.driver = self._driver(replace(self.options, resume=None))
+        self.driver = self._driver(replace(self.options, resume=None), profile)
 
     def close(self) -> None:
         self.driver.close()

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": (".worktree_cmd", "bring a worktree run's changes into your tree (--hunks: choose)"),
     "discard": (".worktree_cmd", "remove a worktree run's worktree and branch"),
     "map": (".map_cmd", "print the repository map the model sees"),
+    "init": (".init_cmd", "the model studies the repository and writes AGENTS.md (you approve)"),
+    "mcp": (".mcp_cmd", "MCP servers: list, add, remove, test NAME (start it, list its tools)"),
     "model": (".model_cmd", "make, inspect and check model checkpoints"),
     "engine": (".engine", "start, check, stop the shared vLLM engine (start|status|stop|logs)"),
     "serve": (".engine", "run the vLLM engine in the foreground (for servers)"),

@@ -15,7 +15,8 @@ EXIT_CODES = {"done": 0, "budget": 2, "stuck": 2, "error": 1, "cancelled": 130}
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("task", nargs="?", help="what to do (with --resume: a follow-up)")
+    parser.add_argument("task", nargs="?", help="what to do (with --resume: a follow-up); "
+                        "\"/NAME args\" runs the custom command NAME (docs/commands.md)")
     parser.add_argument("--repo", type=Path, default=None, help="repository (default: cwd)")
     parser.add_argument("--backend", help="replay:FILE, local or openai:URL")
     parser.add_argument("--effort", choices=("auto", "none", "high"), help="reasoning effort")

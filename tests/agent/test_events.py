@@ -32,6 +32,7 @@ SAMPLES: list[ev.Event] = [
     ev.Todo([{"content": "fix `add` — twice", "status": "in_progress"}], step=3),
     ev.Plan("1. fix add\n2. test it", ["fix add", "test it"]),
     ev.PlanDecision("approved", "1. fix add", approval="auto-edit"),
+    ev.Hook("PreToolUse", "./guard.sh", 2, 0.03, "block", "no rm", tool="bash"),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]

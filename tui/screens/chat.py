@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from agent import events as ev
 from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta, ThinkingDelta
-from tui.commands import CommandContext, run_command
+from tui.commands import CommandContext, command_names, run_command
 from tui.records import ImageChip, NoteRecord, Record, TranscriptBuilder, UserRecord
 from tui.screens.chat_planning import PlanningMixin
 from tui.session import ChatSession, SessionSetupError
@@ -56,7 +56,8 @@ class ChatScreen(PlanningMixin, Screen):
         self.session = session
         self.stats = stats
         self.transcript = Transcript(id="transcript")
-        self.prompt = PromptInput(root=session.options.repo, id="prompt")
+        self.prompt = PromptInput(root=session.options.repo, id="prompt",
+                                  commands=lambda: command_names(session.options.repo))
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
         self.todo_panel = TodoPanel(id="todo")

@@ -1,7 +1,8 @@
 """The message box: multi-line, Enter sends, history on up/down at the edges.
 
 A newline is ctrl+j or alt+enter (terminals rarely report shift+enter). Tab after
-`@partial/path` completes a repository path (the model reads what you point at). Up on the first
+`@partial/path` completes a repository path (the model reads what you point at), and after a
+leading `/na` the name of a slash command, built-in or custom. Up on the first
 line and down on the last walk the history of sent messages; what was being typed is kept
 and comes back after the newest entry. The cursor does not blink, so an idle screen
 repaints nothing.
@@ -17,6 +18,7 @@ whole; a single line ending in a newline is sent, as if typed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
@@ -33,8 +35,10 @@ class PromptInput(TextArea):
             self.prompt = prompt
             self.text = text
 
-    def __init__(self, root: Path | None = None, **kwargs) -> None:
+    def __init__(self, root: Path | None = None,
+                 commands: Callable[[], list[str]] | None = None, **kwargs) -> None:
         self.root = root  # where @path completion looks
+        self.commands = commands  # the slash commands' names, asked for on each Tab
         super().__init__(
             soft_wrap=True,
             show_line_numbers=False,
@@ -96,6 +100,9 @@ class PromptInput(TextArea):
         row, column = self.cursor_location
         before = self.document.get_line(row)[:column]
         word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        if word.startswith("/") and row == 0 and before == word and self.commands is not None:
+            self._complete_command(word[1:].lower())
+            return
         if not word.startswith("@") or self.root is None:
             self.screen.focus_next()
             return
@@ -109,6 +116,20 @@ class PromptInput(TextArea):
         if len(candidates) > 1:
             shown = ", ".join(candidates[:12]) + (" …" if len(candidates) > 12 else "")
             self.app.notify(shown, title="@ matches", timeout=4)
+
+    def _complete_command(self, partial: str) -> None:
+        assert self.commands is not None
+        candidates = [name for name in self.commands() if name.startswith(partial)]
+        if not candidates:
+            self.app.notify(f"no command starts with /{partial}", severity="warning", timeout=2)
+            return
+        common = shared_prefix(candidates)
+        ending = " " if len(candidates) == 1 else ""
+        if len(common) > len(partial) or ending:
+            self.insert(common[len(partial):] + ending)
+        if len(candidates) > 1:
+            self.app.notify(", ".join(f"/{name}" for name in candidates), title="/ commands",
+                            timeout=4)
 
     def _recall(self, index: int | None) -> None:
         self._history_index = index
