@@ -59,7 +59,7 @@ async def measure(prompts: int, repo: Path, replay: Path) -> tuple[list[float], 
 
     async with spawn_agent_process(client, sys.executable, "-m", "agent", "acp", "--backend",
                                    f"replay:{replay}", "--repo-map-tokens", "0",
-                                   cwd=ROOT) as (conn, _):
+                                   cwd=ROOT, env=dict(os.environ)) as (conn, _):
         await conn.initialize(protocol_version=PROTOCOL_VERSION)
         sid = (await conn.new_session(cwd=str(repo), mcp_servers=[])).session_id
         latencies = [await timed(conn, sid, f"question {i}") for i in range(prompts)]

@@ -52,10 +52,19 @@ MODES = {
     "plan": ("Plan", "explore read-only and end with a plan to approve before anything changes"),
 }
 
-# The slash commands an editor may offer; a prompt starting with one is sent as typed.
+# Built-in slash commands an editor may offer, besides the custom ones (docs/commands.md).
 COMMANDS = {
     "compact": "summarise older turns to free context",
 }
+
+
+def available_commands(repo: Path) -> dict[str, str]:
+    """Built-in and custom commands (`~/.config/tessera/commands`, `.tessera/commands`)."""
+    from agent.custom_commands import discover_commands
+
+    custom, _ = discover_commands(repo)
+    return {**COMMANDS, **{name: command.description or f"custom command ({command.path.name})"
+                           for name, command in custom.items() if name not in COMMANDS}}
 
 
 @dataclass
@@ -107,7 +116,7 @@ class TesseraAgent:
         session = self._open(session_id, cwd, resume=False)
         await asyncio.to_thread(self._prepare, session)
         self.sessions[session_id] = session
-        session.post(up.available_commands(COMMANDS))
+        session.post(up.available_commands(available_commands(session.repo)))
         session.warm_up()
         return NewSessionResponse(session_id=session_id, modes=self._modes(session))
 
@@ -121,7 +130,7 @@ class TesseraAgent:
         events = await asyncio.to_thread(self._prepare, session)
         self.sessions[session_id] = session
         session.replay_history(events)
-        session.post(up.available_commands(COMMANDS))
+        session.post(up.available_commands(available_commands(session.repo)))
         await session.flush()  # the history arrives before the answer, as ACP asks
         return LoadSessionResponse(modes=self._modes(session))
 
@@ -206,11 +215,32 @@ class TesseraAgent:
             raise RequestError.invalid_params({"reason": str(exc)}) from exc
         if text.strip() == "/compact":
             return await self._compact(session)
+        text = await self._expand_command(session, text)
+        if text is None:
+            return PromptResponse(stop_reason="end_turn")
         try:
             stop_reason = await session.prompt(text, images)
         except SessionSetupError as exc:
             raise RequestError.internal_error({"reason": str(exc)}) from exc
         return PromptResponse(stop_reason=stop_reason)  # type: ignore[arg-type]
+
+    async def _expand_command(self, session: AcpSession, text: str) -> str | None:
+        """A `/NAME args` prompt as its custom command's prompt (and effort, kept for the
+        session as the terminal UI does); None when it names no command, which the editor
+        is told."""
+        from agent.custom_commands import CommandError, expand_invocation
+
+        try:
+            expanded = await asyncio.to_thread(expand_invocation, session.repo, text)
+        except CommandError as exc:
+            session.post(h.update_agent_message_text(str(exc)))
+            await session.flush()
+            return None
+        if expanded is None:
+            return text
+        if expanded.command.effort:
+            session.driver.set_effort(expanded.command.effort)
+        return expanded.prompt
 
     async def _compact(self, session: AcpSession) -> PromptResponse:
         from agent.backend import BackendError

@@ -12,6 +12,7 @@ loads the session and receives its history, and the session goes on.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def start(client: EditorClient, replay: Path) -> Any:
     return spawn_agent_process(
         client, sys.executable, "-m", "agent", "acp", "--backend", f"replay:{replay}",
         "--repo-map-tokens", "0", cwd=PROJECT,
+        env=dict(os.environ),  # the SDK passes on only a few variables: keep the test's home
     )
 
 
@@ -278,3 +280,37 @@ def test_plan_mode_questions_and_the_todo_list_reach_the_editor(repo: Path,
                       if u.title.startswith("ask_user"))
     assert "The user chose option 2: long" in done[asked_call.tool_call_id].content[-1].content.text
     assert "at length" in (repo / "calc.py").read_text()
+
+
+def test_custom_commands_are_offered_and_expanded(repo: Path, tmp_path: Path) -> None:
+    commands = tmp_path / "home" / "config" / "tessera" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "greet.md").write_text(
+        "---\ndescription: greet someone\n---\nSay hello to $ARGUMENTS.\n")
+    replay = write_replay(tmp_path / "turns.jsonl", ["Hello, Ada."])
+    editor = EditorClient({}, [])
+
+    async def session() -> str:
+        async with start(editor, replay) as (conn, _):
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)
+            sid = (await conn.new_session(cwd=str(repo), mcp_servers=[])).session_id
+            await conn.prompt(session_id=sid, prompt=[text_block("/nope at all")])
+            await conn.prompt(session_id=sid, prompt=[text_block("/greet Ada")])
+            return sid
+
+    sid = asyncio.run(session())
+    offered = {c.name: c.description for u in of(AvailableCommandsUpdate, editor.updates)
+               for c in u.available_commands}
+    assert offered["greet"] == "greet someone" and "compact" in offered
+    said = joined(AgentMessageChunk, editor.updates)
+    assert "unknown command /nope" in said and "Hello, Ada." in said
+
+    later = EditorClient({}, [])
+
+    async def load() -> None:
+        async with start(later, replay) as (conn, _):
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)
+            await conn.load_session(cwd=str(repo), session_id=sid, mcp_servers=[])
+
+    asyncio.run(load())
+    assert joined(UserMessageChunk, later.updates) == "Say hello to Ada.\n"
