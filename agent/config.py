@@ -49,6 +49,9 @@ class Config:
     syntax_guard: str = "refuse"  # or "warn"
     worktree_tasks: bool = True  # tasks-screen runs work in their own git worktree
     worktree_max_age_days: float = 14.0  # ended worktree runs are removed after this (0: never)
+    tui_inline: bool = False  # run under the shell prompt; finished turns go to scrollback
+    tui_mouse: bool = True  # False leaves selection to the terminal itself
+    tui_notify: str = "auto"  # notify (OSC 9/777 + bell) when unfocused; "off": never
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -141,6 +144,9 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "tools.syntax_guard": ("syntax_guard", _choice(("refuse", "warn"))),
     "worktree.tasks": ("worktree_tasks", _bool),
     "worktree.max_age_days": ("worktree_max_age_days", float),
+    "tui.inline": ("tui_inline", _bool),
+    "tui.mouse": ("tui_mouse", _bool),
+    "tui.notify": ("tui_notify", _choice(("auto", "off"))),
 }
 
 ENVIRONMENT = {

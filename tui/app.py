@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from shlex import quote as shlex_quote
 from typing import ClassVar
 
 from textual import work
@@ -16,10 +17,15 @@ from textual.binding import Binding, BindingType
 
 from agent import events as ev
 from agent.autonomous_runs import TaskManager, TaskRun
+from tui import terminal_commands  # noqa: F401  (registers /copy, /export, /keys)
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
+from tui.terminal_io import Notifier, TerminalPrefs
+from tui.widgets.inline_transcript import InlineTranscript
+from tui.widgets.prompt import PromptInput
 from tui.widgets.status import Stats
+from tui.widgets.transcript import Transcript
 
 # (isolated, description) of the sandbox as commands will see it.
 SandboxProbe = Callable[[], tuple[bool, str]]
@@ -39,7 +45,11 @@ def probe_sandbox(full_access: bool = False) -> tuple[bool, str]:
 class TesseraApp(App):
     TITLE = "Tessera"
     CSS_PATH = STYLES / "app.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+o", "copy_answer", "Copy the last answer"),
+        Binding("ctrl+g", "copy_code", "Copy the last code block"),
+    ]
 
     def __init__(
         self,
@@ -48,9 +58,12 @@ class TesseraApp(App):
         onboarding: bool = False,
         sandbox_probe: SandboxProbe | None = None,
         stats: Stats | None = None,
+        terminal: TerminalPrefs | None = None,
     ) -> None:
         super().__init__()
         self.options = options
+        self.terminal = terminal or TerminalPrefs()
+        self.notifier = Notifier(self, self.terminal.notify)
         self.onboarding = onboarding
         self.sandbox_probe = sandbox_probe or probe_sandbox
         self.stats = stats or Stats()
@@ -83,7 +96,10 @@ class TesseraApp(App):
     def start_chat(self) -> None:
         self._describe_backend()
         session = ChatSession(self.options)
-        chat = ChatScreen(session, self.stats)
+        transcript: Transcript | None = None
+        if self.terminal.inline:
+            transcript = InlineTranscript(lambda: self.stats.state != "idle", id="transcript")
+        chat = ChatScreen(session, self.stats, transcript, self._chat_state)
         session.listener = chat
         self.session, self.chat = session, chat
         self.tasks = TaskManager(
@@ -109,6 +125,33 @@ class TesseraApp(App):
             level = "info" if run.status == "done" else "warning"
             self.chat.note(f"task #{run.number} {run.status}: {run.summary}", level)
 
+    def _chat_state(self, before: str, after: str) -> None:
+        """Tell the person, if they look elsewhere, that Tessera waits for them."""
+        if after == "waiting for you":
+            self.notifier.notify("an approval is waiting for you")
+        elif after == "idle" and before in ("working", "compacting"):
+            self.notifier.notify("the task is done" if before == "working" else "compacted")
+
+    def on_prompt_input_files_pasted(self, message: PromptInput.FilesPasted) -> None:
+        """A pasted image path (or a file copied in a file manager): an attachment."""
+        from tui.commands import CommandContext, run_command
+
+        if self.chat is not None:
+            words = " ".join(shlex_quote(str(p)) for p in message.paths)
+            self.run_worker(run_command(CommandContext(self.chat), f"/image {words}"))
+
+    def action_copy_answer(self) -> None:
+        from tui.terminal_commands import copy_answer
+
+        if self.chat is not None:
+            copy_answer(self.chat)
+
+    def action_copy_code(self) -> None:
+        from tui.terminal_commands import copy_code
+
+        if self.chat is not None:
+            copy_code(self.chat, 1)
+
     def action_show_tasks(self) -> None:
         from tui.screens.tasks import TasksScreen
 
@@ -125,6 +168,13 @@ class TesseraApp(App):
         self.stats.backend = config.backend
         if config.model_dir:
             self.stats.model = Path(config.model_dir).name
+
+    def unwritten_scrollback(self) -> str:
+        """An inline app's entries that never reached the scrollback, as ANSI text."""
+        transcript = self.chat.transcript if self.chat is not None else None
+        if isinstance(transcript, InlineTranscript):
+            return transcript.unwritten_text(self.size.width)
+        return ""
 
     def on_unmount(self) -> None:
         if self.session is not None:

@@ -36,6 +36,11 @@ class CommandApp(Protocol):
 
     def exit(self) -> None: ...
 
+    def copy_to_clipboard(self, text: str) -> None: ...  # OSC 52
+
+    @property
+    def screen(self) -> Screen: ...
+
 
 class CommandScreen(Protocol):
     """What a slash command may use of the screen it was typed in."""

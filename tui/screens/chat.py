@@ -9,6 +9,7 @@ starves typing and an idle screen has no timers at all.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -44,11 +45,20 @@ class ChatScreen(Screen):
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, session: ChatSession, stats: Stats, **kwargs) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        stats: Stats,
+        transcript: Transcript | None = None,
+        on_state: Callable[[str, str], None] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.session = session
         self.stats = stats
-        self.transcript = Transcript(id="transcript")
+        # An inline app passes its own (tui/widgets/inline_transcript.py).
+        self.transcript = transcript or Transcript(id="transcript")
+        self.on_state = on_state  # (before, after): notifications, the inline scrollback
         self.prompt = PromptInput(root=session.options.repo, id="prompt")
         self.status_bar = StatusBar(stats, id="status")
         self.live = LiveArea(id="live")
@@ -317,5 +327,9 @@ class ChatScreen(Screen):
         await run_command(CommandContext(self), "/review")
 
     def _set_state(self, state: str) -> None:
-        self.stats.state = state
+        before, self.stats.state = self.stats.state, state
         self.status_bar.refresh_stats()
+        if state == "idle":
+            self.transcript.settle()
+        if self.on_state is not None and before != state:
+            self.on_state(before, state)

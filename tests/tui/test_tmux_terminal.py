@@ -1,0 +1,145 @@
+"""The real executable sharing a real terminal (tmux): inline mode leaves the conversation
+in the terminal's scrollback, a bracketed multi-line paste is one message, a waiting
+approval notifies an unfocused terminal, and copying writes OSC 52. What the app writes
+to the terminal is read from the pty itself (`pipe-pane -O`), before tmux interprets it."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from agent.sessions import SessionStore
+from tests.support import call, write_replay
+from tests.tui.terminal import Terminal, start_tessera
+
+pytestmark = pytest.mark.slow
+
+FOCUS_OUT = "\x1b[O"  # what a terminal with focus reporting sends when it loses focus
+
+
+@contextmanager
+def chat_in_tmux(repo: Path, answers: list[str], *extra: str) -> Iterator[tuple[Terminal, Path]]:
+    """`tessera chat` on a replay, with everything it writes copied to a file."""
+    replay = write_replay(repo.parent / "turns.jsonl", answers)
+    raw = repo.parent / "pty.out"
+    arguments = ["chat", "--repo", str(repo), "--backend", f"replay:{replay}", *extra]
+    with start_tessera(arguments) as term:
+        term.tmux("set-option", "-w", "-t", "tessera", "remain-on-exit", "on")
+        term.tmux("pipe-pane", "-O", "-t", "tessera", f"cat >> {raw}")
+        yield term, raw
+
+
+def written(raw: Path) -> str:
+    return raw.read_bytes().decode("utf-8", "replace") if raw.exists() else ""
+
+
+def wait_written(raw: Path, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, written(raw), re.S)
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} never written; the pty had:\n{written(raw)[-2000:]!r}")
+
+
+def scrollback(term: Terminal) -> str:
+    return term.tmux("capture-pane", "-p", "-S", "-", "-t", "tessera")
+
+
+def test_inline_mode_leaves_the_conversation_in_the_scrollback(
+    repo: Path, isolated_home: Path
+) -> None:
+    answers = ["First answer, line one.\n\nAnd its second paragraph.", "Second answer."]
+    with chat_in_tmux(repo, answers, "--inline") as (term, _):
+        term.wait_until_ready()
+        term.type("what is one")
+        term.key("Enter")
+        term.wait_for("And its second paragraph.", timeout=20)
+        term.wait_for("idle")
+        term.type("and two")
+        term.key("Enter")
+        term.wait_for("Second answer.", timeout=20)
+        term.wait_for("idle")
+        term.key("C-q")
+        term.wait_for("Pane is dead", timeout=20)
+        history = scrollback(term)
+    # In order, once each, and the app itself (its message box and status line) gone.
+    for text in ("› what is one", "First answer, line one.", "› and two", "Second answer."):
+        assert history.count(text) == 1, history
+    assert history.index("First answer") < history.index("› and two") < history.index("Second")
+    assert "Message Tessera" not in history and "sandbox" not in history
+
+
+def test_a_bracketed_multiline_paste_is_one_message(repo: Path, isolated_home: Path) -> None:
+    pasted = "".join(f"line {n} of the log\n" for n in range(1, 13))
+    with chat_in_tmux(repo, ["Read all twelve."]) as (term, _):
+        term.wait_until_ready()
+        term.paste(pasted)
+        screen = term.wait_for("[pasted 12 lines]")
+        assert "line 1 of the log" not in screen  # a chip, not a flood
+        time.sleep(1.0)
+        assert "Read all twelve." not in term.screen()  # bracketed: nothing sent yet
+        term.key("Enter")
+        term.wait_for("Read all twelve.", timeout=20)
+    store = SessionStore()
+    try:
+        (info,) = store.list()
+        events = store.events(info.id)
+    finally:
+        store.close()
+    # The first message of a session is its task: one, whole, and nothing sent after it.
+    assert info.task == pasted.rstrip("\n")
+    assert [e.type for e in events].count("session_start") == 1
+    assert not [e for e in events if e.type == "user_message"]
+
+
+def test_a_waiting_approval_notifies_an_unfocused_terminal(
+    repo: Path, isolated_home: Path
+) -> None:
+    edit = call("edit_file", path="calc.py", old_string="a - b", new_string="a + b")
+    with chat_in_tmux(repo, [edit, "Fixed."]) as (term, raw):
+        term.wait_until_ready()
+        term.type("fix add")
+        term.key("Enter")
+        # The person switches to another window (a key pressed would count as back).
+        term.type(FOCUS_OUT)
+        term.wait_for("Yes", timeout=20)  # the approval panel is up
+        found = wait_written(raw, r"\x1b\]9;([^\x07]*)\x07")
+        assert "approval" in found.group(1)
+        assert re.search(r"\x1b\]777;notify;Tessera;[^\x07]*approval[^\x07]*\x07", written(raw))
+        assert "\x07" in written(raw)[found.end() :]  # the bell
+
+
+def test_a_focused_terminal_is_not_notified(repo: Path, isolated_home: Path) -> None:
+    edit = call("edit_file", path="calc.py", old_string="a - b", new_string="a + b")
+    with chat_in_tmux(repo, [edit, "Fixed."]) as (term, raw):
+        term.wait_until_ready()
+        term.type("fix add")
+        term.key("Enter")
+        term.wait_for("Yes", timeout=20)
+        time.sleep(1.0)
+        assert "]9;" not in written(raw)
+
+
+def test_copy_writes_osc52_with_the_text(repo: Path, isolated_home: Path) -> None:
+    answer = "Use this:\n\n```python\nprint('copied')\n```"
+    with chat_in_tmux(repo, [answer]) as (term, raw):
+        term.wait_until_ready()
+        term.type("show me")
+        term.key("Enter")
+        term.wait_for("print('copied')", timeout=20)
+        term.wait_for("idle")
+        term.key("C-g")  # the last code block
+        found = wait_written(raw, r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07")
+        assert base64.b64decode(found.group(1)).decode() == "print('copied')"
+        term.key("C-o")  # the whole answer
+        term.wait_for("copied the last answer")
+        copies = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", written(raw))
+        assert base64.b64decode(copies[-1]).decode() == answer
