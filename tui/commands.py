@@ -195,11 +195,19 @@ async def _review(ctx: CommandContext, args: list[str]) -> None:
     await ctx.screen.app.push_screen(screen)
 
 
-@command("sessions", "/sessions", "stored sessions (resume with `tessera chat --resume ID`)")
+@command("sessions", "/sessions [TEXT] [--here|--repo DIR]", "stored sessions, or those "
+         "whose messages contain TEXT (resume with `tessera chat --resume ID`)")
 async def _sessions(ctx: CommandContext, args: list[str]) -> None:
-    found = ctx.screen.session.sessions()
+    from tui.terminal_commands import session_filter
+
+    try:
+        text, repo = session_filter(args, ctx.screen.session.options.repo)
+    except ValueError as exc:
+        ctx.screen.note(f"/sessions: {exc}", "error")
+        return
+    found = ctx.screen.session.sessions(20, text, repo)
     if not found:
-        ctx.screen.note("no stored sessions yet")
+        ctx.screen.note("no session matches" if text or repo else "no stored sessions yet")
         return
     lines = []
     for info in found:

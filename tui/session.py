@@ -146,8 +146,9 @@ class ChatSession:
     def checkpoints(self):
         return self.driver.checkpoints()
 
-    def sessions(self, limit: int = 20):
-        return self.store.list(limit)
+    def sessions(self, limit: int = 20, text: str = "", repo: str = ""):
+        """Newest first; with `text` or `repo`, those that match (SessionStore.search)."""
+        return self.store.search(text, repo, limit)
 
     def processes(self) -> list[dict]:
         """The conversation's background processes (SessionDriver.processes)."""
