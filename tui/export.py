@@ -52,8 +52,9 @@ def _block(record: rec.Record) -> str:
     if isinstance(record, rec.StepRecord):
         return f"*step {record.step} · effort {record.effort} — {record.reason}*"
     if isinstance(record, rec.NoteRecord):
-        return f"> *{record.level}:* {record.text.strip()}" if record.level != "info" else (
-            f"*{record.text.strip()}*")
+        if record.level in ("warning", "error"):
+            return f"> **{record.level}:** {record.text.strip()}"
+        return f"*{record.text.strip()}*"
     return ""
 
 
