@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
+
 from tui.terminal_io import render_ansi, write_above_inline
 from tui.widgets.blocks import Record, make_entry
 from tui.widgets.transcript import Transcript
+
+# A resumed session of thousands of entries would take seconds to render into the
+# scrollback (Markdown, highlighted code) while the app waits; its newest ones are enough.
+MOST_WRITTEN_AT_ONCE = 200
 
 
 class InlineTranscript(Transcript):
@@ -33,7 +39,7 @@ class InlineTranscript(Transcript):
         fresh = self.records[self.written :]
         if not fresh or not self.is_mounted:
             return
-        text = render_ansi([make_entry(r).render_record() for r in fresh], self.app.size.width)
+        text = render_ansi(_renderables(fresh), self.app.size.width)
         if not write_above_inline(self.app, text):
             return  # not running inline (a test's headless app): they stay on screen
         self.written = len(self.records)
@@ -45,7 +51,7 @@ class InlineTranscript(Transcript):
         """What never reached the scrollback (the app closed mid-turn), for printing."""
         fresh = self.records[self.written :]
         self.written = len(self.records)
-        return render_ansi([make_entry(r).render_record() for r in fresh], width) if fresh else ""
+        return render_ansi(_renderables(fresh), width) if fresh else ""
 
     def show_earlier(self, count: int = 0) -> int:
         return 0  # the terminal's scrollback has them
@@ -56,3 +62,12 @@ class InlineTranscript(Transcript):
     def clear(self) -> None:
         super().clear()
         self.written = 0
+
+
+def _renderables(records: list[Record]) -> list:
+    shown = [make_entry(r).render_record() for r in records[-MOST_WRITTEN_AT_ONCE:]]
+    skipped = len(records) - MOST_WRITTEN_AT_ONCE
+    if skipped > 0:
+        note = f"… {skipped} earlier entries not repeated here; /export writes them all"
+        shown.insert(0, Text(note, style="dim italic"))
+    return shown
