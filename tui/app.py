@@ -49,6 +49,7 @@ class TesseraApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+o", "copy_answer", "Copy the last answer"),
         Binding("ctrl+g", "copy_code", "Copy the last code block"),
+        Binding("ctrl+f", "unfold_last", "Fold or unfold the last tool card or thought"),
     ]
 
     def __init__(
@@ -151,6 +152,19 @@ class TesseraApp(App):
 
         if self.chat is not None:
             copy_code(self.chat, 1)
+
+    def action_unfold_last(self) -> None:
+        """The keyboard's click on the newest tool card or finished thought."""
+        from tui.widgets.blocks import ThinkingEntry, ToolEntry
+
+        if self.chat is None:
+            return
+        foldable = [entry for entry in self.chat.transcript.query(".entry.tool, .entry.thinking")
+                    if isinstance(entry, ToolEntry)
+                    or (isinstance(entry, ThinkingEntry) and not entry.record.live)]
+        if foldable:
+            foldable[-1].on_click()
+            self.chat.transcript.scroll_to_widget(foldable[-1])
 
     def action_show_tasks(self) -> None:
         from tui.screens.tasks import TasksScreen

@@ -116,6 +116,11 @@ def test_copy_export_and_keys(repo: Path) -> None:
             assert "<summary>tool <code>edit_file</code> calc.py — ok</summary>" in exported
             assert "```diff\n--- a/calc.py" in exported and "+    return a + b" in exported
             assert "```python\ndef add(a, b):" in exported
+            card = chat(app).builder.tools["call_1_0"] if "call_1_0" in chat(
+                app).builder.tools else next(iter(chat(app).builder.tools.values()))
+            assert not card.expanded
+            await pilot.press("ctrl+f")  # the keyboard's click on the last card
+            assert card.expanded
             await type_and_send(pilot, "/keys")
             keys = transcript_text(app)
             for expected in ("escape", "Stop", "ctrl+o", "ctrl+g", "ctrl+l", "/export"):

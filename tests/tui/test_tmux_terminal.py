@@ -143,3 +143,56 @@ def test_copy_writes_osc52_with_the_text(repo: Path, isolated_home: Path) -> Non
         term.wait_for("copied the last answer")
         copies = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", written(raw))
         assert base64.b64decode(copies[-1]).decode() == answer
+
+
+def drag(term: Terminal, row: int, first: int, last: int) -> None:
+    """A mouse drag over `row`'s columns first..last (0-based), as an xterm reports it
+    (SGR mouse: press, motion with the button held, release)."""
+    y = row + 1
+    term.type(f"\x1b[<0;{first + 1};{y}M")
+    time.sleep(0.1)
+    term.type(f"\x1b[<32;{last + 1};{y}M")
+    time.sleep(0.1)
+    term.type(f"\x1b[<0;{last + 1};{y}m")
+    time.sleep(0.3)
+
+
+def test_a_mouse_selection_is_copied_with_osc52(repo: Path, isolated_home: Path) -> None:
+    answer = "The **quick** brown fox jumps over the lazy dog."
+    with chat_in_tmux(repo, [answer]) as (term, raw):
+        term.wait_until_ready()
+        term.type("please select these words")
+        term.key("Enter")
+        screen = term.wait_for("lazy dog", timeout=20)
+        term.wait_for("idle")
+        lines = screen.splitlines()
+        row = next(i for i, line in enumerate(lines) if "select these" in line)
+        start = lines[row].index("select these")
+        drag(term, row, start, start + len("select these") - 1)
+        term.key("C-c")
+        found = wait_written(raw, r"\x1b\]52;c;([A-Za-z0-9+/=]+)\x07")
+        assert base64.b64decode(found.group(1)).decode() == "select these"
+        # A Markdown answer is selected as whole entries (Textual places a selection inside
+        # plain text only); the text copied is the answer as shown.
+        row = next(i for i, line in enumerate(lines) if "lazy dog" in line)
+        start = lines[row].index("quick")
+        drag(term, row, start, start + 8)
+        term.key("C-c")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            copies = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]+)\x07", written(raw))
+            if len(copies) > 1:
+                break
+            time.sleep(0.2)
+        assert base64.b64decode(copies[-1]).decode() == answer.replace("**", "")
+
+
+def test_no_mouse_leaves_the_mouse_to_the_terminal(repo: Path, isolated_home: Path) -> None:
+    mouse_on = "\x1b[?1000h"  # what asks the terminal for mouse reports
+    with chat_in_tmux(repo, ["ok"], "--no-mouse") as (term, raw):
+        term.wait_until_ready()
+        assert "\x1b[?1049h" in written(raw)  # the app's set-up was read: the screen...
+        assert mouse_on not in written(raw)  # ...without the mouse
+    with chat_in_tmux(repo, ["ok"]) as (term, raw):
+        term.wait_until_ready()
+        assert mouse_on in written(raw)
