@@ -49,6 +49,22 @@ def wait_written(raw: Path, pattern: str, timeout: float = 20.0) -> re.Match[str
     raise AssertionError(f"{pattern!r} never written; the pty had:\n{written(raw)[-2000:]!r}")
 
 
+OSC52 = r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07"
+
+
+def copied(raw: Path) -> list[str]:
+    """What the app put on the clipboard, in order."""
+    return [base64.b64decode(found).decode() for found in re.findall(OSC52, written(raw))]
+
+
+def ask(term: Terminal, message: str, answer_shows: str) -> str:
+    """Send `message`; the screen once the answer shows and the app is idle again."""
+    term.type(message)
+    term.key("Enter")
+    term.wait_for(answer_shows, timeout=20)
+    return term.wait_for("idle")
+
+
 def scrollback(term: Terminal) -> str:
     return term.tmux("capture-pane", "-p", "-S", "-", "-t", "tessera")
 
@@ -59,14 +75,8 @@ def test_inline_mode_leaves_the_conversation_in_the_scrollback(
     answers = ["First answer, line one.\n\nAnd its second paragraph.", "Second answer."]
     with chat_in_tmux(repo, answers, "--inline") as (term, _):
         term.wait_until_ready()
-        term.type("what is one")
-        term.key("Enter")
-        term.wait_for("And its second paragraph.", timeout=20)
-        term.wait_for("idle")
-        term.type("and two")
-        term.key("Enter")
-        term.wait_for("Second answer.", timeout=20)
-        term.wait_for("idle")
+        ask(term, "what is one", "And its second paragraph.")
+        ask(term, "and two", "Second answer.")
         term.key("C-q")
         term.wait_for("Pane is dead", timeout=20)
         history = scrollback(term)
@@ -132,17 +142,13 @@ def test_copy_writes_osc52_with_the_text(repo: Path, isolated_home: Path) -> Non
     answer = "Use this:\n\n```python\nprint('copied')\n```"
     with chat_in_tmux(repo, [answer]) as (term, raw):
         term.wait_until_ready()
-        term.type("show me")
-        term.key("Enter")
-        term.wait_for("print('copied')", timeout=20)
-        term.wait_for("idle")
+        ask(term, "show me", "print('copied')")
         term.key("C-g")  # the last code block
-        found = wait_written(raw, r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07")
-        assert base64.b64decode(found.group(1)).decode() == "print('copied')"
+        wait_written(raw, OSC52)
+        assert copied(raw) == ["print('copied')"]
         term.key("C-o")  # the whole answer
         term.wait_for("copied the last answer")
-        copies = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", written(raw))
-        assert base64.b64decode(copies[-1]).decode() == answer
+        assert copied(raw)[-1] == answer
 
 
 def drag(term: Terminal, row: int, first: int, last: int) -> None:
@@ -161,30 +167,21 @@ def test_a_mouse_selection_is_copied_with_osc52(repo: Path, isolated_home: Path)
     answer = "The **quick** brown fox jumps over the lazy dog."
     with chat_in_tmux(repo, [answer]) as (term, raw):
         term.wait_until_ready()
-        term.type("please select these words")
-        term.key("Enter")
-        screen = term.wait_for("lazy dog", timeout=20)
-        term.wait_for("idle")
-        lines = screen.splitlines()
+        lines = ask(term, "please select these words", "lazy dog").splitlines()
         row = next(i for i, line in enumerate(lines) if "select these" in line)
         start = lines[row].index("select these")
         drag(term, row, start, start + len("select these") - 1)
         term.key("C-c")
-        found = wait_written(raw, r"\x1b\]52;c;([A-Za-z0-9+/=]+)\x07")
-        assert base64.b64decode(found.group(1)).decode() == "select these"
+        wait_written(raw, OSC52)
+        assert copied(raw) == ["select these"]
         # A Markdown answer is selected as whole entries (Textual places a selection inside
         # plain text only); the text copied is the answer as shown.
         row = next(i for i, line in enumerate(lines) if "lazy dog" in line)
         start = lines[row].index("quick")
         drag(term, row, start, start + 8)
         term.key("C-c")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            copies = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]+)\x07", written(raw))
-            if len(copies) > 1:
-                break
-            time.sleep(0.2)
-        assert base64.b64decode(copies[-1]).decode() == answer.replace("**", "")
+        wait_written(raw, OSC52 + ".*" + OSC52)
+        assert copied(raw)[-1] == answer.replace("**", "")
 
 
 def test_no_mouse_leaves_the_mouse_to_the_terminal(repo: Path, isolated_home: Path) -> None:
