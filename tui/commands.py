@@ -113,7 +113,9 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
         "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path · "
         "Esc stop the model · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
-        "unfold it · ctrl+q quit"
+        "unfold it (ctrl+f: the last one) · ctrl+c copy the selection · ctrl+o copy the last "
+        "answer · ctrl+g the last code block · ctrl+l expand pasted chips · /keys all keys · "
+        "ctrl+q quit"
     )
     ctx.screen.note("\n".join([*lines, "", keys]))
 
