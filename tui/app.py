@@ -72,6 +72,7 @@ class TesseraApp(App):
         self.session: ChatSession | None = None
         self.chat: ChatScreen | None = None
         self.tasks: TaskManager | None = None
+        self._retired: list[ChatSession] = []  # sessions left by /resume
 
     def on_mount(self) -> None:
         self._probe()
@@ -94,7 +95,7 @@ class TesseraApp(App):
             if not isolated:
                 self.chat.note(f"⚠ {text}. Every command asks for approval.", "error")
 
-    def start_chat(self) -> None:
+    def start_chat(self, replace_current: bool = False) -> None:
         self._describe_backend()
         session = ChatSession(self.options)
         transcript: Transcript | None = None
@@ -103,12 +104,13 @@ class TesseraApp(App):
         chat = ChatScreen(session, self.stats, transcript, self._chat_state)
         session.listener = chat
         self.session, self.chat = session, chat
-        self.tasks = TaskManager(
-            replace(self.options, resume=None),
-            session.store,
-            self._task_event,
-        )
-        if self.onboarding:
+        if self.tasks is None:  # runs outlive a switch of the chat's session
+            self.tasks = TaskManager(
+                replace(self.options, resume=None),
+                session.store,
+                self._task_event,
+            )
+        if self.onboarding or replace_current:
             self.switch_screen(chat)
         else:
             self.push_screen(chat)
@@ -183,6 +185,19 @@ class TesseraApp(App):
         if config.model_dir:
             self.stats.model = Path(config.model_dir).name
 
+    def resume_session(self, session_id: str) -> None:
+        """Switch the chat to a stored session (`/resume`); the one left stays stored."""
+        if self.session is not None:
+            if self.session.running:
+                raise RuntimeError("the model is still working; stop it first (Esc)")
+            self.session.driver.close()  # its background processes end, as with /clear
+            self._retired.append(self.session)  # its store may serve the runs: closed at exit
+        self.options = replace(self.options, resume=session_id)
+        old = self.stats  # the figures start again; what is known of the machine stays
+        self.stats = Stats(backend=old.backend, model=old.model, sandbox=old.sandbox,
+                           sandbox_isolated=old.sandbox_isolated, clock=old.clock)
+        self.start_chat(replace_current=True)
+
     def unwritten_scrollback(self) -> str:
         """An inline app's entries that never reached the scrollback, as ANSI text."""
         transcript = self.chat.transcript if self.chat is not None else None
@@ -191,5 +206,6 @@ class TesseraApp(App):
         return ""
 
     def on_unmount(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        for session in [*self._retired, self.session]:
+            if session is not None:
+                session.close()

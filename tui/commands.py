@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -30,13 +30,17 @@ class CommandApp(Protocol):
 
     tasks: TaskManager | None  # the autonomous runs, once the session is set up
 
-    def push_screen(self, screen: Screen) -> Awaitable[object]: ...
+    def push_screen(
+        self, screen: Screen, callback: Callable[[Any], None] | None = None
+    ) -> Awaitable[object]: ...
 
     def action_show_tasks(self) -> None: ...
 
     def exit(self) -> None: ...
 
     def copy_to_clipboard(self, text: str) -> None: ...  # OSC 52
+
+    def resume_session(self, session_id: str) -> None: ...  # switch the chat to it
 
     @property
     def screen(self) -> Screen: ...

@@ -120,6 +120,34 @@ def _write_new_or_same(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+@command("resume", "/resume [ID]", "pick a stored session to continue (search by text and "
+         "repo:PART), or continue session ID")
+async def _resume(ctx: CommandContext, args: list[str]) -> None:
+    from agent.sessions import SessionNotFound
+    from tui.screens.sessions import SessionPicker
+
+    screen = ctx.screen
+    session = screen.session
+    if session.running:
+        screen.note("the model is still working; stop it first (Esc)", "warning")
+        return
+    app = screen.app
+
+    def resume(chosen: str | None) -> None:
+        if chosen is not None and chosen != session.session_id:
+            app.resume_session(chosen)
+
+    if args:
+        try:
+            resume(session.store.resolve(args[0]))
+        except SessionNotFound as exc:
+            screen.note(f"/resume: {exc}", "error")
+        return
+    picker = SessionPicker(lambda text, repo: session.sessions(50, text, repo),
+                           session.options.repo)
+    await app.push_screen(picker, resume)
+
+
 @command("keys", "/keys", "every key binding in this state, and the message box's keys")
 async def _keys(ctx: CommandContext, args: list[str]) -> None:
     from textual.widgets import TextArea

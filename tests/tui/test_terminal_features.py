@@ -216,3 +216,45 @@ def test_tui_settings_are_read_and_checked(repo: Path) -> None:
     (repo / ".tessera" / "config.toml").write_text('[tui]\nnotify = "loud"\n')
     with pytest.raises(ConfigError, match=r"tui\.notify"):
         load_config(repo)
+
+
+def test_resume_picker_searches_and_switches_the_chat(repo: Path) -> None:
+    async def scenario() -> None:
+        # Each conversation replays the file from its start: every answer is this one.
+        app = chat_app(repo, ["The parser is in lexer.py."])
+        async with app.run_test(size=(110, 30)) as pilot:
+            await type_and_send(pilot, "where is the parser")
+            await wait_idle(pilot, app)
+            first = chat(app).session.session_id
+            await type_and_send(pilot, "/clear")
+            await type_and_send(pilot, "rename the loader")
+            await wait_idle(pilot, app)
+            second = chat(app).session.session_id
+            assert first and second and first != second
+            await type_and_send(pilot, "/resume")
+            await pilot.pause(0.2)
+            assert type(app.screen).__name__ == "SessionPicker"
+            assert [i.id for i in app.screen.found] == [second, first]  # newest first
+            await pilot.press(*"LEXER.py repo:.")
+            await pilot.pause(0.2)
+            assert [i.id for i in app.screen.found] == [second, first]  # answers match
+            await pilot.press(*["backspace"] * len("LEXER.py repo:."), *"where is repo:.")
+            await pilot.pause(0.2)
+            assert [i.id for i in app.screen.found] == [first]  # the task matches
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+            assert chat(app).session.session_id == first  # the chat switched to it
+            assert "where is the parser" in transcript_text(app)
+            assert "rename the loader" not in transcript_text(app)
+            await type_and_send(pilot, "/resume nope")
+            assert "/resume: no session matches" in transcript_text(app)
+            await type_and_send(pilot, "and now?")
+            await wait_idle(pilot, app)
+            assert "› and now?" in transcript_text(app)
+        store = SessionStore()
+        try:
+            assert [e.type for e in store.events(first)].count("user_message") == 1
+        finally:
+            store.close()
+
+    asyncio.run(scenario())
