@@ -53,6 +53,9 @@ class Config:
     # repository may set them, but an untrusted one's never run with the sandbox off.
     verify_commands: tuple[str, ...] = ()
     verify_from_untrusted_repo: bool = False
+    tui_inline: bool = False  # run under the shell prompt; finished turns go to scrollback
+    tui_mouse: bool = True  # False leaves selection to the terminal itself
+    tui_notify: str = "auto"  # notify (OSC 9/777 + bell) when unfocused; "off": never
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -154,6 +157,9 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "worktree.tasks": ("worktree_tasks", _bool),
     "worktree.max_age_days": ("worktree_max_age_days", float),
     "verify.commands": ("verify_commands", _commands),
+    "tui.inline": ("tui_inline", _bool),
+    "tui.mouse": ("tui_mouse", _bool),
+    "tui.notify": ("tui_notify", _choice(("auto", "off"))),
 }
 
 ENVIRONMENT = {

@@ -15,6 +15,7 @@ machine rebooted) reads as `interrupted`, and `--resume` continues it.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -268,6 +269,28 @@ class SessionStore:
         ).fetchall()
         return [_session_info(row) for row in rows]
 
+    def search(self, text: str = "", repo: str = "", limit: int = 50) -> list[SessionInfo]:
+        """Newest first, the sessions whose task, messages or answers contain `text` and
+        whose repository path contains `repo` (case-insensitive for ASCII; empty: any)."""
+        clauses, params = [], []
+        if repo:
+            clauses.append("repo LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like(repo)}%")
+        if text:
+            # Event bodies are JSON: the text is looked for as JSON writes it.
+            clauses.append(
+                "(task LIKE ? ESCAPE '\\' OR id IN (SELECT session_id FROM events WHERE "
+                "type IN ('user_message', 'text') AND body LIKE ? ESCAPE '\\'))"
+            )
+            params += [f"%{_like(text)}%", f"%{_like(json.dumps(text, ensure_ascii=False)[1:-1])}%"]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(
+            f"SELECT {OWNER_SELECT} FROM sessions {where} "
+            "ORDER BY updated DESC, rowid DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_session_info(row) for row in rows]
+
     def resolve(self, ref: str) -> str:
         """A full id, a unique prefix of one, or `last`."""
         if ref == "last":
@@ -284,6 +307,11 @@ class SessionStore:
                 f"no session matches {ref!r}" if not rows else f"{ref!r} matches several sessions"
             )
         return rows[0][0]
+
+
+def _like(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _session_info(row: tuple) -> SessionInfo:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from shlex import quote as shlex_quote
 from typing import ClassVar
 
 from textual import work
@@ -16,10 +17,15 @@ from textual.binding import Binding, BindingType
 
 from agent import events as ev
 from agent.autonomous_runs import TaskManager, TaskRun
+from tui import terminal_commands  # noqa: F401  (registers /copy, /export, /keys)
 from tui.screens.chat import ChatScreen
 from tui.session import ChatOptions, ChatSession
 from tui.styles import STYLES
+from tui.terminal_io import Notifier, TerminalPrefs
+from tui.widgets.inline_transcript import InlineTranscript
+from tui.widgets.prompt import PromptInput
 from tui.widgets.status import Stats
+from tui.widgets.transcript import Transcript
 
 # (isolated, description) of the sandbox as commands will see it.
 SandboxProbe = Callable[[], tuple[bool, str]]
@@ -39,7 +45,12 @@ def probe_sandbox(full_access: bool = False) -> tuple[bool, str]:
 class TesseraApp(App):
     TITLE = "Tessera"
     CSS_PATH = STYLES / "app.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+o", "copy_answer", "Copy the last answer"),
+        Binding("ctrl+g", "copy_code", "Copy the last code block"),
+        Binding("ctrl+f", "unfold_last", "Fold or unfold the last tool card or thought"),
+    ]
 
     def __init__(
         self,
@@ -48,9 +59,12 @@ class TesseraApp(App):
         onboarding: bool = False,
         sandbox_probe: SandboxProbe | None = None,
         stats: Stats | None = None,
+        terminal: TerminalPrefs | None = None,
     ) -> None:
         super().__init__()
         self.options = options
+        self.terminal = terminal or TerminalPrefs()
+        self.notifier = Notifier(self, self.terminal.notify)
         self.onboarding = onboarding
         self.sandbox_probe = sandbox_probe or probe_sandbox
         self.stats = stats or Stats()
@@ -58,6 +72,7 @@ class TesseraApp(App):
         self.session: ChatSession | None = None
         self.chat: ChatScreen | None = None
         self.tasks: TaskManager | None = None
+        self._retired: list[ChatSession] = []  # sessions left by /resume
 
     def on_mount(self) -> None:
         self._probe()
@@ -80,18 +95,22 @@ class TesseraApp(App):
             if not isolated:
                 self.chat.note(f"⚠ {text}. Every command asks for approval.", "error")
 
-    def start_chat(self) -> None:
+    def start_chat(self, replace_current: bool = False) -> None:
         self._describe_backend()
         session = ChatSession(self.options)
-        chat = ChatScreen(session, self.stats)
+        transcript: Transcript | None = None
+        if self.terminal.inline:
+            transcript = InlineTranscript(lambda: self.stats.state != "idle", id="transcript")
+        chat = ChatScreen(session, self.stats, transcript, self._chat_state)
         session.listener = chat
         self.session, self.chat = session, chat
-        self.tasks = TaskManager(
-            replace(self.options, resume=None),
-            session.store,
-            self._task_event,
-        )
-        if self.onboarding:
+        if self.tasks is None:  # runs outlive a switch of the chat's session
+            self.tasks = TaskManager(
+                replace(self.options, resume=None),
+                session.store,
+                self._task_event,
+            )
+        if self.onboarding or replace_current:
             self.switch_screen(chat)
         else:
             self.push_screen(chat)
@@ -108,6 +127,46 @@ class TesseraApp(App):
         if ended and self.chat is not None and self.chat.ready:
             level = "info" if run.status == "done" else "warning"
             self.chat.note(f"task #{run.number} {run.status}: {run.summary}", level)
+
+    def _chat_state(self, before: str, after: str) -> None:
+        """Tell the person, if they look elsewhere, that Tessera waits for them."""
+        if after == "waiting for you":
+            self.notifier.notify("an approval is waiting for you")
+        elif after == "idle" and before in ("working", "compacting"):
+            self.notifier.notify("the task is done" if before == "working" else "compacted")
+
+    def on_prompt_input_files_pasted(self, message: PromptInput.FilesPasted) -> None:
+        """A pasted image path (or a file copied in a file manager): an attachment."""
+        from tui.commands import CommandContext, run_command
+
+        if self.chat is not None:
+            words = " ".join(shlex_quote(str(p)) for p in message.paths)
+            self.run_worker(run_command(CommandContext(self.chat), f"/image {words}"))
+
+    def action_copy_answer(self) -> None:
+        from tui.terminal_commands import copy_answer
+
+        if self.chat is not None:
+            copy_answer(self.chat)
+
+    def action_copy_code(self) -> None:
+        from tui.terminal_commands import copy_code
+
+        if self.chat is not None:
+            copy_code(self.chat, 1)
+
+    def action_unfold_last(self) -> None:
+        """The keyboard's click on the newest tool card or finished thought."""
+        from tui.widgets.blocks import ThinkingEntry, ToolEntry
+
+        if self.chat is None:
+            return
+        foldable = [entry for entry in self.chat.transcript.query(".entry.tool, .entry.thinking")
+                    if isinstance(entry, ToolEntry)
+                    or (isinstance(entry, ThinkingEntry) and not entry.record.live)]
+        if foldable:
+            foldable[-1].on_click()
+            self.chat.transcript.scroll_to_widget(foldable[-1])
 
     def action_show_tasks(self) -> None:
         from tui.screens.tasks import TasksScreen
@@ -126,6 +185,27 @@ class TesseraApp(App):
         if config.model_dir:
             self.stats.model = Path(config.model_dir).name
 
-    def on_unmount(self) -> None:
+    def resume_session(self, session_id: str) -> None:
+        """Switch the chat to a stored session (`/resume`); the one left stays stored."""
         if self.session is not None:
-            self.session.close()
+            if self.session.running:
+                raise RuntimeError("the model is still working; stop it first (Esc)")
+            self.session.driver.close()  # its background processes end, as with /clear
+            self._retired.append(self.session)  # its store may serve the runs: closed at exit
+        self.options = replace(self.options, resume=session_id)
+        old = self.stats  # the figures start again; what is known of the machine stays
+        self.stats = Stats(backend=old.backend, model=old.model, sandbox=old.sandbox,
+                           sandbox_isolated=old.sandbox_isolated, clock=old.clock)
+        self.start_chat(replace_current=True)
+
+    def unwritten_scrollback(self) -> str:
+        """An inline app's entries that never reached the scrollback, as ANSI text."""
+        transcript = self.chat.transcript if self.chat is not None else None
+        if isinstance(transcript, InlineTranscript):
+            return transcript.unwritten_text(self.size.width)
+        return ""
+
+    def on_unmount(self) -> None:
+        for session in [*self._retired, self.session]:
+            if session is not None:
+                session.close()

@@ -19,6 +19,20 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         choices=("read-only", "ask", "auto-edit", "auto"),
         help="approval policy (default: config, normally ask)",
     )
+    parser.add_argument(
+        "--inline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run under the shell prompt, finished turns in the terminal's scrollback "
+        "(default: [tui] inline, normally off)",
+    )
+    parser.add_argument(
+        "--mouse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="capture the mouse (default: [tui] mouse, normally on); --no-mouse leaves "
+        "selection to the terminal",
+    )
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", metavar="SESSION", help="continue a stored session")
     resume.add_argument("--last", action="store_true", help="continue the latest session")
@@ -49,8 +63,17 @@ def run(args: argparse.Namespace) -> int:
         effort=args.effort,
     )
     from tui.app import TesseraApp
+    from tui.terminal_io import TerminalPrefs
 
+    terminal = TerminalPrefs(
+        inline=config.tui_inline if args.inline is None else args.inline,
+        mouse=config.tui_mouse if args.mouse is None else args.mouse,
+        notify=config.tui_notify,
+    )
     onboarding = not resume and needs_onboarding(config, args.backend, engine_running())
-    app = TesseraApp(options, onboarding=onboarding)
-    app.run()
+    app = TesseraApp(options, onboarding=onboarding, terminal=terminal)
+    app.run(inline=terminal.inline, mouse=terminal.mouse)
+    if terminal.inline:
+        sys.stdout.write(app.unwritten_scrollback())  # a turn cut short by leaving
+        sys.stdout.flush()
     return 0

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -31,11 +31,20 @@ class CommandApp(Protocol):
 
     tasks: TaskManager | None  # the autonomous runs, once the session is set up
 
-    def push_screen(self, screen: Screen) -> Awaitable[object]: ...
+    def push_screen(
+        self, screen: Screen, callback: Callable[[Any], None] | None = None
+    ) -> Awaitable[object]: ...
 
     def action_show_tasks(self) -> None: ...
 
     def exit(self) -> None: ...
+
+    def copy_to_clipboard(self, text: str) -> None: ...  # OSC 52
+
+    def resume_session(self, session_id: str) -> None: ...  # switch the chat to it
+
+    @property
+    def screen(self) -> Screen: ...
 
 
 class CommandScreen(Protocol):
@@ -142,7 +151,9 @@ async def _help(ctx: CommandContext, args: list[str]) -> None:
         "keys: Enter send · ctrl+j new line · ↑/↓ history · Tab completes @path and /command · "
         "Esc stop the model · shift+tab plan mode · ctrl+t autonomous runs · "
         "ctrl+r review · ctrl+↑ earlier entries · click a tool card or a folded thought to "
-        "unfold it · ctrl+q quit"
+        "unfold it (ctrl+f: the last one) · ctrl+c copy the selection · ctrl+o copy the last "
+        "answer · ctrl+g the last code block · ctrl+l expand pasted chips · /keys all keys · "
+        "ctrl+q quit"
     )
     ctx.screen.note("\n".join([*lines, "", keys]))
 
@@ -233,11 +244,19 @@ async def _review(ctx: CommandContext, args: list[str]) -> None:
     await ctx.screen.app.push_screen(screen)
 
 
-@command("sessions", "/sessions", "stored sessions (resume with `tessera chat --resume ID`)")
+@command("sessions", "/sessions [TEXT] [--here|--repo DIR]", "stored sessions, or those "
+         "whose messages contain TEXT (resume with `tessera chat --resume ID`)")
 async def _sessions(ctx: CommandContext, args: list[str]) -> None:
-    found = ctx.screen.session.sessions()
+    from tui.terminal_commands import session_filter
+
+    try:
+        text, repo = session_filter(args, ctx.screen.session.options.repo)
+    except ValueError as exc:
+        ctx.screen.note(f"/sessions: {exc}", "error")
+        return
+    found = ctx.screen.session.sessions(20, text, repo)
     if not found:
-        ctx.screen.note("no stored sessions yet")
+        ctx.screen.note("no session matches" if text or repo else "no stored sessions yet")
         return
     lines = []
     for info in found:

@@ -196,8 +196,9 @@ class ChatSession:
         hub = self.driver.mcp
         return (hub.status() if hub is not None else []), list(self.driver.mcp_warnings)
 
-    def sessions(self, limit: int = 20):
-        return self.store.list(limit)
+    def sessions(self, limit: int = 20, text: str = "", repo: str = ""):
+        """Newest first; with `text` or `repo`, those that match (SessionStore.search)."""
+        return self.store.search(text, repo, limit)
 
     def processes(self) -> list[dict]:
         """The conversation's background processes (SessionDriver.processes)."""

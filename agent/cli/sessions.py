@@ -1,5 +1,6 @@
 """`tessera sessions`: the stored sessions, newest first. A session whose process was
-killed shows as `interrupted` (agent/sessions.py), and `tessera run --resume` takes it."""
+killed shows as `interrupted` (agent/sessions.py), and `tessera run --resume` takes it.
+`tessera sessions TEXT --repo DIR` searches them (task, messages, answers; repository)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("text", nargs="*", help="only sessions whose task, messages or "
+                        "answers contain this text")
+    parser.add_argument("--repo", default="", help="only sessions in this repository (a "
+                        "directory, or any part of its path)")
     parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     parser.add_argument("--json", action="store_true", help="one JSON object per session")
 
@@ -20,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = SessionStore()
     try:
-        sessions = store.list(args.limit)
+        sessions = store.search(" ".join(args.text), repo_filter(args.repo), args.limit)
     finally:
         store.close()
     if args.json:
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(asdict(info)))
         return 0
     if not sessions:
-        print("no sessions yet")
+        print("no session matches" if args.text or args.repo else "no sessions yet")
         return 0
     for info in sessions:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
@@ -40,3 +45,11 @@ def run(args: argparse.Namespace) -> int:
         " (`interrupted`: its process is gone)"
     )
     return 0
+
+
+def repo_filter(repo: str) -> str:
+    """An existing directory stands for its resolved path; anything else is a part of one."""
+    from pathlib import Path
+
+    path = Path(repo).expanduser()
+    return str(path.resolve()) if repo and path.is_dir() else repo

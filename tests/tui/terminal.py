@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.support import require_program
 
 TESSERA = Path(sys.executable).parent / "tessera"
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 class Terminal:
@@ -82,6 +83,8 @@ def start_tessera(
         "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"],
         "TESSERA_HOME": os.environ["TESSERA_HOME"],
         "TERM": "xterm-256color",
+        # This checkout's code, also where the environment was installed from another one.
+        "PYTHONPATH": str(CHECKOUT),
     }
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     command = f"env {exports} {shlex.join([str(TESSERA), *arguments])}"

@@ -9,7 +9,7 @@ starves typing and an idle screen has no timers at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -51,11 +51,20 @@ class ChatScreen(PlanningMixin, Screen):
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, session: ChatSession, stats: Stats, **kwargs) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        stats: Stats,
+        transcript: Transcript | None = None,
+        on_state: Callable[[str, str], None] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.session = session
         self.stats = stats
-        self.transcript = Transcript(id="transcript")
+        # An inline app passes its own (tui/widgets/inline_transcript.py).
+        self.transcript = transcript or Transcript(id="transcript")
+        self.on_state = on_state  # (before, after): notifications, the inline scrollback
         self.prompt = PromptInput(root=session.options.repo, id="prompt",
                                   commands=lambda: command_names(session.options.repo))
         self.status_bar = StatusBar(stats, id="status")
@@ -353,5 +362,9 @@ class ChatScreen(PlanningMixin, Screen):
         await run_command(CommandContext(self), "/review")
 
     def _set_state(self, state: str) -> None:
-        self.stats.state = state
+        before, self.stats.state = self.stats.state, state
         self.status_bar.refresh_stats()
+        if state == "idle":
+            self.transcript.settle()
+        if self.on_state is not None and before != state:
+            self.on_state(before, state)

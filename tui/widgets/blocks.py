@@ -7,12 +7,14 @@ widget and rebuild it later from its record.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
+from textual.selection import Selection
 from textual.widgets import Static
 
 from tui.records import (
@@ -81,6 +83,16 @@ class Entry(Static):
 
     def render_record(self) -> RenderableType:
         raise NotImplementedError
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text. Textual extracts it from Text only; an entry also shows
+        Markdown and groups, so the text is taken from the lines as drawn, where the
+        selection's rows and columns point."""
+        width = max(1, self.content_region.width)
+        console = Console(width=width, file=io.StringIO(), color_system=None, emoji=False)
+        lines = console.render_lines(self.render_record(), console.options, pad=False)
+        drawn = "\n".join("".join(seg.text for seg in line).rstrip() for line in lines)
+        return selection.extract(drawn), "\n"
 
 
 class UserEntry(Entry):

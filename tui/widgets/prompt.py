@@ -12,7 +12,8 @@ that edits the box acts in the order it arrived. Enter was a priority binding, w
 when the app receives the key while the characters before it still wait in this widget's
 queue: text and Enter in one burst (`tmux send-keys "text" Enter`, a paste without bracketed
 paste) submitted an empty box and then filled it. A bracketed paste (events.Paste) goes in
-whole; a single line ending in a newline is sent, as if typed.
+whole; a single line ending in a newline is sent, as if typed. A paste of many lines is
+a chip that is sent whole, and a pasted image file an attachment (tui/widgets/paste_chips.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui.widgets.paste_chips import PastedChips, is_big, pasted_image_files
+
 NEWLINE_KEYS = {"ctrl+j", "alt+enter", "shift+enter"}
 
 
@@ -34,6 +37,13 @@ class PromptInput(TextArea):
             super().__init__()
             self.prompt = prompt
             self.text = text
+
+    class FilesPasted(Message):
+        """A paste that names image files only: they are attachments, not text."""
+
+        def __init__(self, paths: list[Path]) -> None:
+            super().__init__()
+            self.paths = paths
 
     def __init__(self, root: Path | None = None,
                  commands: Callable[[], list[str]] | None = None, **kwargs) -> None:
@@ -50,6 +60,7 @@ class PromptInput(TextArea):
         self.sent_history: list[str] = []
         self._history_index: int | None = None  # None: editing a fresh message
         self._draft = ""
+        self.chips = PastedChips()
 
     async def _on_key(self, event: events.Key) -> None:
         """Enter, newline and Tab in arrival order (see the module docstring)."""
@@ -61,6 +72,8 @@ class PromptInput(TextArea):
             handle = self.action_newline
         elif event.key == "tab":
             handle = self.action_complete
+        elif event.key == "ctrl+l":
+            handle = self.action_expand_chips
         else:
             return  # a character: TextArea's own handler inserts it
         event.stop()
@@ -73,6 +86,13 @@ class PromptInput(TextArea):
         if self.read_only:
             return
         text = event.text.replace("\r\n", "\n").replace("\r", "\n")  # terminals send \r
+        images = pasted_image_files(text, self.root)
+        if images:
+            self.post_message(self.FilesPasted(images))
+            return
+        if is_big(text):
+            self.insert(self.chips.make(text))
+            return
         line = text.rstrip("\n")
         send = line != text and "\n" not in line  # one line and Enter, as if typed
         pasted = self.replace(line if send else text, *self.selection,
@@ -82,15 +102,25 @@ class PromptInput(TextArea):
             self.action_submit()
 
     def action_submit(self) -> None:
-        text = self.text.strip()
-        if not text:
+        typed = self.text.strip()
+        if not typed:
             return
-        if not self.sent_history or self.sent_history[-1] != text:
-            self.sent_history.append(text)
+        if not self.sent_history or self.sent_history[-1] != typed:
+            self.sent_history.append(typed)  # with its chips: ↑ brings back the short form
+        text = self.chips.expand(typed)
+        if text != typed:  # a chip is the whole paste, its own whitespace included
+            text = self.chips.expand(self.text).strip("\n")
         self._history_index = None
         self._draft = ""
         self.load_text("")
         self.post_message(self.Submitted(self, text))
+
+    def action_expand_chips(self) -> None:
+        """ctrl+l: the pasted chips become their text in the box."""
+        expanded = self.chips.expand(self.text)
+        if expanded != self.text:
+            self.load_text(expanded)
+            self.move_cursor(self.document.end)
 
     def action_newline(self) -> None:
         self.insert("\n")

@@ -84,7 +84,7 @@ class StatusBar(Widget):
             ctx += f"/{_k(s.context_window)} {s.context_tokens / s.context_window:.0%}"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {s.state} ", "reverse bold" if s.state != "idle" else "reverse dim")
-        text.append(" ")
+        text.append(" " + key_hints(s.state) + "  ", "dim")
         if s.mode:
             text.append(f" {s.mode} mode ", "bold black on magenta")
             text.append(" ")
@@ -106,6 +106,18 @@ class StatusBar(Widget):
         if text.plain != self._text.plain or text.spans != self._text.spans:
             self._text = text
             self.refresh()
+
+
+# The two or three keys that matter in each state (/keys lists them all).
+KEY_HINTS = {
+    "idle": "enter send · ctrl+o copy · /keys",
+    "waiting for you": "y yes · n no · a always",
+}
+BUSY_HINTS = "esc stop · ctrl+t runs"
+
+
+def key_hints(state: str) -> str:
+    return KEY_HINTS.get(state, BUSY_HINTS)
 
 
 def short_backend(spec: str) -> str:

@@ -143,6 +143,10 @@ class Transcript(VerticalScroll, can_focus=False):
         self._update_marker()
         return len(entries)
 
+    def settle(self) -> None:
+        """The turn ended: a full-screen transcript keeps everything where it is (the
+        inline one writes it to the terminal's scrollback)."""
+
     def clear(self) -> None:
         self.remove_children([e for e in self.children if isinstance(e, Entry)])
         self.records.clear()
