@@ -41,6 +41,10 @@ class SessionSetupError(Exception):
     backend, a session to resume that does not exist."""
 
 
+# Compaction's limit when neither the user nor the backend says how much the model holds:
+# small enough for the 32k-context local models people run, so compaction fires.
+UNKNOWN_WINDOW_LIMIT = 32_768
+
 @dataclass(frozen=True)
 class Profile:
     """What kind of session this is (the options say how the user wants it run): which
@@ -76,7 +80,9 @@ class SessionOptions:
     max_wall_s: float | None = None
     resume: str | None = None  # a session id (or a unique prefix), or "last"
     repo_map_tokens: int = 1024  # the repository map in the system prompt (0: none)
-    context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
+    # Tokens; compaction starts at 80% of it. None: the model's context as the backend
+    # states it (UNKNOWN_WINDOW_LIMIT, with a warning, when a server does not say); 0: never.
+    context_limit: int | None = None
     workdir: Path | None = None  # where the user works (AGENTS.md below the root); None: repo
     db_path: Path | None = None  # the session store; None: the data dir's
     # A new session works in its own git worktree (agent/worktree_runs.py), not in `repo`.
@@ -126,6 +132,8 @@ class SessionDriver:
         self.warnings: list[str] = []  # the configuration's, once the loop is built
         self.context_window: int | None = None  # tokens the backend's model serves, if said
         self._window_asked = False  # of the backend in use (a switch asks the new one)
+        self._window_warning: str | None = None  # said once in the session's events
+        self._window_warned = False
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
@@ -267,8 +275,8 @@ class SessionDriver:
             approver=self._approver,
             checkpointer=_git_checkpointer if profile.checkpoints else None,
             on_delta=self._on_delta,
-            compaction=(CompactionSettings(o.context_limit)
-                        if o.context_limit and profile.compaction else None),
+            compaction=(CompactionSettings(o.context_limit or UNKNOWN_WINDOW_LIMIT)
+                        if o.context_limit != 0 and profile.compaction else None),
         )
         self.warnings = list(config.warnings)
         if self._backend is None:
@@ -372,8 +380,31 @@ class SessionDriver:
                 loop.backend, KnowsContextWindow)  # a server that could not be asked: again
             compaction, limit = loop.settings.compaction, self.options.context_limit
             if compaction is not None:  # (after a switch it may go up again)
-                compaction.context_limit = min(limit, self.context_window or limit)
+                compaction.context_limit = self._compaction_limit(limit, loop)
         return self.context_window
+
+    def _compaction_limit(self, configured: int | None, loop: AgentLoop) -> int:
+        """A configured limit (never beyond the window); else the window; else, for a
+        server that does not say, a conservative default and a warning."""
+        from agent.backend import KnowsContextWindow
+
+        window = self.context_window
+        if configured:
+            return min(configured, window or configured)
+        if window:
+            return window
+        if isinstance(loop.backend, KnowsContextWindow) and not self._window_warned:
+            self._window_warning = (
+                f"{self.backend_spec or loop.backend.name} does not state its model's context "
+                f"window; older turns are compacted at 80% of {UNKNOWN_WINDOW_LIMIT:,} tokens. "
+                "Set `--context-limit TOKENS` to the context the model is served with.")
+        return UNKNOWN_WINDOW_LIMIT
+
+    def _warn_about_window(self, loop: AgentLoop) -> None:
+        """The unknown-window warning, once per session, as a non-fatal error event."""
+        if self._window_warning and not self._window_warned:
+            self._window_warned = True
+            loop.emit(ev.Error(self._window_warning, step=loop.step))
 
     async def _check_prompt_fits(self, loop: AgentLoop, prompt: str) -> None:
         """Refuse, before anything is sent, a session whose system prompt and tool
@@ -406,7 +437,9 @@ class SessionDriver:
                 await asyncio.to_thread(self._drop_unstarted_worktree)
                 raise
             assert self.loop is not None
-            finish = await self.loop.run(start)
+            self.loop.emit(start)  # as loop.run(start), with the window warning after it
+            self._warn_about_window(self.loop)
+            finish = await self.loop.continue_run()
             await self._save_worktree()
             return self._close_run(finish)
 
@@ -424,6 +457,7 @@ class SessionDriver:
         with self._working():
             loop = await self._loop()
             await self.learn_context_window()
+            self._warn_about_window(loop)
             await finish_interrupted_calls(loop)
             if text or images:
                 loop.add_user_message(text or "", images)
