@@ -56,7 +56,7 @@ from agent.replay import ReplayBackend, load_turns
 from agent.tokens import TokenCounter, load_model_tokenizer
 from bench.effort_bench import TRAJECTORIES, bench_loop, drive, load_setup, make_repo
 
-CONTEXT = 131_072
+CONTEXT = 65_536
 FORCED_OUTPUT = 4
 PREFILL_WEIGHT = EffortCosts().prefill_weight
 POLICIES = {"high": ("high", False), "none": ("none", False),
