@@ -44,10 +44,15 @@ class ChatRequest:
     tools: list[dict[str, Any]]
     effort: str = "high"
     max_tokens: int | None = None
+    # Thinking tokens the engine may generate before it forces `[/THINK]` (vLLM's
+    # `thinking_token_budget`); None: no budget. The prompt is the same either way.
+    thinking_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.effort not in EFFORT_VALUES:
             raise ValueError(f"effort must be one of {EFFORT_VALUES}, got {self.effort!r}")
+        if self.thinking_budget is not None and self.thinking_budget < 0:
+            raise ValueError(f"thinking_budget must be >= 0, got {self.thinking_budget}")
 
 
 # --- deltas --------------------------------------------------------------------------------
@@ -128,6 +133,21 @@ class KnowsContextWindow(Protocol):
         say; may connect (the local engine starts here when none runs). Never raises for
         an unknown window: the turn itself reports an unreachable server."""
         ...
+
+
+@runtime_checkable
+class TakesThinkingBudget(Protocol):
+    """A backend that may honour `ChatRequest.thinking_budget` (optional: one without
+    it never gets a budget, and the effort policy varies the settings instead)."""
+
+    # None: not known yet (the first budgeted request tells); False: the server rejected
+    # the parameter once, and the backend sends requests without it from then on.
+    takes_thinking_budget: bool | None
+
+
+def takes_thinking_budget(backend: Backend) -> bool:
+    """Whether budgets may be sent to `backend` (an unknown answer counts as yes)."""
+    return isinstance(backend, TakesThinkingBudget) and backend.takes_thinking_budget is not False
 
 
 async def context_window_of(backend: Backend) -> int | None:

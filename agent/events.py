@@ -89,6 +89,9 @@ class Effort(Event):
     switched: bool = False
     # Tokens the engine must re-read because of this switch (0 when unchanged).
     reread_tokens: int = 0
+    # Thinking tokens the step may spend before the engine ends its thinking (None: no
+    # budget; the settings alone decide).
+    budget: int | None = None
 
 
 @dataclass

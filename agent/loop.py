@@ -31,6 +31,7 @@ from agent.backend import (
     ThinkingDelta,
     ToolCallDelta,
     UsageDelta,
+    takes_thinking_budget,
 )
 from agent.call_format import malformed_note, misplaced_call
 from agent.calls import Approver, CallRunner, Checkpointer, PreparedCall, StuckDetector, prepare
@@ -206,13 +207,17 @@ class AgentLoop:
             self.step += 1
             self._signals.step = self.step
             self._signals.context_tokens = self.context_tokens
+            self.settings.effort.takes_budgets = takes_thinking_budget(self.backend)
             decision = self.settings.effort.decide(self._signals)
             self.emit(
                 ev.Effort(self.step, decision.value, decision.reason, decision.switched,
-                          decision.reread_tokens)
+                          decision.reread_tokens, decision.budget)
             )
             self.sync_tools()  # an MCP server's tools, as of this step
-            output = await self._stream(decision.value)
+            # A cold prompt the step itself caused (a switch, a compaction) says nothing
+            # about the engine's cache.
+            cold_expected = decision.switched or self._signals.compacted
+            output = await self._stream(decision.value, budget=decision.budget)
             calls = self._emit_output(output)
             if output.finish_reason == "cancelled":
                 for call in calls:  # every call in the history gets its one result
@@ -260,6 +265,7 @@ class AgentLoop:
                 malformed=malformed,
                 checks_failed=checks_failed,
                 last_thinking_tokens=self.counter.text(output.thinking),
+                cache_cold=not cold_expected and self._cache_was_cold(output.usage),
             )
             self.context_tokens = self.count_context()
 
@@ -280,6 +286,14 @@ class AgentLoop:
         reason = await self.settings.hooks.stop()
         return None if reason is None else f"A Stop hook asks you to go on: {reason}"
 
+    def _cache_was_cold(self, usage: UsageDelta | None) -> bool:
+        """The engine served less than the policy's share of the prompt from its cache
+        (it evicted our prefix, or another session's requests did)."""
+        if usage is None or not usage.prompt_tokens or self.step == self._run_first_step + 1:
+            return False
+        share = usage.cached_prompt_tokens / usage.prompt_tokens
+        return share < self.settings.effort.costs.cold_cache_share
+
     def _budget_exhausted(self) -> str | None:
         budgets = self.settings.budgets
         if self.step - self._run_first_step >= budgets.max_steps:
@@ -292,12 +306,14 @@ class AgentLoop:
             return f"wall-time budget of {budgets.max_wall_s:g} s reached"
         return None
 
-    async def _stream(self, effort: str, extra: list[Message] | None = None) -> StepOutput:
+    async def _stream(self, effort: str, extra: list[Message] | None = None,
+                      budget: int | None = None) -> StepOutput:
         request = ChatRequest(
             system=self.history.system,
             messages=[*self.history.messages, *(extra or [])],
             tools=self._schemas,
             effort=effort,
+            thinking_budget=budget,
         )
         output = StepOutput()
         if extra is None:  # a step's own turn (not a compaction summary): kept if stopped
@@ -396,6 +412,7 @@ class AgentLoop:
         compaction = ev.Compaction(self.step, summary, kept, len(messages) - 1 - kept, before,
                                    output.raw or "", reason)
         self.emit(compaction)
+        self._signals.compacted = True  # the next prompt is new to the cache anyway
         self.counter.forget(self.history.messages)
         self.context_tokens = self.count_context()
         return compaction

@@ -35,8 +35,9 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             changed = [f"{name} {value}" for name, value in
                        (("backend", backend), ("effort", effort)) if value is not None]
             out.write(f"settings: {', '.join(changed)} from the next step on\n")
-        case ev.Effort(step=step, value=value, reason=reason):
-            out.write(f"\n— step {step} · effort {value}: {reason}\n")
+        case ev.Effort(step=step, value=value, reason=reason, budget=budget):
+            thinks = "" if budget is None else f" (thinking budget {budget})"
+            out.write(f"\n— step {step} · effort {value}{thinks}: {reason}\n")
         case ev.Thinking(text=text):
             out.write("thinking:\n" + _preview(text, 4) + "\n")
         case ev.Text(text=text):

@@ -44,6 +44,10 @@ class SessionSetupError(Exception):
     backend, a session to resume that does not exist."""
 
 
+# Compaction's limit when neither the user nor the backend says how much the model holds:
+# small enough for the 32k-context local models people run, so compaction fires.
+UNKNOWN_WINDOW_LIMIT = 32_768
+
 @dataclass(frozen=True)
 class Profile:
     """What kind of session this is (the options say how the user wants it run): which
@@ -80,7 +84,9 @@ class SessionOptions:
     max_wall_s: float | None = None
     resume: str | None = None  # a session id (or a unique prefix), or "last"
     repo_map_tokens: int = 1024  # the repository map in the system prompt (0: none)
-    context_limit: int = 100_000  # tokens; compaction starts at 80% of it (0: never)
+    # Tokens; compaction starts at 80% of it. None: the model's context as the backend
+    # states it (UNKNOWN_WINDOW_LIMIT, with a warning, when a server does not say); 0: never.
+    context_limit: int | None = None
     workdir: Path | None = None  # where the user works (AGENTS.md below the root); None: repo
     db_path: Path | None = None  # the session store; None: the data dir's
     # A new session works in its own git worktree (agent/worktree_runs.py), not in `repo`.
@@ -137,6 +143,8 @@ class SessionDriver:
         self.warnings: list[str] = []  # the configuration's, once the loop is built
         self.context_window: int | None = None  # tokens the backend's model serves, if said
         self._window_asked = False  # of the backend in use (a switch asks the new one)
+        self._window_warning: str | None = None  # said once in the session's events
+        self._window_warned = False
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
@@ -299,8 +307,8 @@ class SessionDriver:
             approver=self._approver,
             checkpointer=_git_checkpointer if profile.checkpoints else None,
             on_delta=self._on_delta,
-            compaction=(CompactionSettings(o.context_limit)
-                        if o.context_limit and profile.compaction else None),
+            compaction=(CompactionSettings(o.context_limit or UNKNOWN_WINDOW_LIMIT)
+                        if o.context_limit != 0 and profile.compaction else None),
             verifier=_verifier(repo, config, o.verify),
             hooks=hooks,
         )
@@ -457,8 +465,32 @@ class SessionDriver:
                 loop.backend, KnowsContextWindow)  # a server that could not be asked: again
             compaction, limit = loop.settings.compaction, self.options.context_limit
             if compaction is not None:  # (after a switch it may go up again)
-                compaction.context_limit = min(limit, self.context_window or limit)
+                compaction.context_limit = self._compaction_limit(limit, loop)
         return self.context_window
+
+    def _compaction_limit(self, configured: int | None, loop: AgentLoop) -> int:
+        """A configured limit (never beyond the window); else the window; else, for a
+        server that does not say, a conservative default and a warning."""
+        from agent.backend import KnowsContextWindow
+
+        window = self.context_window
+        if configured:
+            return min(configured, window or configured)
+        if window:
+            return window
+        if isinstance(loop.backend, KnowsContextWindow) and not self._window_warned:
+            self._window_warning = (
+                f"{self.backend_spec or loop.backend.name} does not state its model's context "
+                f"window; older turns are compacted at 80% of {UNKNOWN_WINDOW_LIMIT:,} tokens. "
+                "Set `--context-limit TOKENS` to the context the model is served with.")
+        return UNKNOWN_WINDOW_LIMIT
+
+    def _window_warning_event(self, step: int) -> ev.Error | None:
+        """The unknown-window warning, once per session, as a non-fatal error event."""
+        if not self._window_warning or self._window_warned:
+            return None
+        self._window_warned = True
+        return ev.Error(self._window_warning, step=step)
 
     async def _check_prompt_fits(self, loop: AgentLoop, prompt: str) -> None:
         """Refuse, before anything is sent, a session whose system prompt and tool
@@ -492,6 +524,8 @@ class SessionDriver:
                 raise
             assert self.loop is not None
             self._after_start = await self._mcp_ready()
+            if (warning := self._window_warning_event(self.loop.step)) is not None:
+                self._after_start.append(warning)
             finish = await run_new_session(self.loop, start)
             await self._save_worktree()
             return self._close_run(finish)
@@ -515,6 +549,8 @@ class SessionDriver:
                     self._publish(event)
                 self.mcp.start_all()  # a server that failed: again, in the background
                 loop.sync_tools()  # an interrupted call to one of their tools is known
+            if (warning := self._window_warning_event(loop.step)) is not None:
+                loop.emit(warning)
             await finish_interrupted_calls(loop)
             if text or images:
                 resumed, self._resume_hooked = bool(self._stored) and not self._resume_hooked, True

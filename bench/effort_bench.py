@@ -5,8 +5,11 @@ is run through the real loop, the real tools and the replay backend three times:
 `high`, always `none`, and the `auto` policy. A trajectory `NAME.jsonl` comes with
 `NAME.setup.json` naming its task and its repository (a fixture folder under
 bench/trajectories/, with replacements and extra files applied, then committed to git);
-without one, the small calc fixture below is used. The system prompt is the real one
-(base prompt, environment, a 1024-token repository map).
+without one, the small calc fixture below is used. A setup may list `follow_ups`: after
+the model answers, each one optionally compacts the history (`"compact": true`, as the
+user's `/compact`: the next turn of the file is the summary) and then sends its
+`message` as a new user request. The system prompt is the real one (base prompt,
+environment, a 1024-token repository map).
 
 Under `none` the model does not think, so a turn's `[THINK]…[/THINK]` block is dropped
 when the request asks for `none`; the actions stay the same. This measures the COST side
@@ -31,14 +34,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent import events as ev
 from agent.approval import ApprovalPolicy
-from agent.backend import ChatRequest, Delta
+from agent.backend import Backend, ChatRequest, Delta
+from agent.compaction import CompactionSettings
 from agent.context import build_system_context
 from agent.effort import EffortCosts, EffortPolicy
 from agent.loop import AgentLoop, Budgets, LoopSettings
@@ -71,13 +75,21 @@ def _git(root: Path, *args: str) -> None:
                    cwd=root, check=True, capture_output=True)
 
 
+def load_setup(trajectory: Path) -> dict:
+    """NAME.setup.json beside NAME.jsonl; {} when there is none."""
+    setup_file = trajectory.with_name(trajectory.name.removesuffix(".jsonl") + ".setup.json")
+    if not setup_file.is_file():
+        return {}
+    return json.loads(setup_file.read_text(encoding="utf-8"))
+
+
 def make_repo(root: Path, trajectory: Path) -> tuple[Path, str]:
     """The trajectory's repository, committed; and its task."""
     setup_file = trajectory.with_name(trajectory.name.removesuffix(".jsonl") + ".setup.json")
     repo = root / "repo"
     task = "task"
     if setup_file.is_file():
-        setup = json.loads(setup_file.read_text(encoding="utf-8"))
+        setup = load_setup(trajectory)
         shutil.copytree(TRAJECTORIES / setup["repo"], repo)
         for name, old, new in setup.get("replace", []):
             path = repo / name
@@ -99,20 +111,43 @@ def make_repo(root: Path, trajectory: Path) -> tuple[Path, str]:
     return repo, task
 
 
+async def drive(loop: AgentLoop, start: ev.SessionStart, setup: dict) -> ev.Finish:
+    """The session a trajectory records: the task, then each follow-up (after an
+    optional compaction); the last finish, or the first that was not `done`."""
+    finish = await loop.run(start)
+    for follow_up in setup.get("follow_ups", []):
+        if finish.status != "done":
+            break
+        if follow_up.get("compact"):
+            await loop.compact("user")
+        loop.add_user_message(follow_up["message"])
+        finish = await loop.continue_run()
+    return finish
+
+
+def bench_loop(backend: Backend, repo: Path, policy: EffortPolicy,
+               emit: Callable[[ev.Event], None]) -> AgentLoop:
+    """The loop every effort bench runs: the real tools, auto approval, compaction only
+    when the trajectory asks for it."""
+    return AgentLoop(
+        backend,
+        LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo),
+                     approval=ApprovalPolicy("auto"), effort=policy,
+                     budgets=Budgets(max_steps=100),
+                     compaction=CompactionSettings(context_limit=10_000_000)),
+        emit,
+    )
+
+
 def run_one(trajectory: Path, mode: str, verbose: bool = False) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
         repo, task = make_repo(Path(tmp), trajectory)
         system = build_system_context(repo, repo, repo_map_tokens=1024).prompt
         emitted: list[ev.Event] = []
-        loop = AgentLoop(
-            EffortAwareReplay(load_turns(trajectory), str(trajectory)),
-            LoopSettings(repo=repo, tools=default_tools(), tool_context=ToolContext(repo),
-                         approval=ApprovalPolicy("auto"), effort=EffortPolicy(mode),
-                         budgets=Budgets(max_steps=100)),
-            emitted.append,
-        )
+        backend = EffortAwareReplay(load_turns(trajectory), str(trajectory))
+        loop = bench_loop(backend, repo, EffortPolicy(mode), emitted.append)
         start = ev.SessionStart("bench", task, str(repo), "replay", mode, "auto", system)
-        finish = asyncio.run(loop.run(start))
+        finish = asyncio.run(drive(loop, start, load_setup(trajectory)))
     if verbose:
         for event in emitted:
             if isinstance(event, (ev.ToolResult, ev.Effort, ev.Finish, ev.Error)):

@@ -79,10 +79,19 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-def tiny_config(preset: str = "small", vision: bool = False) -> ModelConfig:
+def tiny_config(preset: str = "small", vision: bool = False, context: int | None = None
+                ) -> ModelConfig:
+    """A preset; `context` widens the positions it serves (YaRN factor = context over the
+    original 64), e.g. for an engine that must hold a whole agent session."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     config = PRESETS[preset]
+    if context is not None:
+        original = config.text.rope.original_max_positions
+        if context < original:
+            raise ValueError(f"context must be at least {original} positions; got {context}")
+        rope = replace(config.text.rope, yarn_factor=context / original)
+        config = replace(config, text=replace(config.text, max_positions=context, rope=rope))
     return config if vision else replace(config, vision=None)
 
 
@@ -158,12 +167,13 @@ def write_tiny(
     preset: str = "small",
     fp8: Fp8Mode | None = None,
     dtype: str = "float32",
+    context: int | None = None,
 ) -> ModelConfig:
     """Write config, tokenizer and two weight shards; return the config written."""
     import torch
     from safetensors.torch import save_file
 
-    config = tiny_config(preset, vision)
+    config = tiny_config(preset, vision, context)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     ours = {k: v.to(getattr(torch, dtype)) for k, v in random_weights(config, seed).items()}

@@ -82,6 +82,7 @@ class StepRecord(Record):
     reason: str
     switched: bool = False
     reread_tokens: int = 0
+    budget: int | None = None  # the step's thinking budget (None: none)
 
 
 @dataclass(eq=False)
@@ -248,11 +249,12 @@ class TranscriptBuilder:
                     self._add(UserRecord(text, [ImageChip.of(i) for i in images]))
                 self.user_echoed = False
             case ev.Effort(
-                step=step, value=value, reason=reason, switched=switched, reread_tokens=reread
+                step=step, value=value, reason=reason, switched=switched, reread_tokens=reread,
+                budget=budget,
             ):
                 self._settle_live()
                 self.step = step
-                self._add(StepRecord(step, value, reason, switched, reread))
+                self._add(StepRecord(step, value, reason, switched, reread, budget))
             case ev.Thinking(step=step, text=text):
                 record = self.live_thinking or ThinkingRecord(step)
                 record.text, record.live = text, False

@@ -75,7 +75,7 @@ class AcpSettings:
     approval: str | None = None
     effort: str | None = None
     repo_map_tokens: int = 1024
-    context_limit: int = 100_000
+    context_limit: int | None = None  # None: the model's context (SessionOptions)
     db_path: Path | None = None
 
 

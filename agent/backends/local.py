@@ -81,6 +81,12 @@ class LocalBackend:
                     f"start it again with `tessera engine start`. Last log lines:\n{tail}")
         return None
 
+    @property
+    def takes_thinking_budget(self) -> bool | None:
+        """Our engine runs vLLM with a reasoning parser, which takes budgets; what the
+        server actually answered wins once it has."""
+        return None if self._client is None else self._client.takes_thinking_budget
+
     async def context_window(self) -> int | None:
         """The engine's `max_model_len` (connecting first: starting the engine when none
         runs, as the first turn would); None when it cannot be reached."""

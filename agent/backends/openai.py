@@ -53,6 +53,12 @@ def _detail(text: str) -> str:
     return str(error)[:500]
 
 
+def _rejects_budget(status: int, text: str) -> bool:
+    """The server refused the request because of `thinking_token_budget` (an unknown
+    field, or vLLM started without a reasoning parser)."""
+    return status in (400, 422) and "thinking_token_budget" in text
+
+
 class OpenAIBackend:
     def __init__(
         self,
@@ -87,6 +93,10 @@ class OpenAIBackend:
         self.credentials_hint = credentials_hint
         self._cancel = asyncio.Event()
         self._window: int | None = None  # context_window(), once the server said
+        # Whether the server takes `thinking_token_budget` (agent/backend.py
+        # TakesThinkingBudget): None until a budgeted request answered, False for good once
+        # the server rejected it.
+        self.takes_thinking_budget: bool | None = None
 
     @classmethod
     def from_spec(cls, url: str) -> OpenAIBackend:
@@ -198,16 +208,27 @@ class OpenAIBackend:
                        ) -> AsyncIterator[Delta]:
         try:
             model = await self._resolve_model(client)
-            body = request_body(request, model, strict_tools=self.strict_tools,
-                                extra=self.extra_body)
-            async with client.stream("POST", f"{self.base_url}/chat/completions",
-                                     json=body) as response:
-                if response.status_code != 200:
-                    text = (await response.aread()).decode("utf-8", "replace")
-                    raise self._http_error(response.status_code, text,
-                                           response.headers.get("retry-after"))
-                async for delta in self._read(response):
-                    yield delta
+            while True:
+                budgeted = (request.thinking_budget is not None
+                            and self.takes_thinking_budget is not False)
+                body = request_body(request, model, strict_tools=self.strict_tools,
+                                    extra=self.extra_body, thinking_budget=budgeted)
+                async with client.stream("POST", f"{self.base_url}/chat/completions",
+                                         json=body) as response:
+                    if response.status_code != 200:
+                        text = (await response.aread()).decode("utf-8", "replace")
+                        if budgeted and _rejects_budget(response.status_code, text):
+                            # Once per backend: from now on the effort policy switches
+                            # settings instead, and this turn goes again without a budget.
+                            self.takes_thinking_budget = False
+                            continue
+                        raise self._http_error(response.status_code, text,
+                                               response.headers.get("retry-after"))
+                    if budgeted:
+                        self.takes_thinking_budget = True
+                    async for delta in self._read(response):
+                        yield delta
+                    return
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Retry(self._unreachable(exc)) from exc
 

@@ -78,7 +78,10 @@ def tool_schema(tool: dict[str, Any], strict: bool) -> dict[str, Any]:
 
 
 def request_body(request: ChatRequest, model: str, *, strict_tools: bool,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None,
+                 thinking_budget: bool = True) -> dict[str, Any]:
+    """The request's JSON body; `thinking_budget=False` leaves the budget out (a server
+    that rejected it)."""
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [_message(m) for m in request.messages]
     body: dict[str, Any] = {
@@ -93,6 +96,8 @@ def request_body(request: ChatRequest, model: str, *, strict_tools: bool,
         body["tool_choice"] = "auto"
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    if thinking_budget and request.thinking_budget is not None:
+        body["thinking_token_budget"] = request.thinking_budget  # vLLM's sampling parameter
     body.update(extra or {})
     return body
 

@@ -14,8 +14,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--effort", choices=("auto", "none", "high"), help="reasoning effort")
     parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
                         help="size of the repository map in the system prompt (0: none)")
-    parser.add_argument("--context-limit", type=int, default=100_000, metavar="TOKENS",
-                        help="compact older turns at 80%% of this (0: never)")
+    parser.add_argument("--context-limit", type=int, default=None, metavar="TOKENS",
+                        help="compact older turns at 80%% of this (default: the model's "
+                             "context as the server states it, else 32768; 0: never)")
 
 
 def run(args: argparse.Namespace) -> int:

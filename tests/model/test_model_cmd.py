@@ -55,3 +55,16 @@ def test_real_config_info_and_errors(tmp_path) -> None:
     assert "FP8 on 2×H200, 256K context" in info.stdout
     missing = tessera("check", str(tmp_path / "nowhere"), "--prompt-ids", "1", "--max-tokens", "1")
     assert missing.returncode == 2 and "neither params.json" in missing.stderr
+
+
+def test_tiny_with_a_long_context(tmp_path) -> None:
+    out = tmp_path / "long"
+    made = tessera("tiny", str(out), "--context", "65536")
+    assert made.returncode == 0, made.stderr
+    params = json.loads((out / "params.json").read_text())
+    assert params["max_position_embeddings"] == 65536
+    assert params["yarn"]["factor"] * params["yarn"]["original_max_position_embeddings"] == 65536
+    info = tessera("info", str(out), "--json")
+    assert info.returncode == 0, info.stderr
+    too_short = tessera("tiny", str(tmp_path / "short"), "--context", "32")
+    assert too_short.returncode == 2 and "context must be at least 64" in too_short.stderr

@@ -173,6 +173,7 @@ class ChatScreen(PlanningMixin, Screen):
             )
             self.stats.stream_started()
         elif isinstance(event, ev.Effort):
+            self.stats.effort_step(event.value, event.budget)
             self.stats.stream_started()
         elif isinstance(event, ev.ToolCall | ev.ToolResult | ev.Checkpoint | ev.Finish):
             self._flush()

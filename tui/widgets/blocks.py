@@ -127,6 +127,8 @@ class StepEntry(Entry):
             " · effort ",
             (r.effort, "bold magenta" if r.effort == "high" else "bold cyan"),
         )
+        if r.budget is not None:
+            label.append(f" · thinking budget {r.budget}", style="magenta")
         if r.switched:
             label.append(f" (switched; re-reads {r.reread_tokens} tokens)", style="yellow")
         label.append(f" — {r.reason}", style="dim")

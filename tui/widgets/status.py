@@ -33,6 +33,8 @@ class Stats:
     sandbox_isolated: bool | None = None
     state: str = "idle"
     mode: str = ""  # "plan" while plan mode is on
+    effort: str = ""  # the current step's effort value ("" before the first step)
+    thinking_budget: int | None = None  # its thinking budget (None: none)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _stream_started: float | None = None
     _stream_chars: int = 0
@@ -48,6 +50,9 @@ class Stats:
             if elapsed > 0.25:
                 # ~4 characters per token until the step's real usage arrives.
                 self.tokens_per_s = self._stream_chars / 4 / elapsed
+
+    def effort_step(self, value: str, budget: int | None) -> None:
+        self.effort, self.thinking_budget = value, budget
 
     def usage(self, prompt: int, cached: int, completion: int) -> None:
         self.prompt_tokens += prompt
@@ -95,7 +100,12 @@ class StatusBar(Widget):
         if s.sandbox_isolated is not False:
             text.append(" │ ")
             text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")
+        # Only a budgeted step shows its effort here; without budgets the transcript's
+        # step lines say it.
+        effort = ([] if s.thinking_budget is None
+                  else [f"effort {s.effort} · think ≤{_k(s.thinking_budget)}"])
         for part in (
+            *effort,
             ctx,
             f"tokens {_k(s.prompt_tokens + s.completion_tokens)} (out {_k(s.completion_tokens)})",
             f"cached {cached_share:.0%}",

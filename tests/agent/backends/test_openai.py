@@ -129,6 +129,48 @@ def test_request_carries_effort_tools_history_and_model(server: FakeOpenAIServer
                                    "content": "print(1)"}
 
 
+def test_a_thinking_budget_travels_as_vllms_parameter(server: FakeOpenAIServer) -> None:
+    server.replies = [Reply([chunk(content="ok", finish="stop")])]
+    backend = backend_for(server)
+    assert backend.takes_thinking_budget is None  # not known before a budgeted request
+    collect(backend, request())
+    assert "thinking_token_budget" not in (server.chat_requests()[0].body or {})
+    collect(backend, request(thinking_budget=0))
+    assert (server.chat_requests()[1].body or {})["thinking_token_budget"] == 0
+    assert backend.takes_thinking_budget is True
+
+
+# What vLLM 0.32 answers when it was started without a reasoning parser.
+VLLM_NO_REASONING = {"error": {
+    "message": "thinking_token_budget is set but reasoning_config is not configured. Please "
+               "set --reasoning-parser and/or --reasoning-config to use thinking_token_budget.",
+    "type": "BadRequestError", "param": None, "code": 400}}
+
+
+def test_a_server_rejecting_the_budget_is_asked_again_without_it_once(
+        server: FakeOpenAIServer) -> None:
+    server.replies = [Reply(status=400, error_body=VLLM_NO_REASONING),
+                      Reply([chunk(content="ok", finish="stop")])]
+    backend = backend_for(server, retries=0)
+    deltas = collect(backend, request(thinking_budget=512))
+    assert deltas[-1] == FinishDelta("stop", "ok")  # the turn itself still succeeds
+    first, second = (r.body or {} for r in server.chat_requests())
+    assert first["thinking_token_budget"] == 512 and "thinking_token_budget" not in second
+    assert backend.takes_thinking_budget is False
+    collect(backend, request(thinking_budget=512))  # remembered: no second rejection
+    assert len(server.chat_requests()) == 3
+    assert "thinking_token_budget" not in (server.chat_requests()[2].body or {})
+
+
+def test_other_bad_requests_are_not_taken_for_a_budget_rejection(
+        server: FakeOpenAIServer) -> None:
+    server.replies = [Reply(status=400, error_body={"error": {"message": "bad tools"}})]
+    backend = backend_for(server, retries=0)
+    with pytest.raises(RequestRejected, match="bad tools"):
+        collect(backend, request(thinking_budget=512))
+    assert backend.takes_thinking_budget is None and len(server.chat_requests()) == 1
+
+
 def test_images_travel_as_data_urls(server: FakeOpenAIServer, tmp_path: Path) -> None:
     from PIL import Image
 
