@@ -60,14 +60,19 @@ static inline float scale_at(const wscale_t *sc, long e, long j, long kb) {
     return sc->p[e * sc->expert_stride + (j / sc->rows_per) * sc->row_stride + kb] * 256.0f;
 }
 
-/* 16 E4M3 bytes → two vectors of 8 floats (× 2^-8), in natural order. */
-static inline __attribute__((always_inline)) void load16_fp8(const void *p, __m256 *lo, __m256 *hi) {
-    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
-    const __m256i h = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 1),
-                                       _mm256_set1_epi16((short)0xbf80));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+/* 32 E4M3 bytes → four vectors of 8 floats (× 2^-8) in the fp8 order: weights
+ * 0,2,..,14 | 16,18,..,30 | 1,3,..,15 | 17,19,..,31. */
+static inline __attribute__((always_inline)) void load32_fp8(const void *p, __m256 *q) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    const __m256i mask = _mm256_set1_epi16((short)0xbf80);
+    const __m256i even = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 1), mask);
+    const __m256i odd = _mm256_and_si256(_mm256_srai_epi16(v, 1), mask);
+    q[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(even));
+    q[1] = _mm256_cvtph_ps(_mm256_extracti128_si256(even, 1));
+    q[2] = _mm256_cvtph_ps(_mm256_castsi256_si128(odd));
+    q[3] = _mm256_cvtph_ps(_mm256_extracti128_si256(odd, 1));
 }
+
 
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -196,7 +201,8 @@ enum { STREAMS = 4, STREAM_ROWS = 3, ITEM_COLS = 256, STREAM_AHEAD = 512 };
 
 /* The split order: for bf16 weights, x rows keep each 16-block of k as its 8 even-indexed
  * values, then its 8 odd ones, matching the two halves a 32-byte bf16 load widens into. For
- * other weight types x rows keep the natural order. */
+ * FP8 weights, the fp8 order of `load32_fp8` (per 32-block: even values of each half, then
+ * odd ones). For other weight types x rows keep the natural order. */
 
 static inline __attribute__((always_inline)) void stream_block(
     const char *const *ws, const long *col, int kind, int nr, int once, const float *x, float *y,
@@ -231,16 +237,16 @@ static inline __attribute__((always_inline)) void stream_block(
                     }
                 }
         } else if (kind == W_FP8) {
-            for (int h = 0; h < 32; h += 16)
                 #pragma GCC unroll 8
                 for (int s = 0; s < STREAMS; s++) {
-                    __m256 lo, hi;
-                    load16_fp8(ws[s] + kk + h, &lo, &hi);
+                    __m256 q[4];
+                    load32_fp8(ws[s] + kk, q);
                     #pragma GCC unroll 8
                     for (int r = 0; r < nr; r++) {
-                        const float *xr = x + (long)r * k + kk + h;
-                        acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr), lo, acc[r][s]);
-                        acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8), hi, acc[r][s]);
+                        const float *xr = x + (long)r * k + kk;
+                        #pragma GCC unroll 4
+                        for (int i = 0; i < 4; i++)
+                            acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8 * i), q[i], acc[r][s]);
                     }
                 }
         } else {
@@ -323,20 +329,19 @@ static void pack_panel(const char *we, int kind, long j0, int k, float *buf,
     for (int c8 = 0; c8 < PANEL; c8 += 8) {
         const char *rows = we + (j0 + c8) * row_bytes;
         if (kind == W_FP8) { /* scaled here: the panel holds dequantised float32 weights */
-            for (int kk = 0; kk < k; kk += 16) {
-                __m256 lo[8], hi[8];
+            for (int kk = 0; kk < k; kk += 32) {
+                __m256 part[4][8];
                 #pragma GCC unroll 8
                 for (int r = 0; r < 8; r++) {
                     const __m256 s = _mm256_set1_ps(scale_at(sc, e, j0 + c8 + r, kk / sc->k_block));
-                    load16_fp8(rows + r * row_bytes + kk, &lo[r], &hi[r]);
-                    lo[r] = _mm256_mul_ps(lo[r], s);
-                    hi[r] = _mm256_mul_ps(hi[r], s);
+                    __m256 q[4];
+                    load32_fp8(rows + r * row_bytes + kk, q);
+                    for (int i = 0; i < 4; i++) part[i][r] = _mm256_mul_ps(q[i], s);
                 }
-                transpose8(lo);
-                transpose8(hi);
-                for (int q = 0; q < 8; q++) {
-                    _mm256_store_ps(buf + (kk + q) * PANEL + c8, lo[q]);
-                    _mm256_store_ps(buf + (kk + 8 + q) * PANEL + c8, hi[q]);
+                for (int i = 0; i < 4; i++) {
+                    transpose8(part[i]);
+                    for (int q = 0; q < 8; q++)
+                        _mm256_store_ps(buf + (kk + 8 * i + q) * PANEL + c8, part[i][q]);
                 }
             }
         } else if (kind == W_BF16) {
@@ -567,6 +572,20 @@ static inline void split_even_odd(__m256 *a, __m256 *b) {
     *b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xd8));
 }
 
+/* A float32 row in natural order → the fp8 order of `load32_fp8`, in place (n % 32 == 0). */
+static void to_fp8_order(float *row, int n) {
+    for (int i = 0; i < n; i += 32) {
+        __m256 a = _mm256_loadu_ps(row + i), b = _mm256_loadu_ps(row + i + 8);
+        __m256 c = _mm256_loadu_ps(row + i + 16), d = _mm256_loadu_ps(row + i + 24);
+        split_even_odd(&a, &b);
+        split_even_odd(&c, &d);
+        _mm256_storeu_ps(row + i, a);
+        _mm256_storeu_ps(row + i + 8, c);
+        _mm256_storeu_ps(row + i + 16, b);
+        _mm256_storeu_ps(row + i + 24, d);
+    }
+}
+
 /* float32 → x's dtype, 8 values; bf16 rounds to nearest even (as torch), NaN stays NaN. */
 static inline void store8_as(void *dst, long i, int kind, __m256 v) {
     if (kind == W_F32) { _mm256_storeu_ps((float *)dst + i, v); return; }
@@ -684,6 +703,7 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
     for (long r = 0; r < pairs; r++) {
         row_to_f32(x, order[r] / top_k * (long)hidden, x_kind, x_order, xs + r * hidden, hidden);
         if (a13) fake_quant_fp8(xs + r * hidden, hidden, a13[a13_n > 1 ? ids[order[r]] : 0]);
+        if (w_kind == W_FP8) to_fp8_order(xs + r * hidden, hidden);
     }
     int status = 0;
     if (lines)
@@ -709,6 +729,7 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
                 _mm256_storeu_ps(dst + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
         }
         if (a2) fake_quant_fp8(dst, inter, a2[a2_n > 1 ? ids[order[r]] : 0]);
+        if (w_kind == W_FP8) to_fp8_order(dst, inter);
     }
     if (lines && status == 0)
         status = grouped_lines(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo,
@@ -746,11 +767,36 @@ int tessera_linear(const void *x, int x_kind, const void *w, int w_kind, const f
     const int x_order = w_kind == W_BF16 ? W_BF16 : W_F32;
     float *xs = scratch, *ys = scratch + (long)rows * k;
 #pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
-    for (long r = 0; r < rows; r++) row_to_f32(x, r * (long)k, x_kind, x_order, xs + r * k, k);
+    for (long r = 0; r < rows; r++) {
+        row_to_f32(x, r * (long)k, x_kind, x_order, xs + r * k, k);
+        if (w_kind == W_FP8) to_fp8_order(xs + r * k, k);
+    }
     const int32_t seg_expert = 0, seg_lo = 0, seg_hi = rows;
     const int status = grouped_lines(w, w_kind, 0, xs, ys, &seg_expert, &seg_lo, &seg_hi, 1, n, k, &sc);
 #pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < rows; r++)
         for (int j = 0; j < n; j += 8) store8_as(out, r * (long)n + j, x_kind, _mm256_loadu_ps(ys + r * (long)n + j));
     return status;
+}
+
+/* A plain streaming read of `bytes` (a multiple of 64) on every thread: the memory-bandwidth
+ * yardstick the FP8/bf16 benchmark rows are compared with. Returns an OR of the data so the
+ * loads cannot be dropped. */
+long tessera_stream_read(const void *p, long bytes) {
+    const long lines = bytes / 64;
+    long folded = 0;
+#pragma omp parallel reduction(| : folded)
+    {
+        __m256i acc = _mm256_setzero_si256();
+#pragma omp for schedule(static)
+        for (long i = 0; i < lines; i++) {
+            const __m256i *line = (const __m256i *)((const char *)p + i * 64);
+            _mm_prefetch((const char *)line + 512, _MM_HINT_NTA);
+            acc = _mm256_or_si256(acc, _mm256_or_si256(_mm256_loadu_si256(line),
+                                                       _mm256_loadu_si256(line + 1)));
+        }
+        folded |= _mm256_extract_epi64(acc, 0) | _mm256_extract_epi64(acc, 1) |
+                  _mm256_extract_epi64(acc, 2) | _mm256_extract_epi64(acc, 3);
+    }
+    return folded;
 }

@@ -92,10 +92,11 @@ def _library() -> ctypes.CDLL | None:
         "tessera_moe": [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i64,
                         ptr, ptr, ptr, ptr, ptr, i32, ptr, i32],
         "tessera_linear": [ptr, i32, ptr, i32, ptr, ptr, ptr, i32, i32, i32, ptr, i64],
+        "tessera_stream_read": [ptr, i64],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
+        fn.restype = ctypes.c_long if name == "tessera_stream_read" else ctypes.c_int
         fn.argtypes = argtypes
     return lib
 
@@ -143,6 +144,15 @@ class WeightScale:
 
     def pointers(self) -> tuple[int, ctypes.Array]:
         return self.values.data_ptr(), self.fields
+
+
+def stream_read(buffer: torch.Tensor) -> int:
+    """Read a contiguous CPU tensor once on every thread (whole 64-byte lines): the
+    memory-bandwidth yardstick of the benchmarks. Returns an OR of its bytes."""
+    lib = _library()
+    assert lib is not None and buffer.is_contiguous()
+    nbytes = buffer.numel() * buffer.element_size() // 64 * 64
+    return int(lib.tessera_stream_read(buffer.data_ptr(), nbytes))
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, scale: WeightScale | None) -> torch.Tensor:
