@@ -3,8 +3,9 @@
 `Fp8MoEMethod` is not a CustomOp, so it cannot be swapped by name; instead this config is
 registered as ``tessera_fp8`` and claims FP8 checkpoints of the target model through
 `override_quantization_method` (or explicitly with ``--quantization tessera_fp8``). Linear
-layers, KV cache and skipped layers get exactly what vLLM's `Fp8Config` gives them; routed
-experts get `TesseraFp8MoEMethod`, which creates the same parameters as vLLM's FP8 MoE method
+layers get `fp8_linear.TesseraCpuFp8LinearMethod` on CPU, where vLLM's FP8 linear does not run,
+and vLLM's own elsewhere; KV cache and skipped layers get exactly what `Fp8Config` gives them;
+routed experts get `TesseraFp8MoEMethod`, which creates the same parameters as vLLM's FP8 MoE method
 and keeps them as loaded: FP8 E4M3 weights, per-expert (w13: per gate/up shard) or 128×128 block
 weight scales and static per-expert activation scales, which `kernels.moe` takes as they are
 (no requantising of w1/w3 to one shared scale, no max over the experts' activation scales).
@@ -103,6 +104,10 @@ class TesseraFp8Config(Fp8Config):
         return QUANTIZATION_NAME
 
     def get_quant_method(self, layer: Any, prefix: str) -> Any:
+        if _cpu_fp8_linear(self, layer, prefix):
+            from model.vllm_plugin.fp8_linear import TesseraCpuFp8LinearMethod
+
+            return TesseraCpuFp8LinearMethod(self)
         method = super().get_quant_method(layer, prefix)
         if isinstance(layer, RoutedExperts) and isinstance(method, Fp8MoEMethod):
             reason = unsupported_reason(layer.moe_config)
@@ -110,6 +115,18 @@ class TesseraFp8Config(Fp8Config):
                 return TesseraFp8MoEMethod(self, layer)
             logger.info("tessera MoE plugin: leaving %s to vLLM (%s)", prefix, reason)
         return method
+
+
+def _cpu_fp8_linear(config: Fp8Config, layer: Any, prefix: str) -> bool:
+    """An FP8 linear layer on vLLM's CPU platform, where vLLM's own FP8 linear cannot run."""
+    from vllm.model_executor.layers.linear import LinearBase
+    from vllm.model_executor.layers.quantization.utils.quant_utils import is_layer_skipped
+    from vllm.platforms import current_platform
+
+    return (current_platform.is_cpu() and isinstance(layer, LinearBase)
+            and not is_layer_skipped(prefix=prefix, ignored_layers=config.ignored_layers,
+                                     fused_mapping=config.packed_modules_mapping,
+                                     match_mode=config.ignored_layers_match_mode))
 
 
 def register_fp8() -> None:

@@ -3,7 +3,9 @@
     python fp8_vllm_run.py CHECKPOINT IGNORED_JSON PROMPT_IDS MAX_TOKENS
 
 The FP8 linear layers listed in IGNORED_JSON are marked as not quantised (their weights are
-stored dequantised), since vLLM's FP8 linear kernels do not run on CPU; the experts stay FP8.
+stored dequantised); an empty list leaves every linear layer FP8 (our CPU FP8 linear method).
+The last line printed is JSON: tokens, logprobs, the quantization method, and the engine's
+resident parameter bytes (all, and those stored as FP8).
 """
 
 from __future__ import annotations
@@ -11,6 +13,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+
+
+def parameter_bytes(model) -> dict[str, int]:
+    import torch
+
+    total = fp8 = 0
+    for parameter in model.parameters():
+        size = parameter.numel() * parameter.element_size()
+        total += size
+        fp8 += size if parameter.dtype == torch.float8_e4m3fn else 0
+    return {"weight_bytes": total, "fp8_weight_bytes": fp8}
 
 
 def main() -> None:
@@ -34,8 +47,10 @@ def main() -> None:
     tokens = list(completion.token_ids)
     logprobs = [float(step[t].logprob) for t, step in zip(tokens, completion.logprobs,
                                                           strict=True)]
+    memory = llm.apply_model(parameter_bytes)[0]
     print(json.dumps({"token_ids": tokens, "logprobs": logprobs,
-                      "quantization": llm.llm_engine.vllm_config.model_config.quantization}))
+                      "quantization": llm.llm_engine.vllm_config.model_config.quantization,
+                      **memory}))
 
 
 if __name__ == "__main__":
