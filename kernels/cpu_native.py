@@ -73,8 +73,27 @@ def _build(source: bytes) -> Path:
     return target
 
 
+# Set by `disable` (a failed self-check before serving): the torch path serves from then on.
+_disabled: dict[str, str] = {}
+
+
+def disable(reason: str) -> None:
+    """Stop using the native kernels in this process (`available()` turns False)."""
+    _disabled["reason"] = reason
+    _library.cache_clear()
+
+
+def enable() -> None:
+    """Undo `disable` (tests)."""
+    _disabled.clear()
+    _library.cache_clear()
+
+
 @cache
 def _library() -> ctypes.CDLL | None:
+    if "reason" in _disabled:
+        log.warning("CPU native kernels disabled (%s); using torch only", _disabled["reason"])
+        return None
     if os.environ.get("TESSERA_CPU_NATIVE", "1") == "0":
         log.info("CPU MoE native kernel disabled by TESSERA_CPU_NATIVE=0")
         return None

@@ -22,7 +22,8 @@ from vllm.model_executor.layers.fused_moe.routed_experts import RoutedExperts
 from vllm.model_executor.layers.quantization import register_quantization_config
 from vllm.model_executor.layers.quantization.fp8 import Fp8Config, Fp8MoEMethod
 
-from model.vllm_plugin.experts import run_routed_experts
+from model.vllm_plugin.experts import backend_for, run_routed_experts
+from model.vllm_plugin.serving_check import check_before_serving
 from model.vllm_plugin.target import hf_config_is_target, unsupported_reason
 from model.vllm_plugin.unquantized import layer_unsupported_reason
 
@@ -41,6 +42,8 @@ class TesseraFp8MoEMethod(FusedMoEMethodBase):
         self.weight_scale_name = "weight_scale_inv" if self.block_quant else "weight_scale"
         self.moe_block_shape = self.weight_block_size
         self.weight_scale_refine = None
+        # vLLM's own FP8 MoE method, when the self-check before serving failed on a GPU.
+        self.builtin: Fp8MoEMethod | None = None
 
     # Same parameters, names and loaders as vLLM's FP8 MoE method, so checkpoints load alike.
     create_weights = Fp8MoEMethod.create_weights
@@ -58,11 +61,24 @@ class TesseraFp8MoEMethod(FusedMoEMethodBase):
 
         return FusedMoEQuantConfig.make()
 
+    def _scales(self, layer: Any) -> dict[str, torch.Tensor | None]:
+        return {"w13_scale": getattr(layer, f"w13_{self.weight_scale_name}"),
+                "w2_scale": getattr(layer, f"w2_{self.weight_scale_name}"),
+                "a13_scale": layer.w13_input_scale, "a2_scale": layer.w2_input_scale}
+
     def process_weights_after_loading(self, layer: Any) -> None:
         if reason := layer_unsupported_reason(layer):
             raise RuntimeError(
                 f"tessera MoE plugin cannot run {layer.layer_name} ({reason}); "
                 "serve this model with TESSERA_MOE_PLUGIN=0")
+        device = layer.w13_weight.device
+        check = check_before_serving(layer, backend_for(device.type), fp8=True,
+                                     scales=self._scales(layer))
+        # On CPU the failed check has switched our native kernels off (the torch path
+        # serves); on a GPU vLLM's own FP8 MoE takes this layer over.
+        if not check.ok and device.type != "cpu":
+            self.builtin = Fp8MoEMethod(self.quant_config, layer)
+            self.builtin.process_weights_after_loading(layer)
 
     def apply(
         self,
@@ -73,13 +89,11 @@ class TesseraFp8MoEMethod(FusedMoEMethodBase):
         shared_experts: Any,
         shared_experts_input: torch.Tensor | None,
     ) -> torch.Tensor:
-        return run_routed_experts(
-            layer, x, topk_weights, topk_ids, precision="fp8",
-            w13_scale=getattr(layer, f"w13_{self.weight_scale_name}"),
-            w2_scale=getattr(layer, f"w2_{self.weight_scale_name}"),
-            a13_scale=layer.w13_input_scale,
-            a2_scale=layer.w2_input_scale,
-        )
+        if self.builtin is not None:
+            return self.builtin.apply(layer, x, topk_weights, topk_ids, shared_experts,
+                                      shared_experts_input)
+        return run_routed_experts(layer, x, topk_weights, topk_ids, precision="fp8",
+                                  **self._scales(layer))
 
 
 class TesseraFp8Config(Fp8Config):

