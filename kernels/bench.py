@@ -9,7 +9,8 @@ other processes, or a warm cache, favours no implementation) and the median is r
 the ratio vLLM time / our time (≥ 1 means we are no slower). ``--threads 1 2`` prints a table
 per thread count; the thread count applies to every implementation alike.
 
-GPU mode is `kernels.bench_gpu` (see docs/perf/README.md).
+``--fp8``: FP8 against bf16 experts at the real layer width beside a plain streaming read
+(`kernels.bench_fp8`). GPU mode is `kernels.bench_gpu` (see docs/perf/README.md).
 """
 
 from __future__ import annotations
@@ -140,11 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (needs CUDA)")
     parser.add_argument("--dry-run", action="store_true",
                         help="with --gpu: exercise the GPU script on CPU, tiny shape, no figures")
-    parser.add_argument("--experts", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=1024)
-    parser.add_argument("--inter", type=int, default=512)
+    parser.add_argument("--fp8", action="store_true",
+                        help="FP8 vs bf16 experts at the real width (H=4096, I=2048) and a "
+                             "streaming read of the same bytes")
+    parser.add_argument("--experts", type=int, default=None,
+                        help="experts in the layer (default 32; the slice kept with --fp8)")
+    parser.add_argument("--hidden", type=int, default=None, help="default 1024; --fp8: 4096")
+    parser.add_argument("--inter", type=int, default=None, help="default 512; --fp8: 2048")
     parser.add_argument("--top-k", type=int, default=4)
-    parser.add_argument("--tokens", type=int, nargs="+", default=[1, 16, 256, 2048])
+    parser.add_argument("--tokens", type=int, nargs="+", default=None,
+                        help="default 1 16 256 2048; --fp8: 1 16")
     parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32"],
                         choices=["bfloat16", "float32"])
     parser.add_argument("--reps", type=int, default=15)
@@ -156,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-missing-vllm", action="store_true")
     parser.add_argument("--out-dir", default="docs/perf", help="GPU mode: where results go")
     args = parser.parse_args(argv)
+    real_width = args.fp8
+    args.experts = args.experts or 32
+    args.hidden = args.hidden or (4096 if real_width else 1024)
+    args.inter = args.inter or (2048 if real_width else 512)
+    args.tokens = args.tokens or ([1, 16] if real_width else [1, 16, 256, 2048])
+    if args.fp8:
+        from kernels.bench_fp8 import run_fp8
+
+        return run_fp8(args)
     if args.gpu:
         from kernels.bench_gpu import run_gpu
 

@@ -1,14 +1,15 @@
 """The CPU path: tokens grouped by expert, each touched expert's weights streamed once.
 
 Why this shape: on a CPU the cost is streaming each touched expert's weights through a GEMM.
-With float32/bf16/fp16 weights and the AVX2 kernel available, the whole MoE is native
+With float32/bf16/fp16 or FP8 E4M3 weights (widths in whole 64-byte lines) and the AVX2
+kernel available, the whole MoE is native
 (`cpu_native.fused_moe`): experts with few rows read their weights as several long streams
 at once, busy ones through packed float32 panels and an outer-product micro-kernel; grouping,
 gathers, SiLU·up and the combine are in the same call. torch's own GEMMs cost about one GEMV
 per row at decode sizes and need a float32 copy of bf16 weights; the native call beats them,
 and vLLM's CPU op at nearly every measured size (docs/perf/cpu_moe.md).
 
-Otherwise (FP8 weights, no AVX2/gcc, or widths the kernel does not take) tokens are grouped
+Otherwise (no AVX2/gcc, or widths the kernel does not take) tokens are grouped
 by expert (tiny batches on the host from a plain list, larger ones with one stable argsort)
 and run as per-expert matmuls in torch on the weight *views* (no gather copies), or one
 padded ``bmm`` when every expert is busy.
@@ -16,9 +17,9 @@ padded ``bmm`` when every expert is busy.
 The routing weight is applied to the down projection's rows and the rows are summed into the
 token's output in a fixed order, which is deterministic on CPU.
 
-FP8 weights are dequantised per touched expert and computed in float32 (the CPU has no FP8
-GEMM); with static activation scales the GEMM inputs are quantised to FP8 first, exactly as the
-GPU kernels do.
+On that torch path FP8 weights are dequantised per touched expert and computed in float32;
+natively they stay E4M3 in memory and are widened in registers. With static activation
+scales the GEMM inputs are quantised to FP8 first on both paths, exactly as the GPU kernels do.
 """
 
 from __future__ import annotations
@@ -105,7 +106,15 @@ def moe_cpu(
     if tokens == 0:
         return torch.zeros(0, hidden, dtype=x.dtype, device=x.device)
     if native_takes(problem, w13, w2):
-        return cpu_native.fused_moe(x, w13, w2, weights, ids)  # checks the ids' range
+        if not problem.fp8:
+            return cpu_native.fused_moe(x, w13, w2, weights, ids)  # checks the ids' range
+        return cpu_native.fused_moe(
+            x, w13, w2, weights, ids,
+            w13_scale=cpu_native.WeightScale(w13_scale, problem.w13_layout, w13.shape[1],
+                                             problem.hidden),
+            w2_scale=cpu_native.WeightScale(w2_scale, problem.w2_layout, problem.hidden,
+                                            problem.intermediate),
+            a13_scale=a13_scale, a2_scale=a2_scale)
     check_ids_range(ids, problem.experts)
     num_pairs = tokens * top_k
     if num_pairs <= _HOST_GROUPING_MAX_PAIRS:
@@ -140,7 +149,7 @@ def _combine(down, weights, order, tokens, top_k, hidden, dtype) -> torch.Tensor
 
 def native_takes(problem: MoeProblem, w13: torch.Tensor, w2: torch.Tensor) -> bool:
     """Whether the call runs natively (`cpu_native.fused_moe`) rather than in torch."""
-    return not problem.fp8 and cpu_native.supports(w13) and cpu_native.supports(w2)
+    return cpu_native.supports(w13) and cpu_native.supports(w2)
 
 
 def _dense_pays(rows: list[int], num_pairs: int, experts: int, compute: torch.dtype) -> bool:

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2 };
+enum { W_F32 = 0, W_BF16 = 1, W_F16 = 2, W_FP8 = 3 };
 enum { ROWS = 4, COLS_PER_TILE = 24, ROW_BLOCK = 64, SERIAL_BELOW_ROWS = 64 };
 
 static inline __attribute__((always_inline)) __m256 load8(const void *w, long i, int kind) {
@@ -35,8 +35,44 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, long i,
 }
 
 static inline __attribute__((always_inline)) long elem_size(int kind) {
-    return kind == W_F32 ? 4 : 2;
+    return kind == W_F32 ? 4 : kind == W_FP8 ? 1 : 2;
 }
+
+/* ---- FP8 E4M3 weights ---------------------------------------------------------------------
+ *
+ * Widened in registers, never copied: each byte s.eeee.mmm becomes the float16 bit pattern
+ * s.0eeee.mmm0000000 (two shifts and a mask on 16 lanes), which F16C widens to float32. That
+ * float16 is the E4M3 value × 2^-8 exactly, subnormals included (the F16C unit handles them
+ * whatever the denormal mode), so the scale carries the factor 256. E4M3's NaN pattern (0x7f)
+ * reads as 480: a checkpoint holds no NaN weights.
+ *
+ * Scales (`wscale_t`, dequantised = fp8 · scale): weight row j of expert e, k-block kb uses
+ * p[e · expert_stride + (j / rows_per) · row_stride + kb]. Per tensor: all strides 0, one
+ * k-block; per expert: expert_stride 1; gate/up shards: rows_per = I, row_stride 1; one scale
+ * per row (a linear layer's shards, expanded): rows_per 1, row_stride 1; 128×128 blocks:
+ * rows_per 128, row_stride = k-blocks, k_block 128. k_block is k when there is one k-block. */
+typedef struct { const float *p; long expert_stride; long rows_per; long row_stride; long k_block; } wscale_t;
+
+static const wscale_t NO_SCALE = {0, 0, 1, 0, 1L << 30};
+
+static inline float scale_at(const wscale_t *sc, long e, long j, long kb) {
+    if (!sc->p) return 1.0f;
+    return sc->p[e * sc->expert_stride + (j / sc->rows_per) * sc->row_stride + kb] * 256.0f;
+}
+
+/* 32 E4M3 bytes → four vectors of 8 floats (× 2^-8) in the fp8 order: weights
+ * 0,2,..,14 | 16,18,..,30 | 1,3,..,15 | 17,19,..,31. */
+static inline __attribute__((always_inline)) void load32_fp8(const void *p, __m256 *q) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    const __m256i mask = _mm256_set1_epi16((short)0xbf80);
+    const __m256i even = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 1), mask);
+    const __m256i odd = _mm256_and_si256(_mm256_srai_epi16(v, 1), mask);
+    q[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(even));
+    q[1] = _mm256_cvtph_ps(_mm256_extracti128_si256(even, 1));
+    q[2] = _mm256_cvtph_ps(_mm256_castsi256_si128(odd));
+    q[3] = _mm256_cvtph_ps(_mm256_extracti128_si256(odd, 1));
+}
+
 
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -165,11 +201,12 @@ enum { STREAMS = 4, STREAM_ROWS = 3, ITEM_COLS = 256, STREAM_AHEAD = 512 };
 
 /* The split order: for bf16 weights, x rows keep each 16-block of k as its 8 even-indexed
  * values, then its 8 odd ones, matching the two halves a 32-byte bf16 load widens into. For
- * other weight types x rows keep the natural order. */
+ * FP8 weights, the fp8 order of `load32_fp8` (per 32-block: even values of each half, then
+ * odd ones). For other weight types x rows keep the natural order. */
 
 static inline __attribute__((always_inline)) void stream_block(
     const char *const *ws, const long *col, int kind, int nr, int once, const float *x, float *y,
-    int n_out, int k) {
+    int n_out, int k, int k_lo, int k_hi, const float *scl, int add) {
     const long elem = elem_size(kind);
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     __m256 acc[STREAM_ROWS][STREAMS];
@@ -177,7 +214,7 @@ static inline __attribute__((always_inline)) void stream_block(
     for (int r = 0; r < STREAM_ROWS; r++)
         #pragma GCC unroll 8
         for (int s = 0; s < STREAMS; s++) acc[r][s] = _mm256_setzero_ps();
-    for (int kk = 0; kk < k; kk += 32) {
+    for (int kk = k_lo; kk < k_hi; kk += 32) {
         #pragma GCC unroll 8
         for (int s = 0; s < STREAMS; s++)
             for (long b = 0; b < 32 * elem; b += 64) {
@@ -199,6 +236,19 @@ static inline __attribute__((always_inline)) void stream_block(
                         acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8), odd, acc[r][s]);
                     }
                 }
+        } else if (kind == W_FP8) {
+                #pragma GCC unroll 8
+                for (int s = 0; s < STREAMS; s++) {
+                    __m256 q[4];
+                    load32_fp8(ws[s] + kk, q);
+                    #pragma GCC unroll 8
+                    for (int r = 0; r < nr; r++) {
+                        const float *xr = x + (long)r * k + kk;
+                        #pragma GCC unroll 4
+                        for (int i = 0; i < 4; i++)
+                            acc[r][s] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8 * i), q[i], acc[r][s]);
+                    }
+                }
         } else {
             for (int h = 0; h < 32; h += 8)
                 #pragma GCC unroll 8
@@ -214,15 +264,22 @@ static inline __attribute__((always_inline)) void stream_block(
     #pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         #pragma GCC unroll 8
-        for (int s = 0; s < STREAMS; s++) y[(long)r * n_out + col[s]] = hsum(acc[r][s]);
+        for (int s = 0; s < STREAMS; s++) {
+            float *dst = y + (long)r * n_out + col[s];
+            const float v = kind == W_FP8 ? hsum(acc[r][s]) * scl[s] : hsum(acc[r][s]);
+            *dst = add ? *dst + v : v;
+        }
 }
 
 static void stream_any(const char *const *ws, const long *col, int kind, int nr, int once,
-                       const float *x, float *y, int n_out, int k) {
+                       const float *x, float *y, int n_out, int k, int k_lo, int k_hi,
+                       const float *scl, int add) {
+#define STREAM_ARGS once, x, y, n_out, k, k_lo, k_hi, scl, add
 #define STREAM_KINDS(R)                                                              \
-    if (kind == W_BF16) stream_block(ws, col, W_BF16, R, once, x, y, n_out, k);         \
-    else if (kind == W_F16) stream_block(ws, col, W_F16, R, once, x, y, n_out, k);     \
-    else stream_block(ws, col, W_F32, R, once, x, y, n_out, k);                        \
+    if (kind == W_BF16) stream_block(ws, col, W_BF16, R, STREAM_ARGS);                 \
+    else if (kind == W_F16) stream_block(ws, col, W_F16, R, STREAM_ARGS);             \
+    else if (kind == W_FP8) stream_block(ws, col, W_FP8, R, STREAM_ARGS);             \
+    else stream_block(ws, col, W_F32, R, STREAM_ARGS);                                 \
     return;
     switch (nr) {
     case 1: STREAM_KINDS(1)
@@ -230,6 +287,7 @@ static void stream_any(const char *const *ws, const long *col, int kind, int nr,
     default: STREAM_KINDS(3)
     }
 #undef STREAM_KINDS
+#undef STREAM_ARGS
 }
 
 /* ---- Larger batches: packed float32 panels and an outer-product micro-kernel ------------
@@ -264,12 +322,29 @@ static inline void transpose8(__m256 *r) {
 
 /* Weight columns j0 .. j0+PANEL-1 of one expert → buf[kp · PANEL + c], float32, where kp is
  * k's position in the x rows (the split order). k % 32 == 0. */
-static void pack_panel(const char *we, int kind, long j0, int k, float *buf) {
+static void pack_panel(const char *we, int kind, long j0, int k, float *buf,
+                       const wscale_t *sc, long e) {
     const long row_bytes = (long)k * elem_size(kind);
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     for (int c8 = 0; c8 < PANEL; c8 += 8) {
         const char *rows = we + (j0 + c8) * row_bytes;
-        if (kind == W_BF16) {
+        if (kind == W_FP8) { /* scaled here: the panel holds dequantised float32 weights */
+            for (int kk = 0; kk < k; kk += 32) {
+                __m256 part[4][8];
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const __m256 s = _mm256_set1_ps(scale_at(sc, e, j0 + c8 + r, kk / sc->k_block));
+                    __m256 q[4];
+                    load32_fp8(rows + r * row_bytes + kk, q);
+                    for (int i = 0; i < 4; i++) part[i][r] = _mm256_mul_ps(q[i], s);
+                }
+                for (int i = 0; i < 4; i++) {
+                    transpose8(part[i]);
+                    for (int q = 0; q < 8; q++)
+                        _mm256_store_ps(buf + (kk + 8 * i + q) * PANEL + c8, part[i][q]);
+                }
+            }
+        } else if (kind == W_BF16) {
             for (int kk = 0; kk < k; kk += 16) {
                 __m256 even[8], odd[8];
                 #pragma GCC unroll 8
@@ -336,8 +411,10 @@ static void tile_any(const float *buf, const float *x, float *y, int mr, int n_o
 typedef struct { int seg, lo, hi, j0, j1, tile; } item_t;
 
 static void stream_item(const char *we, int kind, const item_t *it, const float *x, float *y,
-                        int n_out, int k) {
+                        int n_out, int k, const wscale_t *sc, long e) {
     const long row_bytes = (long)k * elem_size(kind);
+    /* FP8 with 128×128 blocks: one pass per k-block, each adding its scaled partial sums. */
+    const int k_step = kind == W_FP8 && sc->k_block < k ? (int)sc->k_block : k;
     const int run = (it->j1 - it->j0) / STREAMS;
     /* One row group reads each weight line once: prefetch it non-temporally (measured
      * 10-25 % faster for float32); with more, the next groups re-read it from cache. */
@@ -349,9 +426,15 @@ static void stream_item(const char *we, int kind, const item_t *it, const float 
             col[st] = it->j0 + (long)st * run + c;
             ws[st] = we + col[st] * row_bytes;
         }
-        for (int r0 = it->lo; r0 < it->hi; r0 += STREAM_ROWS) {
-            const int nr = it->hi - r0 < STREAM_ROWS ? it->hi - r0 : STREAM_ROWS;
-            stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out, n_out, k);
+        for (int k_lo = 0; k_lo < k; k_lo += k_step) {
+            float scl[STREAMS];
+            for (int st = 0; st < STREAMS; st++) scl[st] = scale_at(sc, e, col[st], k_lo / k_step);
+            const int k_hi = k_lo + k_step < k ? k_lo + k_step : k;
+            for (int r0 = it->lo; r0 < it->hi; r0 += STREAM_ROWS) {
+                const int nr = it->hi - r0 < STREAM_ROWS ? it->hi - r0 : STREAM_ROWS;
+                stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out,
+                           n_out, k, k_lo, k_hi, scl, k_lo > 0);
+            }
         }
     }
 }
@@ -360,9 +443,10 @@ static void stream_item(const char *we, int kind, const item_t *it, const float 
  * rows stay in L1 while the panels stream from L2 (the other way round, x rows and panel
  * both stream from L2 and the micro-kernel runs at a third of its speed). */
 static void tile_item(const char *we, int kind, const item_t *it, const float *x, float *y,
-                      int n_out, int k, float *buf) {
+                      int n_out, int k, float *buf, const wscale_t *sc, long e) {
     const int panels = (it->j1 - it->j0) / PANEL;
-    for (int p = 0; p < panels; p++) pack_panel(we, kind, it->j0 + p * PANEL, k, buf + (long)p * PANEL * k);
+    for (int p = 0; p < panels; p++)
+        pack_panel(we, kind, it->j0 + p * PANEL, k, buf + (long)p * PANEL * k, sc, e);
     for (int r0 = it->lo; r0 < it->hi; r0 += TILE_MR) {
         const int mr = it->hi - r0 < TILE_MR ? it->hi - r0 : TILE_MR;
         for (int p = 0; p < panels; p++)
@@ -383,7 +467,7 @@ static int tile_cols(int k) {
  * TILE_MIN_ROWS or more through packed panels. Returns -3 when out of memory. */
 static int grouped_lines(const void *w, int kind, long expert_stride, const float *x, float *y,
                          const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
-                         int num_segments, int n_out, int k) {
+                         int num_segments, int n_out, int k, const wscale_t *sc) {
     const int cols = tile_cols(k);
     long count = 0;
     for (int s = 0; s < num_segments; s++) {
@@ -417,9 +501,10 @@ static int grouped_lines(const void *w, int kind, long expert_stride, const floa
          * Each output element still belongs to one item, computed in a fixed order. */
 #pragma omp for schedule(dynamic, 1)
         for (long i = 0; i < n; i++) {
-            const char *we = (const char *)w + seg_expert[items[i].seg] * expert_stride * elem;
+            const long e = seg_expert[items[i].seg];
+            const char *we = (const char *)w + e * expert_stride * elem;
             if (!items[i].tile) {
-                stream_item(we, kind, &items[i], x, y, n_out, k);
+                stream_item(we, kind, &items[i], x, y, n_out, k, sc, e);
                 continue;
             }
             if (!buf) buf = aligned_alloc(64, sizeof(float) * (size_t)cols * (size_t)k);
@@ -428,7 +513,7 @@ static int grouped_lines(const void *w, int kind, long expert_stride, const floa
                 failed = 1;
                 continue;
             }
-            tile_item(we, kind, &items[i], x, y, n_out, k, buf);
+            tile_item(we, kind, &items[i], x, y, n_out, k, buf, sc, e);
         }
         free(buf);
     }
@@ -487,6 +572,20 @@ static inline void split_even_odd(__m256 *a, __m256 *b) {
     *b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xd8));
 }
 
+/* A float32 row in natural order → the fp8 order of `load32_fp8`, in place (n % 32 == 0). */
+static void to_fp8_order(float *row, int n) {
+    for (int i = 0; i < n; i += 32) {
+        __m256 a = _mm256_loadu_ps(row + i), b = _mm256_loadu_ps(row + i + 8);
+        __m256 c = _mm256_loadu_ps(row + i + 16), d = _mm256_loadu_ps(row + i + 24);
+        split_even_odd(&a, &b);
+        split_even_odd(&c, &d);
+        _mm256_storeu_ps(row + i, a);
+        _mm256_storeu_ps(row + i + 8, c);
+        _mm256_storeu_ps(row + i + 16, b);
+        _mm256_storeu_ps(row + i + 24, d);
+    }
+}
+
 /* float32 → x's dtype, 8 values; bf16 rounds to nearest even (as torch), NaN stays NaN. */
 static inline void store8_as(void *dst, long i, int kind, __m256 v) {
     if (kind == W_F32) { _mm256_storeu_ps((float *)dst + i, v); return; }
@@ -506,6 +605,32 @@ static inline void store8_as(void *dst, long i, int kind, __m256 v) {
     _mm_storeu_si128((__m128i *)((uint16_t *)dst + i), h);
 }
 
+/* Static FP8 activation quantisation of one float32 row in place, n % 8 == 0:
+ * fp8(v / scale) · scale with torch's rounding (to nearest even, saturating at ±448); a
+ * non-finite v / scale becomes NaN, as `kernels.fp8.quantize_activation`. */
+static void fake_quant_fp8(float *row, int n, float scale) {
+    const __m256 s = _mm256_set1_ps(scale), sign = _mm256_set1_ps(-0.0f);
+    const __m256 min_normal = _mm256_set1_ps(0.015625f); /* 2^-6 */
+    const __m256i round_bias = _mm256_set1_epi32(0x7ffff), keep = _mm256_set1_epi32(~0xfffff);
+    for (int i = 0; i < n; i += 8) {
+        const __m256 v = _mm256_div_ps(_mm256_loadu_ps(row + i), s);
+        const __m256 bad = _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_NEQ_UQ);
+        const __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(448.0f));
+        const __m256i u = _mm256_castps_si256(a);
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1));
+        const __m256 normal = _mm256_castsi256_ps(_mm256_and_si256(
+            _mm256_add_epi32(u, _mm256_add_epi32(round_bias, odd)), keep));
+        const __m256 sub = _mm256_mul_ps(
+            _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(512.0f)),
+                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+            _mm256_set1_ps(1.0f / 512.0f));
+        __m256 q = _mm256_blendv_ps(normal, sub, _mm256_cmp_ps(a, min_normal, _CMP_LT_OQ));
+        q = _mm256_or_ps(q, _mm256_and_ps(v, sign));
+        q = _mm256_blendv_ps(_mm256_mul_ps(q, s), _mm256_set1_ps(__builtin_nanf("")), bad);
+        _mm256_storeu_ps(row + i, q);
+    }
+}
+
 /* Scratch floats for `pairs` rows: x rows, gate/up, SiLU·up, down. */
 static long moe_scratch(long pairs, int hidden, int inter) {
     return pairs * (2L * hidden + 3L * inter);
@@ -519,12 +644,28 @@ static long moe_scratch(long pairs, int hidden, int inter) {
  * `moe_scratch` floats (the caller keeps it between calls: a fresh buffer of this
  * size each call costs page faults). Returns 0, or < 0 for bad arguments (-2: an id out of
  * range, -4: scratch too small), or -3 when out of memory. */
+static wscale_t wscale(const float *p, const long *layout) {
+    if (!p) return NO_SCALE;
+    return (wscale_t){p, layout[0], layout[1] > 0 ? layout[1] : 1, layout[2],
+                      layout[3] > 0 ? layout[3] : 1};
+}
+
+/* FP8 weights (w_kind W_FP8) take their scales as `s13`/`s2` with a layout of four longs each
+ * (expert_stride, rows_per, row_stride, k_block: see `wscale_t`), and optionally static
+ * activation scales `a13`/`a2` (`a*_n` values: 1, or one per expert), with which the GEMM
+ * inputs are quantised to FP8 first; FP8 needs hidden % 32 == 0 and inter % 32 == 0. */
 int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int w_kind,
                 const float *route_w, const int32_t *ids, void *out, int tokens, int top_k,
-                int experts, int hidden, int inter, float *scratch, long scratch_floats) {
-    if (hidden % 8 != 0 || inter % 8 != 0 || w_kind < W_F32 || w_kind > W_F16 ||
+                int experts, int hidden, int inter, float *scratch, long scratch_floats,
+                const float *s13, const long *layout13, const float *s2, const long *layout2,
+                const float *a13, int a13_n, const float *a2, int a2_n) {
+    if (hidden % 8 != 0 || inter % 8 != 0 || w_kind < W_F32 || w_kind > W_FP8 ||
         x_kind < W_F32 || x_kind > W_F16 || top_k < 1 || experts < 1)
         return -1;
+    if (w_kind == W_FP8 && (hidden % 32 || inter % 32 || !s13 || !s2 || !layout13 || !layout2))
+        return -1;
+    const wscale_t sc13 = w_kind == W_FP8 ? wscale(s13, layout13) : NO_SCALE;
+    const wscale_t sc2 = w_kind == W_FP8 ? wscale(s2, layout2) : NO_SCALE;
     const long pairs = (long)tokens * top_k;
     if (scratch_floats < moe_scratch(pairs, hidden, inter)) return -4;
     for (long p = 0; p < pairs; p++)
@@ -539,7 +680,7 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
 
     /* `grouped_lines` needs whole 64-byte lines per row; other widths take `grouped`. */
     const int lines = hidden % 32 == 0 && inter % 32 == 0;
-    const int x_order = lines ? w_kind : W_F32; /* W_BF16: the split order */
+    const int x_order = lines && w_kind == W_BF16 ? W_BF16 : W_F32; /* W_BF16: the split order */
     for (long p = 0; p < pairs; p++) counts[ids[p]]++;
     int segments = 0, start = 0;
     for (int e = 0; e < experts; e++) {
@@ -561,11 +702,13 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++) {
         row_to_f32(x, order[r] / top_k * (long)hidden, x_kind, x_order, xs + r * hidden, hidden);
+        if (a13) fake_quant_fp8(xs + r * hidden, hidden, a13[a13_n > 1 ? ids[order[r]] : 0]);
+        if (w_kind == W_FP8) to_fp8_order(xs + r * hidden, hidden);
     }
     int status = 0;
     if (lines)
         status = grouped_lines(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo,
-                               seg_hi, segments, 2 * inter, hidden);
+                               seg_hi, segments, 2 * inter, hidden, &sc13);
     else
         grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
                 segments, 2 * inter, hidden);
@@ -585,10 +728,12 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
             for (int i = 0; i < inter; i += 8)
                 _mm256_storeu_ps(dst + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
         }
+        if (a2) fake_quant_fp8(dst, inter, a2[a2_n > 1 ? ids[order[r]] : 0]);
+        if (w_kind == W_FP8) to_fp8_order(dst, inter);
     }
     if (lines && status == 0)
         status = grouped_lines(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo,
-                               seg_hi, segments, hidden, inter);
+                               seg_hi, segments, hidden, inter, &sc2);
     else if (!lines)
         grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
                 segments, hidden, inter);
@@ -606,4 +751,52 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
     free(counts);
     free(order);
     return status;
+}
+
+/* One linear layer y = x · Wᵀ (W [n, k], float32/bf16/fp16/FP8 with `s`/`layout` as
+ * `tessera_moe`), for `rows` rows of x in x_kind, y in x_kind: the MoE's GEMMs with one
+ * segment. k % 32 == 0, n % 32 == 0. `scratch` holds rows · (k + n) floats. */
+int tessera_linear(const void *x, int x_kind, const void *w, int w_kind, const float *s,
+                   const long *layout, void *out, int rows, int n, int k, float *scratch,
+                   long scratch_floats) {
+    if (k % 32 || n % 32 || rows < 1 || w_kind < W_F32 || w_kind > W_FP8 || x_kind < W_F32 ||
+        x_kind > W_F16 || (w_kind == W_FP8 && (!s || !layout)))
+        return -1;
+    if (scratch_floats < (long)rows * (k + n)) return -4;
+    const wscale_t sc = w_kind == W_FP8 ? wscale(s, layout) : NO_SCALE;
+    const int x_order = w_kind == W_BF16 ? W_BF16 : W_F32;
+    float *xs = scratch, *ys = scratch + (long)rows * k;
+#pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
+    for (long r = 0; r < rows; r++) {
+        row_to_f32(x, r * (long)k, x_kind, x_order, xs + r * k, k);
+        if (w_kind == W_FP8) to_fp8_order(xs + r * k, k);
+    }
+    const int32_t seg_expert = 0, seg_lo = 0, seg_hi = rows;
+    const int status = grouped_lines(w, w_kind, 0, xs, ys, &seg_expert, &seg_lo, &seg_hi, 1, n, k, &sc);
+#pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
+    for (long r = 0; r < rows; r++)
+        for (int j = 0; j < n; j += 8) store8_as(out, r * (long)n + j, x_kind, _mm256_loadu_ps(ys + r * (long)n + j));
+    return status;
+}
+
+/* A plain streaming read of `bytes` (a multiple of 64) on every thread: the memory-bandwidth
+ * yardstick the FP8/bf16 benchmark rows are compared with. Returns an OR of the data so the
+ * loads cannot be dropped. */
+long tessera_stream_read(const void *p, long bytes) {
+    const long lines = bytes / 64;
+    long folded = 0;
+#pragma omp parallel reduction(| : folded)
+    {
+        __m256i acc = _mm256_setzero_si256();
+#pragma omp for schedule(static)
+        for (long i = 0; i < lines; i++) {
+            const __m256i *line = (const __m256i *)((const char *)p + i * 64);
+            _mm_prefetch((const char *)line + 512, _MM_HINT_NTA);
+            acc = _mm256_or_si256(acc, _mm256_or_si256(_mm256_loadu_si256(line),
+                                                       _mm256_loadu_si256(line + 1)));
+        }
+        folded |= _mm256_extract_epi64(acc, 0) | _mm256_extract_epi64(acc, 1) |
+                  _mm256_extract_epi64(acc, 2) | _mm256_extract_epi64(acc, 3);
+    }
+    return folded;
 }

@@ -26,13 +26,15 @@ from pathlib import Path
 import torch
 
 from kernels import buffers
+from kernels.fp8 import FP8_DTYPE, SCALE_BLOCK, ScaleLayout
 from kernels.validate import check_ids_range
 
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("cpu_native.c")
 _FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-fPIC", "-shared"]
-_WEIGHT_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+_WEIGHT_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2, FP8_DTYPE: 3}
+_ACTIVATION_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 
 
 def _cache_dir() -> Path:
@@ -71,8 +73,27 @@ def _build(source: bytes) -> Path:
     return target
 
 
+# Set by `disable` (a failed self-check before serving): the torch path serves from then on.
+_disabled: dict[str, str] = {}
+
+
+def disable(reason: str) -> None:
+    """Stop using the native kernels in this process (`available()` turns False)."""
+    _disabled["reason"] = reason
+    _library.cache_clear()
+
+
+def enable() -> None:
+    """Undo `disable` (tests)."""
+    _disabled.clear()
+    _library.cache_clear()
+
+
 @cache
 def _library() -> ctypes.CDLL | None:
+    if "reason" in _disabled:
+        log.warning("CPU native kernels disabled (%s); using torch only", _disabled["reason"])
+        return None
     if os.environ.get("TESSERA_CPU_NATIVE", "1") == "0":
         log.info("CPU MoE native kernel disabled by TESSERA_CPU_NATIVE=0")
         return None
@@ -87,11 +108,14 @@ def _library() -> ctypes.CDLL | None:
         return None
     ptr, i32, i64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
     signatures = {
-        "tessera_moe": [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i64],
+        "tessera_moe": [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr, i32, i32, i32, i32, i32, ptr, i64,
+                        ptr, ptr, ptr, ptr, ptr, i32, ptr, i32],
+        "tessera_linear": [ptr, i32, ptr, i32, ptr, ptr, ptr, i32, i32, i32, ptr, i64],
+        "tessera_stream_read": [ptr, i64],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
+        fn.restype = ctypes.c_long if name == "tessera_stream_read" else ctypes.c_int
         fn.argtypes = argtypes
     return lib
 
@@ -101,9 +125,83 @@ def available() -> bool:
 
 
 def supports(weight: torch.Tensor) -> bool:
-    """Whether `fused_moe` takes this ``[E, N, K]`` weight (dtype, layout, K % 8)."""
+    """Whether `fused_moe` takes this ``[E, N, K]`` weight (dtype, layout, K % 8; FP8: whole
+    64-byte lines, N % 32 and K % 32)."""
+    if weight.dtype == FP8_DTYPE and (weight.shape[-1] % 32 or weight.shape[-2] % 32):
+        return False
     return (weight.dtype in _WEIGHT_KIND and weight.device.type == "cpu"
             and weight.is_contiguous() and weight.shape[-1] % 8 == 0 and available())
+
+
+class WeightScale:
+    """An FP8 weight scale as the C kernel reads it (`wscale_t` in cpu_native.c): float32
+    values and four longs saying which value scales weight row j, k-block kb of expert e."""
+
+    def __init__(self, scale: torch.Tensor, layout: ScaleLayout, rows: int, k: int) -> None:
+        self.values = scale.detach().to(torch.float32).contiguous()
+        if layout is ScaleLayout.BLOCK:
+            k_blocks = -(-k // SCALE_BLOCK)
+            n_blocks = -(-rows // SCALE_BLOCK)
+            fields = (n_blocks * k_blocks, SCALE_BLOCK, k_blocks, SCALE_BLOCK)
+        elif layout is ScaleLayout.SHARD:
+            fields = (2, rows // 2, 1, k)
+        elif layout is ScaleLayout.EXPERT:
+            fields = (1, 1, 0, k)
+        elif layout is ScaleLayout.TENSOR:
+            fields = (0, 1, 0, k)
+        else:  # per output row (a linear layer's shards expanded): not a MoE layout
+            raise ValueError(f"no native scale layout for {layout}")
+        self.fields = (ctypes.c_long * 4)(*fields)
+
+    @classmethod
+    def per_row(cls, row_scale: torch.Tensor, k: int) -> WeightScale:
+        """One scale per output row (``[N]``), for linear layers whose shards differ."""
+        scale = cls.__new__(cls)
+        scale.values = row_scale.detach().to(torch.float32).contiguous()
+        scale.fields = (ctypes.c_long * 4)(0, 1, 1, k)
+        return scale
+
+    def pointers(self) -> tuple[int, ctypes.Array]:
+        return self.values.data_ptr(), self.fields
+
+
+def stream_read(buffer: torch.Tensor) -> int:
+    """Read a contiguous CPU tensor once on every thread (whole 64-byte lines): the
+    memory-bandwidth yardstick of the benchmarks. Returns an OR of its bytes."""
+    lib = _library()
+    assert lib is not None and buffer.is_contiguous()
+    nbytes = buffer.numel() * buffer.element_size() // 64 * 64
+    return int(lib.tessera_stream_read(buffer.data_ptr(), nbytes))
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, scale: WeightScale | None) -> torch.Tensor:
+    """``x @ weight.T`` natively: ``x [rows, K]`` float32/bf16/fp16, ``weight [N, K]`` of the
+    same dtype or FP8 E4M3 (widened in registers, never copied) with its `WeightScale`.
+    Needs `linear_takes`."""
+    lib = _library()
+    assert lib is not None
+    rows, k = x.shape
+    n = weight.shape[0]
+    x = x.contiguous()
+    out = torch.empty(rows, n, dtype=x.dtype)
+    scratch = _scratch_floats(rows * (k + n))
+    scale_at, fields = scale.pointers() if scale is not None else (None, None)
+    status = lib.tessera_linear(x.data_ptr(), _ACTIVATION_KIND[x.dtype], weight.data_ptr(),
+                                _WEIGHT_KIND[weight.dtype], scale_at, fields, out.data_ptr(),
+                                rows, n, k, scratch.data_ptr(), scratch.numel())
+    if status == -3:
+        raise MemoryError("tessera_linear could not allocate its work lists")
+    if status != 0:
+        raise RuntimeError(f"tessera_linear rejected its arguments (status {status})")
+    return out
+
+
+def linear_takes(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether `linear` runs this call: CPU tensors, 2-D, N % 32 == 0 and K % 32 == 0."""
+    return (x.dim() == 2 and x.shape[0] > 0 and x.dtype in _ACTIVATION_KIND and x.is_cpu
+            and weight.dim() == 2 and weight.shape[1] == x.shape[1] and weight.is_cpu
+            and weight.dtype in (x.dtype, FP8_DTYPE) and weight.is_contiguous()
+            and weight.shape[0] % 32 == 0 and weight.shape[1] % 32 == 0 and available())
 
 
 # `fused_moe` runs at most this many tokens per native call, which bounds its scratch
@@ -137,7 +235,7 @@ def fused_moe_if_plain(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor,
     if not (isinstance(x, tensor) and isinstance(w13, tensor) and isinstance(w2, tensor)
             and isinstance(weights, tensor) and isinstance(ids, tensor)):
         return None
-    kind = _WEIGHT_KIND.get(x.dtype)
+    kind = _ACTIVATION_KIND.get(x.dtype)
     if kind is None or w13.dtype != x.dtype or w2.dtype != x.dtype or _library() is None:
         return None
     x_shape, w13_shape, ids_shape = x.shape, w13.shape, ids.shape
@@ -157,11 +255,14 @@ def fused_moe_if_plain(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor,
 
 
 def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: torch.Tensor,
-              ids: torch.Tensor) -> torch.Tensor:
+              ids: torch.Tensor, *, w13_scale: WeightScale | None = None,
+              w2_scale: WeightScale | None = None, a13_scale: torch.Tensor | None = None,
+              a2_scale: torch.Tensor | None = None) -> torch.Tensor:
     """The whole routed MoE in native calls (grouping, gather, both GEMMs, SiLU·up, routing
     weights and the top-k sum), `FUSED_CHUNK_TOKENS` tokens at a time. Arguments as
     `kernels.moe`, already validated except for the range of ``ids``, which the kernel checks
-    (ValueError); ``w13``/``w2`` pass `supports`, ``x`` is float32/bf16/fp16."""
+    (ValueError); ``w13``/``w2`` pass `supports`, ``x`` is float32/bf16/fp16. FP8 weights
+    come with their `WeightScale`s and optionally static activation scales (W8A8)."""
     lib = _library()
     assert lib is not None
     tokens, hidden = x.shape
@@ -173,7 +274,12 @@ def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: tor
     weights = (weights if weights.dtype == torch.float32 else weights.float()).contiguous()
     out = buffers.empty(tokens, hidden, dtype=x.dtype, device=x.device)
     top_k = ids.shape[1]
-    kind = _WEIGHT_KIND[x.dtype]
+    kind = _ACTIVATION_KIND[x.dtype]
+    w_kind = _WEIGHT_KIND[w13.dtype]
+    s13, lay13 = w13_scale.pointers() if w13_scale is not None else (None, None)
+    s2, lay2 = w2_scale.pointers() if w2_scale is not None else (None, None)
+    a13 = a13_scale.detach().float().contiguous() if a13_scale is not None else None
+    a2 = a2_scale.detach().float().contiguous() if a2_scale is not None else None
     # Byte addresses of row 0; a chunk starts `start` rows further.
     x_at, w_at, ids_at, out_at = (x.data_ptr(), weights.data_ptr(), ids32.data_ptr(),
                                   out.data_ptr())
@@ -183,9 +289,12 @@ def fused_moe(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, weights: tor
         floats = count * top_k * (2 * hidden + 3 * inter)  # as `moe_scratch` in the C file
         scratch = _scratch_floats(floats)
         status = lib.tessera_moe(
-            x_at + start * row_bytes, kind, w13.data_ptr(), w2.data_ptr(), kind,
+            x_at + start * row_bytes, kind, w13.data_ptr(), w2.data_ptr(), w_kind,
             w_at + start * top_k * 4, ids_at + start * top_k * 4, out_at + start * row_bytes,
-            count, top_k, experts, hidden, inter, scratch.data_ptr(), floats)
+            count, top_k, experts, hidden, inter, scratch.data_ptr(), floats,
+            s13, lay13, s2, lay2,
+            a13.data_ptr() if a13 is not None else None, a13.numel() if a13 is not None else 0,
+            a2.data_ptr() if a2 is not None else None, a2.numel() if a2 is not None else 0)
         if status == -2:
             check_ids_range(ids, experts)
         if status == -3:

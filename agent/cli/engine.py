@@ -139,6 +139,7 @@ def _status(args: argparse.Namespace, data: Path) -> int:
             "base_url": info.base_url if info and status.running else None,
             "model": info.model if info and status.running else None,
             "moe_calls": status.moe_calls, "moe_by_path": status.moe_by_path,
+            "moe_serving": status.moe_serving,
         }))
     else:
         print(status.describe())

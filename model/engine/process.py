@@ -43,6 +43,8 @@ class EngineStatus:
     info: EngineInfo | None
     moe_calls: int = 0
     moe_by_path: dict[str, int] = field(default_factory=dict)
+    # What serves the MoE layers after the plugin's self-check before serving, with its verdict.
+    moe_serving: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         if not self.running or self.info is None:
@@ -51,12 +53,15 @@ class EngineStatus:
             return (f"follower node pid {self.info.pid} (headless: no API here) of the engine "
                     f"led from {self.info.follower_of}, model {self.info.model}, up "
                     f"{time.time() - self.info.started_at:.0f} s; MoE calls served by tessera "
-                    f"kernels on this node: {self.moe_calls}")
+                    f"kernels on this node: {self.moe_calls}" + self._serving())
         state = "healthy" if self.healthy else "starting (not answering yet)"
         uptime = time.time() - self.info.started_at
         return (f"engine pid {self.info.pid} {state} at {self.info.base_url}, model "
                 f"{self.info.model}, up {uptime:.0f} s; MoE calls served by tessera kernels: "
-                f"{self.moe_calls}")
+                f"{self.moe_calls}" + self._serving())
+
+    def _serving(self) -> str:
+        return "".join(f"\nMoE layers served by: {line}" for line in self.moe_serving)
 
 
 def _client_host(bound: str) -> str:
@@ -82,7 +87,7 @@ def engine_status(data_dir: str | Path) -> EngineStatus:
         return EngineStatus(False, False, info)
     counts = read_counts(paths.moe_stats)
     answering = True if info.follower_of else healthy(info)  # a follower has no API to ask
-    return EngineStatus(True, answering, info, counts.calls, counts.by_path)
+    return EngineStatus(True, answering, info, counts.calls, counts.by_path, counts.serving)
 
 
 @contextlib.contextmanager

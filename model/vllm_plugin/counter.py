@@ -32,6 +32,9 @@ class MoeCounts:
     calls: int = 0
     tokens: int = 0
     by_path: dict[str, int] = field(default_factory=dict)  # "bf16/torch", "fp8/triton", ...
+    # What serves the MoE layers after the self-check before serving, and its verdict
+    # ("passed" or "failed: reason"), one entry per distinct answer across processes.
+    serving: list[str] = field(default_factory=list)
 
 
 class MoeCallCounter:
@@ -42,6 +45,7 @@ class MoeCallCounter:
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._writer: threading.Thread | None = None
+        self.serving: tuple[str, str] | None = None
 
     def record(self, tokens: int, path: str) -> None:
         with self._lock:
@@ -54,6 +58,12 @@ class MoeCallCounter:
                            path)
             self._start_writer()
         self._dirty.set()
+
+    def set_serving(self, path: str, verdict: str) -> None:
+        """Record which path serves (after the self-check) and write it out at once."""
+        with self._lock:
+            self.serving = (path, verdict)
+        self.flush()
 
     def _start_writer(self) -> None:
         if os.environ.get(STATS_DIR_ENV) and self._writer is None:
@@ -76,6 +86,8 @@ class MoeCallCounter:
         with self._lock:
             payload = {"pid": os.getpid(), "calls": self.counts.calls,
                        "tokens": self.counts.tokens, "by_path": dict(self.counts.by_path)}
+            if self.serving is not None:
+                payload["serving"], payload["self_check"] = self.serving
         target = Path(directory) / f"moe-calls-{os.getpid()}.json"
         try:
             write_atomically(target, json.dumps(payload).encode(), durable=False)
@@ -98,4 +110,8 @@ def read_counts(directory: str | Path) -> MoeCounts:
         total.tokens += int(data.get("tokens", 0))
         for name, count in data.get("by_path", {}).items():
             total.by_path[name] = total.by_path.get(name, 0) + int(count)
+        if "serving" in data:
+            line = f"{data['serving']} (self-check {data.get('self_check', 'not run')})"
+            if line not in total.serving:
+                total.serving.append(line)
     return total

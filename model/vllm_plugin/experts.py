@@ -11,7 +11,7 @@ from model.vllm_plugin.counter import COUNTER
 
 
 @cache
-def _backend(device_type: str) -> str:
+def backend_for(device_type: str) -> str:
     """`kernels.moe`'s backend for this engine process, read once: the environment that picks
     it is fixed when the engine starts, and reading it costs tens of µs per layer per step
     with cold caches."""
@@ -40,7 +40,7 @@ def run_routed_experts(
     """
     import kernels
 
-    backend = _backend(x.device.type)
+    backend = backend_for(x.device.type)
     weights, ids = topk_weights, topk_ids
     expert_map = layer.expert_map
     if expert_map is not None:

@@ -5,7 +5,8 @@ in-tree class name makes every MoE layer of every model get this class. It decid
 at construction, whether our kernels take over (a Mistral Small 4 class model, a SiLU-gated
 layer without biases); when they do not, every method defers to vLLM's own unchanged.
 Taking over means keeping the weights in vLLM's load layout (w13 [E, 2I, H], w2 [E, H, I]),
-skipping the backend's repacking, and answering `apply` with `kernels.moe`.
+skipping the backend's repacking, and answering `apply` with `kernels.moe` — once the
+self-check before serving (`serving_check`) has passed; when it fails, vLLM's own path serves.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from vllm.model_executor.layers.fused_moe.unquantized_fused_moe_method import (
     UnquantizedFusedMoEMethod,
 )
 
-from model.vllm_plugin.experts import run_routed_experts
+from model.vllm_plugin.experts import backend_for, run_routed_experts
+from model.vllm_plugin.serving_check import check_before_serving
 from model.vllm_plugin.target import serving_target_model, unsupported_reason
 
 logger = logging.getLogger("vllm.tessera_plugin")
@@ -48,6 +50,9 @@ class TesseraUnquantizedMoEMethod(UnquantizedFusedMoEMethod):
         if self.tessera_active and (reason := layer_unsupported_reason(layer)):
             logger.info("tessera MoE plugin: leaving %s to vLLM (%s)", layer.layer_name, reason)
             self.tessera_active = False
+        if self.tessera_active:
+            backend = backend_for(layer.w13_weight.device.type)
+            self.tessera_active = check_before_serving(layer, backend, fp8=False).ok
         if not self.tessera_active:
             super().process_weights_after_loading(layer)
             return

@@ -78,7 +78,7 @@ def test_torch_only_when_the_native_kernel_is_disabled(torch_only, dtype):
         assert_matches_reference(run(problem), problem)
 
 
-def test_native_takes_float_weights_and_leaves_fp8_to_torch():
+def test_native_takes_float_and_fp8_weights():
     from kernels.validate import check_moe_args
 
     native = cpu_native.available()
@@ -90,7 +90,7 @@ def test_native_takes_float_weights_and_leaves_fp8_to_torch():
                        layout=ScaleLayout.TENSOR)
     checked = check_moe_args(*fp8.args(), fp8.scales["w13_scale"], fp8.scales["w2_scale"],
                              None, None)
-    assert not cpu.native_takes(checked, fp8.w13, fp8.w2)
+    assert cpu.native_takes(checked, fp8.w13, fp8.w2) is native
 
 
 # Widths: hidden 64 / inter 40 take the row-block kernel (not whole 64-byte lines); 128 / 96
