@@ -1,33 +1,39 @@
 """A persistent per-repository cache of file tags, refreshed incrementally.
 
-One pickle per repository under `<cache dir>/tags/`. An entry is reused when the file's
+Two pickles per repository under `<cache dir>/tags/` (an index and the tags, see
+TagCache). An entry is reused when the file's
 size and mtime are unchanged; when they changed, the content hash decides; only files
 whose content changed are parsed again. Cold runs parse in a pool of worker processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
 import sys
+import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.atomic import write_atomically
 from tools.codeintel.discover import is_vendored
 from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
 from tools.listing import trusted_mtime
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # Larger files are listed by name only: generated or vendored code, slow to parse.
 MAX_PARSE_BYTES = 1024 * 1024
 # Below this many files to parse, a worker pool costs more than it saves.
 POOL_THRESHOLD = 64
+# Files per batch handed to a worker (and per progress report).
+BATCH_FILES = 32
+# Told (files parsed so far, files to parse) as batches come in.
+Progress = Callable[[int, int], object]
 
 
 @dataclass
@@ -35,7 +41,10 @@ class Entry:
     size: int
     mtime_ns: int
     sha256: str
-    tags: FileTags
+
+
+# A file parsed: its path, cache entry and tags.
+Parsed = tuple[str, Entry, FileTags]
 
 
 @dataclass
@@ -48,9 +57,36 @@ class CacheStats:
     unreadable: list[str] = field(default_factory=list)  # parseable files that could not be read
 
 
+class TagView(Mapping[str, FileTags]):
+    """The tags of the files a refresh kept: paths at once, tags read on first use."""
+
+    def __init__(self, cache: TagCache, rels: list[str]) -> None:
+        self._cache, self._rels = cache, rels
+        self._known = set(rels)
+
+    def __getitem__(self, rel: str) -> FileTags:
+        if rel not in self._known:
+            raise KeyError(rel)
+        return self._cache.tags_of(rel)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rels)
+
+    def __len__(self) -> int:
+        return len(self._rels)
+
+
 @dataclass
 class TagCache:
-    """Tags for one repository. `cache_dir` None keeps it in memory only."""
+    """Tags for one repository. `cache_dir` None keeps it in memory only.
+
+    On disk, two pickles: the index (each file's size, mtime and hash, the token counts,
+    the derived results) read by every map, and the tags, read only when a map needs
+    them: a warm map whose result was kept never does.
+    """
 
     repo: Path
     cache_dir: Path | None = None
@@ -62,10 +98,16 @@ class TagCache:
     stats: CacheStats = field(default_factory=CacheStats)
     workers: int | None = None
     _dirty: bool = False
+    # rel → tags; None until read from disk. The tags file on disk is `_generation`'s.
+    _tags: dict[str, FileTags] | None = None
+    _tags_dirty: bool = False
+    _generation: str = ""
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()
         self._load()
+        if self._tags is None and not self.entries:
+            self._tags = {}
 
     @property
     def file(self) -> Path | None:
@@ -75,21 +117,28 @@ class TagCache:
         return Path(self.cache_dir) / "tags" / f"{self.repo.name}-{digest}.pickle"
 
     def refresh(
-        self, paths: Iterable[str], while_parsing: Callable[[], object] | None = None
-    ) -> dict[str, FileTags]:
+        self,
+        paths: Iterable[str],
+        while_parsing: Callable[[], object] | None = None,
+        progress: Progress | None = None,
+        same_listing: bool = False,
+    ) -> TagView:
         """Tags for each parseable path (relative, POSIX); others are left out.
 
-        `while_parsing` runs once a worker pool has started (never before the fork).
+        `while_parsing` runs once a worker pool has started (never before the fork);
+        `progress(done, total)` is told how many of the files to parse are done, as
+        they come in. Tags go into the cache as each batch arrives: an interrupted
+        parse keeps (and saves) what it had. `same_listing` says `paths` is the listing
+        the last refresh had, so the parseable ones need not be picked out again.
         """
         self.stats = CacheStats(loaded_from_disk=self.stats.loaded_from_disk)
-        supported: dict[str | None, bool] = {}
-        wanted = []
-        for rel in paths:
-            language = language_for_path(rel)
-            if language not in supported:
-                supported[language] = has_tag_support(language)
-            if supported[language] and not is_vendored(rel):
-                wanted.append(rel)
+        kept_wanted = self.derived.get("parseable")
+        if same_listing and kept_wanted is not None:
+            wanted = kept_wanted
+        else:
+            wanted = _parseable(paths)
+            self.derived["parseable"] = wanted
+            self._dirty = True
         to_parse: list[str] = []
         base = str(self.repo)
         for rel in wanted:
@@ -114,38 +163,46 @@ class TagCache:
                     self._dirty = True
                     continue
             to_parse.append(rel)
-        parsed = self._parse(to_parse, while_parsing)
-        for rel, entry in parsed:
-            self.entries[rel] = entry
-        read = {rel for rel, _ in parsed}
-        self.stats.unreadable += [rel for rel in to_parse if rel not in read]
-        self.stats.parsed = len(to_parse)
         keep = set(wanted)
         gone = [rel for rel in self.entries if rel not in keep]
-        for rel in gone:
-            del self.entries[rel]
+        if to_parse or gone:
+            tags = self._all_tags()
+            for rel in gone:
+                del self.entries[rel]
+                tags.pop(rel, None)
+            self._parse_into(to_parse, while_parsing, progress)
+        self.stats.parsed = len(to_parse)
         self.stats.removed = len(gone)
-        self._dirty = self._dirty or bool(to_parse or gone)
-        return {rel: self.entries[rel].tags for rel in wanted if rel in self.entries}
+        return TagView(self, [rel for rel in wanted if rel in self.entries])
+
+    def tags_of(self, rel: str) -> FileTags:
+        return self._all_tags()[rel]
 
     def save(self) -> None:
-        """Write the cache if it changed (atomically: readers never see half a file)."""
+        """Write what changed (atomically: readers never see half a file). The tags go
+        first, under a new name; the index naming them last, so a reader sees the old
+        pair or the new one."""
         target = self.file
-        if target is None or not self._dirty:
+        if target is None or not (self._dirty or self._tags_dirty):
             return
         target.parent.mkdir(parents=True, exist_ok=True)
+        previous = self._generation
+        if self._tags_dirty:
+            self._generation = os.urandom(8).hex()
+            _dump_atomically(self._tags_file(self._generation), self._all_tags())
         payload = {
             "version": CACHE_VERSION,
             "repo": str(self.repo),
-            "entries": {
-                rel: (e.size, e.mtime_ns, e.sha256, e.tags) for rel, e in self.entries.items()
-            },
+            "tags": self._generation,
+            "entries": {rel: (e.size, e.mtime_ns, e.sha256) for rel, e in self.entries.items()},
             "token_counts": self.token_counts,
             "derived": self.derived,
         }
-        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        write_atomically(target, blob, mode=0o600, durable=False)  # a cache: rebuilt if lost
-        self._dirty = False
+        _dump_atomically(target, payload)
+        if previous and previous != self._generation:
+            with contextlib.suppress(OSError):
+                self._tags_file(previous).unlink()
+        self._dirty = self._tags_dirty = False
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -156,6 +213,53 @@ class TagCache:
         for rel in rels:
             digest.update(f"{rel}\0{self.entries[rel].sha256}\n".encode())
         return digest.hexdigest()
+
+    def _tags_file(self, generation: str) -> Path:
+        assert self.file is not None
+        return self.file.with_name(f"{self.file.stem}-{generation}.tags.pickle")
+
+    def _all_tags(self) -> dict[str, FileTags]:
+        """Every entry's tags, read from disk on first use. Tags that cannot be read
+        (removed by another process's save, damaged) are parsed again."""
+        if self._tags is None:
+            self._tags = self._read_tags()
+            missing = [rel for rel in self.entries if rel not in self._tags]
+            for rel in missing:
+                del self.entries[rel]
+            self._parse_into(missing, None, None)
+        return self._tags
+
+    def _read_tags(self) -> dict[str, FileTags]:
+        if not self._generation:
+            return {}
+        try:
+            with open(self._tags_file(self._generation), "rb") as handle:
+                tags = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return {}
+        return tags if isinstance(tags, dict) else {}
+
+    def _parse_into(
+        self,
+        rels: list[str],
+        while_parsing: Callable[[], object] | None,
+        progress: Progress | None,
+    ) -> None:
+        tags = self._all_tags() if self._tags is None else self._tags
+        read = 0
+        try:
+            for batch in self._parse(rels, while_parsing):
+                for rel, entry, file_tags in batch:
+                    self.entries[rel] = entry
+                    tags[rel] = file_tags
+                read += len(batch)
+                self._tags_dirty = self._dirty = True
+                if progress is not None:
+                    progress(read, len(rels))
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        self.stats.unreadable += [rel for rel in rels if rel not in self.entries]
 
     def _load(self) -> None:
         target = self.file
@@ -169,19 +273,51 @@ class TagCache:
         if payload.get("version") != CACHE_VERSION or payload.get("repo") != str(self.repo):
             return
         self.entries = {rel: Entry(*values) for rel, values in payload["entries"].items()}
+        self._generation = payload.get("tags", "")
         self.token_counts = payload.get("token_counts", {})
         self.derived = payload.get("derived", {})
         self.stats.loaded_from_disk = True
 
     def _parse(
         self, rels: list[str], while_parsing: Callable[[], object] | None
-    ) -> list[tuple[str, Entry]]:
+    ) -> Iterator[list[Parsed]]:
+        """Parsed files, a batch at a time, in no particular order."""
         if not rels:
-            return []
+            return iter(())
         workers = self.workers or _available_cores()
         if workers < 2 or len(rels) < POOL_THRESHOLD:
-            return _tag_files(str(self.repo), rels)
+            batches = [rels[i : i + BATCH_FILES] for i in range(0, len(rels), BATCH_FILES)]
+            return (_tag_files(str(self.repo), batch) for batch in batches)
         return _parse_in_pool(str(self.repo), rels, workers, while_parsing)
+
+
+def _parseable(paths: Iterable[str]) -> list[str]:
+    """The paths whose language has tags, less vendored code."""
+    supported: dict[str | None, bool] = {}
+    wanted = []
+    for rel in paths:
+        language = language_for_path(rel)
+        if language not in supported:
+            supported[language] = has_tag_support(language)
+        if supported[language] and not is_vendored(rel):
+            wanted.append(rel)
+    return wanted
+
+
+def _dump_atomically(target: Path, payload: dict[str, Any]) -> None:
+    """Pickle straight into a temporary file beside `target`, then rename it over: the
+    cache is never held a second time as one big bytes object, and readers never see
+    half a file. Not fsynced: a cache is rebuilt if lost."""
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _available_cores() -> int:
@@ -193,21 +329,18 @@ def _available_cores() -> int:
 
 def _parse_in_pool(
     repo: str, rels: list[str], workers: int, while_parsing: Callable[[], object] | None
-) -> list[tuple[str, Entry]]:
+) -> Iterator[list[Parsed]]:
+    """One worker per core; small batches, biggest files first, so the cores finish
+    together and results (and progress) come back steadily."""
     import multiprocessing
 
-    # Big files first, dealt round-robin, so every chunk carries a similar load.
     by_size = sorted(rels, key=lambda rel: _size(repo, rel), reverse=True)
-    n_chunks = workers * 4
-    chunks = [by_size[i::n_chunks] for i in range(n_chunks) if by_size[i::n_chunks]]
+    batches = [(repo, by_size[i : i + BATCH_FILES]) for i in range(0, len(by_size), BATCH_FILES)]
     context = multiprocessing.get_context(_start_method())
-    results: list[tuple[str, Entry]] = []
     with context.Pool(workers) as pool:
         if while_parsing is not None:
             while_parsing()
-        for chunk_result in pool.imap_unordered(_tag_chunk, [(repo, c) for c in chunks]):
-            results.extend(chunk_result)
-    return results
+        yield from pool.imap_unordered(_tag_chunk, batches)
 
 
 def _start_method() -> str | None:
@@ -219,12 +352,12 @@ def _start_method() -> str | None:
     return "fork" if threading.active_count() == 1 else "forkserver"
 
 
-def _tag_chunk(job: tuple[str, list[str]]) -> list[tuple[str, Entry]]:
+def _tag_chunk(job: tuple[str, list[str]]) -> list[Parsed]:
     return _tag_files(*job)
 
 
-def _tag_files(repo: str, rels: list[str]) -> list[tuple[str, Entry]]:
-    out: list[tuple[str, Entry]] = []
+def _tag_files(repo: str, rels: list[str]) -> list[Parsed]:
+    out: list[Parsed] = []
     for rel in rels:
         path = os.path.join(repo, rel)
         try:
@@ -238,7 +371,7 @@ def _tag_files(repo: str, rels: list[str]) -> list[tuple[str, Entry]]:
             continue
         tags = extract_tags(rel, source) if source else EMPTY
         digest = hashlib.sha256(source).hexdigest()
-        out.append((rel, Entry(st.st_size, trusted_mtime(st.st_mtime_ns), digest, tags)))
+        out.append((rel, Entry(st.st_size, trusted_mtime(st.st_mtime_ns), digest), tags))
     return out
 
 
