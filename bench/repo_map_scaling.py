@@ -152,6 +152,7 @@ class Run:
     stats: dict[str, str]
     stdout: str
     load: float  # 1-minute load average when the run ended
+    cpu_s: float  # CPU seconds of the process and its parse workers
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Run:
@@ -178,7 +179,10 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> Run:
     if code != 0:
         raise SystemExit(f"{' '.join(command)} failed ({code}):\n{stderr[-2000:]}")
     stats = dict(line.split(": ", 1) for line in stderr.splitlines() if ": " in line)
-    return Run(wall, usage.ru_maxrss / 1024, peak[0] / 1024, stats, stdout, os.getloadavg()[0])
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(
+        wall, usage.ru_maxrss / 1024, peak[0] / 1024, stats, stdout, os.getloadavg()[0], cpu
+    )
 
 
 def _drain(process: subprocess.Popen[str]) -> tuple[str, str]:
@@ -279,7 +283,11 @@ def report(title: str, series: Series) -> None:
     def seconds(runs: list[Run]) -> str:
         walls = ", ".join(f"{r.wall_s:.2f}" for r in runs)
         loads = ", ".join(f"{r.load:.1f}" for r in runs)
-        return f"median {_median([r.wall_s for r in runs]):7.3f} s  ({walls}; load {loads})"
+        cpu = _median([r.cpu_s for r in runs])
+        return (
+            f"median {_median([r.wall_s for r in runs]):7.3f} s  ({walls}; load {loads}; "
+            f"CPU {cpu:.2f} s)"
+        )
 
     print(f"  {title}")
     print(f"    cold        {seconds(series.cold)}")

@@ -25,7 +25,7 @@ from tools.codeintel.languages import language_for_path
 from tools.codeintel.tags import EMPTY, FileTags, extract_tags, has_tag_support
 from tools.listing import trusted_mtime
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 # Larger files are listed by name only: generated or vendored code, slow to parse.
 MAX_PARSE_BYTES = 1024 * 1024
 # Below this many files to parse, a worker pool costs more than it saves.
@@ -102,6 +102,10 @@ class TagCache:
     _tags: dict[str, FileTags] | None = None
     _tags_dirty: bool = False
     _generation: str = ""
+    # Large results kept beside the index in files of their own (the graph, the ranking:
+    # numpy arrays), read only when asked for: see `kept` and `keep`.
+    _kept: dict[str, Any] = field(default_factory=dict)
+    _kept_dirty: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo).resolve()
@@ -178,14 +182,30 @@ class TagCache:
     def tags_of(self, rel: str) -> FileTags:
         return self._all_tags()[rel]
 
+    def kept(self, name: str) -> Any:
+        """What `keep(name, ...)` stored, from this process or an earlier one; None when
+        nothing was (or it cannot be read). Callers check it is still current."""
+        if name not in self._kept:
+            self._kept[name] = self._read_kept(name)
+        return self._kept[name]
+
+    def keep(self, name: str, value: Any) -> None:
+        self._kept[name] = value
+        self._kept_dirty.add(name)
+
     def save(self) -> None:
         """Write what changed (atomically: readers never see half a file). The tags go
         first, under a new name; the index naming them last, so a reader sees the old
         pair or the new one."""
         target = self.file
-        if target is None or not (self._dirty or self._tags_dirty):
+        if target is None or not (self._dirty or self._tags_dirty or self._kept_dirty):
             return
         target.parent.mkdir(parents=True, exist_ok=True)
+        for name in sorted(self._kept_dirty):
+            _dump_atomically(self._kept_file(name), self._kept[name])
+        self._kept_dirty.clear()
+        if not (self._dirty or self._tags_dirty):
+            return
         previous = self._generation
         if self._tags_dirty:
             self._generation = os.urandom(8).hex()
@@ -213,6 +233,19 @@ class TagCache:
         for rel in rels:
             digest.update(f"{rel}\0{self.entries[rel].sha256}\n".encode())
         return digest.hexdigest()
+
+    def _kept_file(self, name: str) -> Path:
+        assert self.file is not None
+        return self.file.with_name(f"{self.file.stem}.{name}.pickle")
+
+    def _read_kept(self, name: str) -> Any:
+        if self.file is None:
+            return None
+        try:
+            with open(self._kept_file(name), "rb") as handle:
+                return pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None
 
     def _tags_file(self, generation: str) -> Path:
         assert self.file is not None

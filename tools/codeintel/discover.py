@@ -11,7 +11,6 @@ from typing import Any
 
 from tools.ignore import GITIGNORE
 from tools.listing import git_files, stamp, walk_files
-from tools.sandbox.bwrap import git_metadata_paths
 
 # Directories never worth mapping, whatever .gitignore says.
 SKIP_DIRS = frozenset(
@@ -83,6 +82,8 @@ def _git_stamps(repo: Path, listed: list[str]) -> dict[str, int]:
     parent's stamp alone would not see the files put in it later). Only for a repository
     root: a subdirectory's listing also depends on ignore files above it.
     """
+    from tools.sandbox.bwrap import git_metadata_paths  # only when listing again
+
     metadata = [path for path in git_metadata_paths(repo) if path.is_dir()]
     if not metadata:
         return {}

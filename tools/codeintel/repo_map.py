@@ -11,14 +11,16 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.codeintel.cache import MAX_PARSE_BYTES, Progress, TagCache
 from tools.codeintel.discover import list_files
-from tools.codeintel.rank import Graph, Ranking, build_graph, rank_definitions
 from tools.codeintel.tags import Definition, FileTags
 from tools.codeintel.tokens import LineTokenCounter, preload_in_background
 from tools.skipped import TOO_LARGE, UNREADABLE, Skipped
+
+if TYPE_CHECKING:
+    from tools.codeintel.rank import Graph, Ranking
 
 # Token counts are kept for this many distinct lines; beyond it the memo starts afresh.
 TOKEN_MEMO_LIMIT = 200_000
@@ -206,15 +208,16 @@ def _ranking(
 ) -> tuple[Ranking, dict[str, Any]]:
     """The ranking for these files and this focus: the last one is kept with the cache,
     so a map of unchanged files with the same focus runs no PageRank at all."""
+    from tools.codeintel.rank import rank_definitions  # numpy: not for a kept map
+
     key = (fingerprint, focus_key)
-    kept = cache.derived.get("ranking")
+    kept = cache.kept("ranking")
     if kept is not None and kept[0] == key:
         return kept[1], {**kept[2], "ranking": "kept"}
     graph = _graph(cache, fingerprint, files, tags)
     ranking = rank_definitions(graph, set(focus_key[0]), set(focus_key[1]))
     edges = {"edges": graph.edges, "file_edges": graph.file_edges()}
-    cache.derived["ranking"] = (key, ranking, edges)
-    cache.mark_dirty()
+    cache.keep("ranking", (key, ranking, edges))
     return ranking, {**edges, "ranking": "computed"}
 
 
@@ -222,12 +225,13 @@ def _graph(
     cache: TagCache, fingerprint: str, files: list[str], tags: Sequence[FileTags]
 ) -> Graph:
     """The reference graph for these files, rebuilt only when some file's content changed."""
-    kept = cache.derived.get("graph")
+    from tools.codeintel.rank import build_graph
+
+    kept = cache.kept("graph")
     if kept is not None and kept[0] == fingerprint:
         return kept[1]
     graph = build_graph(tags, files)
-    cache.derived["graph"] = (fingerprint, graph)
-    cache.mark_dirty()
+    cache.keep("graph", (fingerprint, graph))
     return graph
 
 
