@@ -147,13 +147,13 @@ def test_progress_follows_the_parse_and_an_interrupted_parse_keeps_its_files(
 
 def test_tags_are_read_only_when_needed(project: Path, tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
-    first = _cache(project, cache_dir)
-    first.refresh(list_files(project))
-    first.save()
+    _cache(project, cache_dir).refresh(list_files(project))
+    TagCache(project, cache_dir).save()
+    assert not (cache_dir / "tags").exists()  # nothing changed, nothing written
+    second = _cache(project, cache_dir)
     (project / "leaf_2.py").write_text("def edited():\n    return 2\n")
     age(project / "leaf_2.py")
-    second = _cache(project, cache_dir)
-    tags = second.refresh(list_files(project))  # reads the kept tags to add the new ones
+    tags = second.refresh(list_files(project))
     second.save()
     third = _cache(project, cache_dir)
     view = third.refresh(list_files(project))
