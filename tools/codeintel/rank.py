@@ -21,6 +21,7 @@ the cache); a map with a new focus or budget only re-runs the numpy part.
 from __future__ import annotations
 
 import builtins
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,23 +138,29 @@ def build_graph(tags: Sequence[FileTags], paths: Sequence[str] | None = None) ->
     # A name defined in several files is ambiguous: the evidence splits among them.
     definer_weight = np.where(in_tests[definer_file], WEAK, 1.0) / n_definers[definer_name]
 
+    # Per file, names are looked up by map() (C loops); names nobody defines, -1, are
+    # dropped afterwards by numpy.
     ref_file: list[int] = []
     ref_name: list[int] = []
     ref_count: list[int] = []
+    lookup = name_ids.get
     for index, file_tags in enumerate(tags):
-        for name, count in file_tags.reference_counts():
-            name_id = name_ids.get(name)
-            if name_id is not None:
-                ref_file.append(index)
-                ref_name.append(name_id)
-                ref_count.append(count)
-    ref_file_a = np.asarray(ref_file, dtype=np.int64)
-    ref_name_a = np.asarray(ref_name, dtype=np.int64)
+        counts = file_tags.reference_counts()
+        if counts:
+            names_used, uses = zip(*counts, strict=True)
+            ref_name.extend(map(lookup, names_used, itertools.repeat(-1)))
+            ref_count.extend(uses)
+            ref_file.extend(itertools.repeat(index, len(uses)))
+    ref_name_all = np.asarray(ref_name, dtype=np.int64)
+    defined = ref_name_all >= 0
+    ref_file_a = np.asarray(ref_file, dtype=np.int64)[defined]
+    ref_name_a = ref_name_all[defined]
+    ref_count_a = np.asarray(ref_count, dtype=np.float64)[defined]
 
     names = list(name_ids)
     multiplier, builtin = _name_tables(names, n_definers)
     is_python = np.asarray([t.language == "python" for t in tags], dtype=bool)
-    ref_weight = np.sqrt(np.asarray(ref_count, dtype=np.float64)) * multiplier[ref_name_a]
+    ref_weight = np.sqrt(ref_count_a) * multiplier[ref_name_a]
     ref_weight *= np.where(is_python[ref_file_a] & builtin[ref_name_a], WEAK, 1.0)
 
     # Which reference edges are also definition edges of the same file (self-loops).
