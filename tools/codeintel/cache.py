@@ -55,6 +55,9 @@ class CacheStats:
     removed: int = 0  # cache entries for files that are gone
     loaded_from_disk: bool = False
     unreadable: list[str] = field(default_factory=list)  # parseable files that could not be read
+    # The same listing as the last refresh and no content changed: whatever was derived
+    # from the files (their fingerprint) still holds.
+    unchanged: bool = False
 
 
 class TagView(Mapping[str, FileTags]):
@@ -170,6 +173,7 @@ class TagCache:
         keep = set(wanted)
         gone = [rel for rel in self.entries if rel not in keep]
         if to_parse or gone:
+            self.derived.pop("fingerprint", None)  # kept by the map: no longer the files'
             tags = self._all_tags()
             for rel in gone:
                 del self.entries[rel]
@@ -177,6 +181,9 @@ class TagCache:
             self._parse_into(to_parse, while_parsing, progress)
         self.stats.parsed = len(to_parse)
         self.stats.removed = len(gone)
+        self.stats.unchanged = (
+            same_listing and kept_wanted is not None and not (to_parse or gone)
+        ) and not self.stats.unreadable
         return TagView(self, [rel for rel in wanted if rel in self.entries])
 
     def tags_of(self, rel: str) -> FileTags:
@@ -257,6 +264,8 @@ class TagCache:
         if self._tags is None:
             self._tags = self._read_tags()
             missing = [rel for rel in self.entries if rel not in self._tags]
+            if missing:
+                self.derived.pop("fingerprint", None)
             for rel in missing:
                 del self.entries[rel]
             self._parse_into(missing, None, None)

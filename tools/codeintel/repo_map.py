@@ -129,7 +129,7 @@ def repo_map(
     tags = _TagsByIndex(scan.tagged, files)
 
     ranked_at = time.perf_counter()
-    fingerprint = scan.cache.fingerprint(files)
+    fingerprint = _fingerprint(scan.cache, files)
     focus_key = (sorted(focus_files), sorted(focus_names))
     note = scan.skipped.note(MAP_SKIPS)
     # The same files, listing, focus and budget as the last map: the same map.
@@ -184,6 +184,18 @@ def repo_map(
         stats=stats,
         skipped=scan.skipped,
     )
+
+
+def _fingerprint(cache: TagCache, files: list[str]) -> str:
+    """The files' fingerprint, hashed again only when the refresh saw a change."""
+    kept = cache.derived.get("fingerprint")
+    if kept is not None and cache.stats.unchanged:
+        return kept
+    fingerprint = cache.fingerprint(files)
+    if fingerprint != kept:
+        cache.derived["fingerprint"] = fingerprint
+        cache.mark_dirty()
+    return fingerprint
 
 
 class _TagsByIndex(Sequence[FileTags]):

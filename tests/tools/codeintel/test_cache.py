@@ -10,7 +10,7 @@ import pytest
 from tools.codeintel import repo_map as repo_map_module
 from tools.codeintel.cache import TagCache
 from tools.codeintel.discover import list_files
-from tools.codeintel.repo_map import repo_map
+from tools.codeintel.repo_map import find_symbol, repo_map
 
 from .conftest import age
 
@@ -205,3 +205,16 @@ def test_warm_map_reuses_the_kept_map_until_something_changes(
     listed = repo_map(project, 4096, focus=["lonely.py"], cache_dir=cache_dir)
     again = repo_map(project, 4096, focus=["lonely.py"], cache_dir=cache_dir)
     assert "NOTES.md" in listed.text.splitlines() and again.stats["ranking"] == "kept map"
+
+
+def test_an_edit_seen_first_by_find_symbol_still_changes_the_map(
+    project: Path, tmp_path: Path
+) -> None:
+    cache_dir = tmp_path / "cache"
+    os.utime(project, ns=(10**11, 10**11))  # a listing the memo may trust
+    repo_map(project, 500, cache_dir=cache_dir)
+    (project / "lonely.py").write_text("def renamed_helper():\n    return 1\n")
+    age(project / "lonely.py")
+    assert find_symbol(project, "renamed_helper", cache_dir=cache_dir).definitions
+    repo_map_module._caches.clear()
+    assert "renamed_helper" in repo_map(project, 500, cache_dir=cache_dir).text
