@@ -304,11 +304,13 @@ def report(title: str, series: Series) -> None:
         print(f"    edges {int(stats['edges']):,} (for {int(stats['file_edges']):,} file edges);"
               f" files {stats.get('files')}, "
               f"definitions {stats.get('definitions_total')}")  # fmt: skip
-    warm = series.warm[-1].stats
-    if "load_s" in warm:
-        print(f"    warm detail: load {warm['load_s']} s, list {warm.get('list_s')} s, refresh "
-              f"{warm.get('refresh_s')} s, rank {warm.get('rank_s')} s "
-              f"({warm.get('ranking', 'computed')}), total {warm.get('total_s')} s")  # fmt: skip
+    for kind, runs in (("cold", series.cold), ("warm", series.warm)):
+        detail = runs[-1].stats
+        if "load_s" in detail:
+            ranking = detail.get("ranking", "computed")
+            print(f"    {kind} detail: load {detail['load_s']} s, list {detail.get('list_s')} s, "
+                  f"refresh {detail.get('refresh_s')} s, rank {detail.get('rank_s')} s "
+                  f"({ranking}), total {detail.get('total_s')} s")  # fmt: skip
 
 
 def shown_files(map_text: str) -> list[str]:
