@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
@@ -18,8 +21,6 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from agent import paths
 
     started = time.perf_counter()
@@ -34,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     focus = [_focus_relative(repo, item) for item in args.focus]
     cache_dir = None if args.no_cache else paths.data_dir() / "cache"
-    result = repo_map(repo, args.tokens, focus=focus, cache_dir=cache_dir)
+    progress = ParseProgress(sys.stderr)
+    result = repo_map(repo, args.tokens, focus=focus, cache_dir=cache_dir, progress=progress)
+    progress.finish()
     sys.stdout.write(result.text)
     if args.stats:
         stats = dict(result.stats, tokens=result.tokens, shown_files=len(result.files),
@@ -44,6 +47,42 @@ def run(args: argparse.Namespace) -> int:
             shown = f"{value:.3f}" if isinstance(value, float) else value
             print(f"{key}: {shown}", file=sys.stderr)
     return 0
+
+
+class ParseProgress:
+    """`parsing files: 1,234 / 26,900` on stderr once parsing has taken a second (a warm
+    map never shows it): redrawn in place on a terminal, a line every few seconds else."""
+
+    DELAY_S = 1.0
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.clock = stream, clock
+        self.started = clock()
+        self.shown_at: float | None = None
+        self.last: tuple[int, int] | None = None
+        self.redraw = stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        self.last = (done, total)
+        if now - self.started < self.DELAY_S:
+            return
+        if (
+            not self.redraw
+            and self.shown_at is not None
+            and now - self.shown_at < 5
+            and done < total
+        ):
+            return
+        self.shown_at = now
+        line = f"parsing files: {done:,} / {total:,}"
+        self.stream.write(f"\r{line}" if self.redraw else f"{line}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.shown_at is not None and self.redraw:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _focus_relative(repo: Path, item: str) -> str:

@@ -4,11 +4,13 @@ less the directories never worth mapping, with a memo that skips walking an unch
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from tools.listing import git_files, walk_files
+from tools.ignore import GITIGNORE
+from tools.listing import git_files, stamp, walk_files
 
 # Directories never worth mapping, whatever .gitignore says.
 SKIP_DIRS = frozenset(
@@ -35,14 +37,19 @@ def list_files(
     Outside git, `walk_memo` (kept by the caller between runs) lets an unchanged tree
     be confirmed by the mtimes of its directories instead of listing them all again.
     """
+    if walk_memo is not None and _memo_still_valid(repo, walk_memo):
+        return list(walk_memo["files"])
     seen: list[str] = []
     files = git_files(repo, unreadable=seen)
     if files:
         _worth_telling(seen, unreadable)
-        return sorted(name for name in files if SKIP_DIRS.isdisjoint(name.split("/")[:-1]))
+        listed = sorted(name for name in files if SKIP_DIRS.isdisjoint(name.split("/")[:-1]))
+        if walk_memo is not None:
+            walk_memo.clear()
+            stamps = _git_stamps(repo, listed) if not seen else {}
+            walk_memo.update(files=listed, stamps=stamps, listed_at=time.time_ns())
+        return listed
     # Not a work tree, or a directory its enclosing repository ignores: walk.
-    if walk_memo is not None and _memo_still_valid(repo, walk_memo):
-        return list(walk_memo["files"])
     stamps: dict[str, int] = {}
     seen.clear()
     files = sorted(walk_files(repo, skip_dir=_not_worth_mapping, stamps=stamps, unreadable=seen))
@@ -50,7 +57,7 @@ def list_files(
     if walk_memo is not None:
         walk_memo.clear()
         # A directory that could not be read has no mtime to prove the tree unchanged.
-        walk_memo.update(files=files, stamps=stamps if not seen else {})
+        walk_memo.update(files=files, stamps=stamps if not seen else {}, listed_at=time.time_ns())
     return files
 
 
@@ -64,6 +71,66 @@ def _not_worth_mapping(rel_dir: str, names: Collection[str]) -> bool:
     return rel_dir.rsplit("/", 1)[-1] in SKIP_DIRS or "pyvenv.cfg" in names
 
 
+def _git_stamps(repo: Path, listed: list[str]) -> dict[str, int]:
+    """What proves a git listing unchanged without asking git again (which, with the
+    check that each file is still a file, costs a monorepo most of a second).
+
+    Files enter or leave the listing when the index changes (add, rm, checkout, commit),
+    when an ignore file changes, or when an entry is added to or removed from a
+    directory: the mtimes of the index, the ignore files, every directory holding a
+    listed file and each of their subdirectories (a new directory starts empty, so its
+    parent's stamp alone would not see the files put in it later). Only for a repository
+    root: a subdirectory's listing also depends on ignore files above it.
+    """
+    from tools.sandbox.bwrap import git_metadata_paths  # only when listing again
+
+    metadata = [path for path in git_metadata_paths(repo) if path.is_dir()]
+    if not metadata:
+        return {}
+    watched = [str(m / name) for m in metadata for name in ("index", "info/exclude")]
+    watched.append(str(_global_excludes()))
+    directories = {""}
+    for rel in listed:
+        parent = rel.rpartition("/")[0]
+        while parent not in directories:
+            directories.add(parent)
+            parent = parent.rpartition("/")[0]
+    base = str(repo)
+    for rel_dir in list(directories):
+        try:
+            with os.scandir(os.path.join(base, rel_dir)) as entries:
+                prefix = rel_dir + "/" if rel_dir else ""
+                directories.update(
+                    prefix + entry.name
+                    for entry in entries
+                    if entry.is_dir(follow_symlinks=False) and entry.name != ".git"
+                )
+        except OSError:
+            return {}
+    stamps = {rel: _stamp_or_absent(os.path.join(base, rel)) for rel in directories}
+    stamps.update((rel, _stamp_or_absent(os.path.join(base, rel))) for rel in listed
+                  if rel.rpartition("/")[2] == GITIGNORE)  # fmt: skip
+    stamps.update((path, _stamp_or_absent(path)) for path in watched)
+    return {} if any(value == -1 for value in stamps.values()) else stamps
+
+
+def _global_excludes() -> Path:
+    """git's default global ignore file (a `core.excludesFile` elsewhere is not watched)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(config) / "git" / "ignore"
+
+
+def _stamp_or_absent(path: str) -> int:
+    """The trusted mtime (-1 when too fresh), or -2 for a path that does not exist."""
+    try:
+        return stamp(path)
+    except OSError:
+        return ABSENT
+
+
+ABSENT = -2
+
+
 def _memo_still_valid(repo: Path, memo: dict[str, Any]) -> bool:
     """A directory's mtime changes when an entry in it is added, removed or renamed."""
     stamps = memo.get("stamps")
@@ -75,5 +142,6 @@ def _memo_still_valid(repo: Path, memo: dict[str, Any]) -> bool:
             if os.stat(os.path.join(base, rel) if rel else base).st_mtime_ns != mtime_ns:
                 return False
         except OSError:
-            return False
+            if mtime_ns != ABSENT:
+                return False
     return True

@@ -6,18 +6,21 @@ signatures, as many as fit `max_tokens` counted with the model's tokenizer.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tools.codeintel.cache import MAX_PARSE_BYTES, TagCache
+from tools.codeintel.cache import MAX_PARSE_BYTES, Progress, TagCache
 from tools.codeintel.discover import list_files
-from tools.codeintel.rank import Graph, build_graph, rank_definitions
 from tools.codeintel.tags import Definition, FileTags
 from tools.codeintel.tokens import LineTokenCounter, preload_in_background
 from tools.skipped import TOO_LARGE, UNREADABLE, Skipped
+
+if TYPE_CHECKING:
+    from tools.codeintel.rank import Graph, Ranking
 
 # Token counts are kept for this many distinct lines; beyond it the memo starts afresh.
 TOKEN_MEMO_LIMIT = 200_000
@@ -57,13 +60,16 @@ class _Tagged:
     """What the map and find_symbol both start from."""
 
     paths: list[str]  # every repository file
-    tagged: dict[str, FileTags]  # the parseable ones
+    tagged: Mapping[str, FileTags]  # the parseable ones (tags read on first use)
     cache: TagCache
     stats: dict[str, Any]
     skipped: Skipped
+    listing: int | None  # which listing of the files this is (None: not kept)
 
 
-def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagged:
+def _scan(
+    repo: Path, cache_dir: Path | None, preload_tokenizer: bool, progress: Progress | None = None
+) -> _Tagged:
     started = time.perf_counter()
     cache = tag_cache(repo, cache_dir)
     loaded = time.perf_counter()
@@ -77,7 +83,8 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
     # A cold cache means a long parse: load the tokenizer meanwhile (threads start after
     # the worker processes fork, inside refresh, so nothing forks mid-load).
     hook = (lambda: preload_in_background(cache.cache_dir)) if preload_tokenizer else None
-    tagged = cache.refresh(paths, while_parsing=hook)
+    same_listing = bool(previous) and walk_memo.get("stamps") is previous
+    tagged = cache.refresh(paths, while_parsing=hook, progress=progress, same_listing=same_listing)
     refreshed = time.perf_counter()
     skipped = Skipped()
     for rel in [*unreadable, *cache.stats.unreadable]:
@@ -96,7 +103,7 @@ def _scan(repo: Path, cache_dir: Path | None, preload_tokenizer: bool) -> _Tagge
         "list_s": listed - loaded,
         "refresh_s": refreshed - listed,
     }
-    return _Tagged(paths, tagged, cache, stats, skipped)
+    return _Tagged(paths, tagged, cache, stats, skipped, walk_memo.get("listed_at"))
 
 
 def repo_map(
@@ -104,50 +111,68 @@ def repo_map(
     max_tokens: int = 2048,
     focus: Iterable[str] = (),
     cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
 ) -> RepoMap:
     """The ranked map of `repo` within `max_tokens`.
 
     `focus` holds repository paths (files or directories) and identifiers; they seed the
-    ranking and their definitions come first.
+    ranking and their definitions come first. `progress(done, total)` follows the
+    parsing of files that are new or changed.
     """
     started = time.perf_counter()
     repo = Path(repo).resolve()
-    scan = _scan(repo, Path(cache_dir) if cache_dir else None, preload_tokenizer=True)
+    cache_path = Path(cache_dir) if cache_dir else None
+    scan = _scan(repo, cache_path, preload_tokenizer=True, progress=progress)
     files = sorted(scan.tagged)
     index_of = {rel: i for i, rel in enumerate(files)}
     focus_files, focus_names = _resolve_focus(repo, focus, scan.paths, index_of)
-    tags = [scan.tagged[rel] for rel in files]
+    tags = _TagsByIndex(scan.tagged, files)
 
     ranked_at = time.perf_counter()
-    ranking = rank_definitions(_graph(scan.cache, files, tags), focus_files, focus_names)
+    fingerprint = _fingerprint(scan.cache, files)
+    focus_key = (sorted(focus_files), sorted(focus_names))
+    note = scan.skipped.note(MAP_SKIPS)
+    # The same files, listing, focus and budget as the last map: the same map.
+    map_key = (fingerprint, focus_key, max_tokens, note, scan.listing)
+    kept_map = scan.cache.derived.get("map")
+    if scan.listing is not None and kept_map is not None and kept_map[0] == map_key:
+        text, total, shown_files, shown_definitions, rank_stats = kept_map[1]
+        stats = dict(scan.stats, **rank_stats, ranking="kept map")
+        stats.update(rank_s=time.perf_counter() - ranked_at, tokenizer_misses=0)
+        stats["total_s"] = time.perf_counter() - started
+        scan.cache.save()
+        return RepoMap(text, total, shown_files, shown_definitions, stats, scan.skipped)
+    ranking, rank_stats = _ranking(scan.cache, fingerprint, files, tags, focus_key)
     rank_s = time.perf_counter() - ranked_at
 
     memo = scan.cache.token_counts
     if len(memo) > TOKEN_MEMO_LIMIT:
         memo.clear()
     counter = LineTokenCounter(memo, scan.cache.cache_dir)
-    note = scan.skipped.note(MAP_SKIPS)
     note_tokens = sum(counter.counts(note.splitlines())) if note else 0
     # Files without definitions are listed by name after all definitions, best first.
+    with_definitions = ranking.with_definitions
     name_only = [
-        rel for rel in scan.paths if rel not in index_of or not scan.tagged[rel].has_definitions
+        rel for rel in scan.paths if rel not in index_of or not with_definitions[index_of[rel]]
     ]
     rank_of = {rel: float(ranking.file_rank[i]) for rel, i in index_of.items()}
     name_only.sort(key=lambda rel: -rank_of.get(rel, 0.0))
     budget = max_tokens - note_tokens if note_tokens <= max_tokens else max_tokens
-    chosen, chosen_names, total = _fit(files, tags, ranking.order, name_only, budget, counter)
+    chosen, chosen_names, total = _fit(files, tags, ranking, name_only, budget, counter)
     text = _render(files, tags, chosen, chosen_names)
     if note and note_tokens <= max_tokens:
         text, total = text + note, total + note_tokens
-    if counter.misses:
-        scan.cache.mark_dirty()
-    scan.cache.save()
 
     shown_files = list(dict.fromkeys([files[f] for f, _ in chosen] + chosen_names))
+    rank_stats["definitions_total"] = len(ranking)
+    kept_stats = {key: value for key, value in rank_stats.items() if key != "ranking"}
+    scan.cache.derived["map"] = (map_key, (text, total, shown_files, len(chosen), kept_stats))
+    scan.cache.mark_dirty()
+    scan.cache.save()
     stats = dict(scan.stats)
     stats.update(
-        definitions_total=len(ranking.order),
         rank_s=rank_s,
+        **rank_stats,
         tokenizer_misses=counter.misses,
         total_s=time.perf_counter() - started,
     )
@@ -161,15 +186,64 @@ def repo_map(
     )
 
 
-def _graph(cache: TagCache, files: list[str], tags: list[FileTags]) -> Graph:
-    """The reference graph for these files, rebuilt only when some file's content changed."""
+def _fingerprint(cache: TagCache, files: list[str]) -> str:
+    """The files' fingerprint, hashed again only when the refresh saw a change."""
+    kept = cache.derived.get("fingerprint")
+    if kept is not None and cache.stats.unchanged:
+        return kept
     fingerprint = cache.fingerprint(files)
-    kept = cache.derived.get("graph")
+    if fingerprint != kept:
+        cache.derived["fingerprint"] = fingerprint
+        cache.mark_dirty()
+    return fingerprint
+
+
+class _TagsByIndex(Sequence[FileTags]):
+    """Tags by file index, each read from the cache when first asked for."""
+
+    def __init__(self, tagged: Mapping[str, FileTags], files: list[str]) -> None:
+        self._tagged, self._files = tagged, files
+
+    def __getitem__(self, index: int) -> FileTags:  # type: ignore[override]
+        return self._tagged[self._files[index]]
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def _ranking(
+    cache: TagCache,
+    fingerprint: str,
+    files: list[str],
+    tags: Sequence[FileTags],
+    focus_key: tuple[list[int], list[str]],
+) -> tuple[Ranking, dict[str, Any]]:
+    """The ranking for these files and this focus: the last one is kept with the cache,
+    so a map of unchanged files with the same focus runs no PageRank at all."""
+    from tools.codeintel.rank import rank_definitions  # numpy: not for a kept map
+
+    key = (fingerprint, focus_key)
+    kept = cache.kept("ranking")
+    if kept is not None and kept[0] == key:
+        return kept[1], {**kept[2], "ranking": "kept"}
+    graph = _graph(cache, fingerprint, files, tags)
+    ranking = rank_definitions(graph, set(focus_key[0]), set(focus_key[1]))
+    edges = {"edges": graph.edges, "file_edges": graph.file_edges()}
+    cache.keep("ranking", (key, ranking, edges))
+    return ranking, {**edges, "ranking": "computed"}
+
+
+def _graph(
+    cache: TagCache, fingerprint: str, files: list[str], tags: Sequence[FileTags]
+) -> Graph:
+    """The reference graph for these files, rebuilt only when some file's content changed."""
+    from tools.codeintel.rank import build_graph
+
+    kept = cache.kept("graph")
     if kept is not None and kept[0] == fingerprint:
         return kept[1]
     graph = build_graph(tags, files)
-    cache.derived["graph"] = (fingerprint, graph)
-    cache.mark_dirty()
+    cache.keep("graph", (fingerprint, graph))
     return graph
 
 
@@ -213,8 +287,8 @@ def _depth(definitions: tuple, position: int) -> int:
 
 def _fit(
     files: list[str],
-    tags: list[FileTags],
-    order: list[tuple[int, int]],
+    tags: Sequence[FileTags],
+    ranking: Ranking,
     name_only: list[str],
     max_tokens: int,
     counter: LineTokenCounter,
@@ -229,11 +303,11 @@ def _fit(
     seen: set[int] = set()
     cumulative: list[int] = []
     total = 0
-    position = 0
-    sequence: list[tuple[int, int] | str] = [*order, *name_only]
-    while position < len(sequence) and total <= max_tokens:
-        block = sequence[position : position + _COUNT_BLOCK]
-        position += len(block)
+    sequence = _in_order(ranking, name_only)
+    while total <= max_tokens:
+        block = list(itertools.islice(sequence, _COUNT_BLOCK))
+        if not block:
+            break
         block_lines: list[list[str]] = []
         for item in block:
             if isinstance(item, str):
@@ -266,8 +340,18 @@ def _fit(
     return chosen, chosen_names, cumulative[lo - 1] if lo else 0
 
 
+def _in_order(ranking: Ranking, name_only: list[str]) -> Iterator[tuple[int, int] | str]:
+    """The ranked definitions, then the files listed by name, converted a block at a time
+    (a monorepo has a million definitions; a map shows a few hundred)."""
+    for start in range(0, len(ranking), _COUNT_BLOCK):
+        stop = start + _COUNT_BLOCK
+        files = ranking.order_file[start:stop].tolist()
+        yield from zip(files, ranking.order_position[start:stop].tolist(), strict=True)
+    yield from name_only
+
+
 def _render(
-    files: list[str], tags: list[FileTags], chosen: list[tuple[int, int]], names: list[str]
+    files: list[str], tags: Sequence[FileTags], chosen: list[tuple[int, int]], names: list[str]
 ) -> str:
     by_file: dict[int, list[int]] = {}
     for file_index, def_index in chosen:
@@ -303,4 +387,3 @@ def find_symbol(repo: str | Path, name: str, cache_dir: str | Path | None = None
                 definitions.append((rel, Definition.from_raw(raw)))
         references.extend((rel, line) for line in sorted(set(file_tags.references.get(short, ()))))
     return SymbolMatches(definitions, references)
-

@@ -74,3 +74,38 @@ def test_vendored_code_is_listed_but_not_parsed(tmp_path: Path) -> None:
     files = list_files(tmp_path)
     assert "static/vendor/lib.js" in files
     assert set(TagCache(tmp_path).refresh(files)) == {"app.js"}
+
+
+def _age(*paths: Path, seconds_ago: int = 60) -> None:
+    old = time.time_ns() - seconds_ago * 10**9
+    for path in paths:
+        os.utime(path, ns=(old, old), follow_symlinks=False)
+
+
+def test_git_listing_memo_holds_until_the_tree_or_index_changes(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "add", "src/app.py", ".gitignore"], check=True)
+    (tmp_path / "scratch").mkdir()  # empty: no listed file shows its stamp
+    _age(tmp_path, *tmp_path.rglob("*"))
+    memo: dict = {}
+    first = list_files(tmp_path, memo)
+    assert "src/app.py" in first and memo["stamps"]
+    listed_at = memo["listed_at"]
+    assert list_files(tmp_path, memo) == first and memo["listed_at"] == listed_at
+
+    # Each change below touches one thing only (dated so that it is trusted).
+    (tmp_path / "scratch" / "later.py").write_text("")  # into the directory that was empty
+    _age(tmp_path / "scratch", tmp_path / "scratch" / "later.py", seconds_ago=50)
+    assert "scratch/later.py" in list_files(tmp_path, memo)
+    assert memo["listed_at"] != listed_at
+
+    with open(tmp_path / ".gitignore", "a") as ignore:  # the ignore rules alone
+        ignore.write("scratch/\n")
+    _age(tmp_path / ".gitignore", seconds_ago=40)
+    assert "scratch/later.py" not in list_files(tmp_path, memo)
+
+    subprocess.run([*git, "add", "-f", "debug.log"], check=True)  # the index alone
+    _age(tmp_path / ".git" / "index", seconds_ago=30)
+    assert "debug.log" in list_files(tmp_path, memo)
