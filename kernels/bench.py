@@ -16,15 +16,14 @@ per thread count; the thread count applies to every implementation alike.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 import kernels
+from kernels.timing import interleaved_medians
 
 
 def naive_moe(x, w13, w2, weights, ids):
@@ -64,25 +63,6 @@ def vllm_cpu_op() -> tuple[Callable | None, str]:
         return run
 
     return prepare, f"vllm cpu_fused_moe isa={isa}"
-
-
-def interleaved_medians(fns: dict[str, Callable], reps: int, budget_s: float) -> dict:
-    for fn in fns.values():
-        fn()  # warm up (allocator, oneDNN primitive caches)
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    start = time.perf_counter()
-    names = list(fns)
-    for rep in range(reps):
-        # Rotate who goes first: the one that runs right after another reads the same
-        # weights would otherwise always find them warmer in the shared L3.
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
-        if rep >= 2 and time.perf_counter() - start > budget_s:
-            break
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
 def run_cpu(args: argparse.Namespace) -> int:

@@ -24,8 +24,8 @@ import torch
 
 import kernels
 from kernels import cpu_native
-from kernels.bench import interleaved_medians
 from kernels.fp8 import quantize_per_tensor
+from kernels.timing import interleaved_medians
 
 REAL_EXPERTS = 128
 TIME_TARGET = 0.65

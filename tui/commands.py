@@ -244,11 +244,27 @@ async def _review(ctx: CommandContext, args: list[str]) -> None:
     await ctx.screen.app.push_screen(screen)
 
 
+def session_filter(args: list[str], here: Path) -> tuple[str, str]:
+    """`/sessions` words → (text, repository path part): `--here` is this repository."""
+    words, repo = list(args), ""
+    if "--here" in words:
+        words.remove("--here")
+        repo = str(here.resolve())
+    if "--repo" in words:
+        at = words.index("--repo")
+        if at + 1 >= len(words):
+            raise ValueError("--repo needs a directory or a part of its path")
+        from agent.cli.sessions import repo_filter
+
+        repo = repo_filter(words[at + 1])
+        del words[at : at + 2]
+    return " ".join(words), repo
+
+
+
 @command("sessions", "/sessions [TEXT] [--here|--repo DIR]", "stored sessions, or those "
          "whose messages contain TEXT (resume with `tessera chat --resume ID`)")
 async def _sessions(ctx: CommandContext, args: list[str]) -> None:
-    from tui.terminal_commands import session_filter
-
     try:
         text, repo = session_filter(args, ctx.screen.session.options.repo)
     except ValueError as exc:

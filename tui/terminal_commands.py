@@ -37,23 +37,6 @@ def _answers(screen: CommandScreen) -> list[str]:
     return [r.text for r in screen.transcript.records if isinstance(r, TextRecord) and r.text]
 
 
-def session_filter(args: list[str], here: Path) -> tuple[str, str]:
-    """`/sessions` words → (text, repository path part): `--here` is this repository."""
-    words, repo = list(args), ""
-    if "--here" in words:
-        words.remove("--here")
-        repo = str(here.resolve())
-    if "--repo" in words:
-        at = words.index("--repo")
-        if at + 1 >= len(words):
-            raise ValueError("--repo needs a directory or a part of its path")
-        from agent.cli.sessions import repo_filter
-
-        repo = repo_filter(words[at + 1])
-        del words[at : at + 2]
-    return " ".join(words), repo
-
-
 def copy_answer(screen: CommandScreen) -> None:
     answers = _answers(screen)
     if not answers:

@@ -50,7 +50,7 @@ def test_tab_completes_custom_and_built_in_commands(repo: Path) -> None:
         async with app.run_test() as pilot:
             prompt = chat(app).prompt
             await pilot.pause(0.2)
-            await pilot.press(*"/exp", "tab")
+            await pilot.press(*"/expl", "tab")  # (/exp is also /export)
             assert prompt.text == "/explain "
             prompt.load_text("/sk")
             prompt.move_cursor(prompt.document.end)

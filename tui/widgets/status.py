@@ -104,9 +104,9 @@ class StatusBar(Widget):
         # step lines say it.
         effort = ([] if s.thinking_budget is None
                   else [f"effort {s.effort} · think ≤{_k(s.thinking_budget)}"])
-        for part in (
-            *effort,
+        for part in (  # the context's fill before the effort: it matters more when narrow
             ctx,
+            *effort,
             f"tokens {_k(s.prompt_tokens + s.completion_tokens)} (out {_k(s.completion_tokens)})",
             f"cached {cached_share:.0%}",
             speed,
