@@ -139,6 +139,10 @@ async def _ask_for_approval(pilot) -> None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)
+    # Where the scrollbar sits must not depend on how far the resumed history had scrolled
+    # when the approval appeared (a loaded machine renders it mid-scroll otherwise).
+    app.chat.transcript.scroll_end(animate=False)
+    await pilot.pause(0.3)
 
 
 REVIEW_FINDINGS = {
