@@ -54,7 +54,8 @@ def test_a_real_exception_from_the_kernel_is_caught():
     assert not check.ok and "ValueError" in check.reason
 
 
-@pytest.mark.skipif(not cpu_native.available(), reason="native CPU kernel unavailable")
+@pytest.mark.skipif(not cpu_native.available(),
+                    reason="native CPU kernel unavailable (needs gcc and an AVX2/FMA CPU)")
 def test_disabling_the_native_kernels_leaves_the_torch_path_serving():
     from kernels import cpu
     from kernels.validate import check_moe_args
