@@ -15,6 +15,9 @@
  *   - row blocks (widths that are not whole 64-byte lines): the general fallback.
  * Each output element is computed by one thread in a fixed order, so results do not depend
  * on the thread count.
+ *
+ * FP8 weights with bfloat16 activations take AVX-512 BF16 dot products in the weight streams
+ * where the CPU has them (`cpu_native_dp.h`, chosen at run time); everything else is AVX2.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -290,6 +293,8 @@ static void stream_any(const char *const *ws, const long *col, int kind, int nr,
 #undef STREAM_ARGS
 }
 
+#include "cpu_native_dp.h"
+
 /* ---- Larger batches: packed float32 panels and an outer-product micro-kernel ------------
  *
  * With many rows per expert the work is arithmetic, not weight traffic. Each PANEL of 16
@@ -411,10 +416,14 @@ static void tile_any(const float *buf, const float *x, float *y, int mr, int n_o
 typedef struct { int seg, lo, hi, j0, j1, tile; } item_t;
 
 static void stream_item(const char *we, int kind, const item_t *it, const float *x, float *y,
-                        int n_out, int k, const wscale_t *sc, long e) {
+                        int n_out, int k, const wscale_t *sc, long e, const dp_rows_t *dp) {
     const long row_bytes = (long)k * elem_size(kind);
     /* FP8 with 128×128 blocks: one pass per k-block, each adding its scaled partial sums. */
     const int k_step = kind == W_FP8 && sc->k_block < k ? (int)sc->k_block : k;
+    /* The dp streams' weights carry no 2^-8 (see `scale_at`); the activation scale, if any,
+     * is applied to the sums. */
+    const float dp_factor = !dp ? 0.0f
+                            : (dp->a_scale ? dp->a_scale[dp->a_n > 1 ? e : 0] : 1.0f) / 256.0f;
     const int run = (it->j1 - it->j0) / STREAMS;
     /* One row group reads each weight line once: prefetch it non-temporally (measured
      * 10-25 % faster for float32); with more, the next groups re-read it from cache. */
@@ -432,6 +441,13 @@ static void stream_item(const char *we, int kind, const item_t *it, const float 
             const int k_hi = k_lo + k_step < k ? k_lo + k_step : k;
             for (int r0 = it->lo; r0 < it->hi; r0 += STREAM_ROWS) {
                 const int nr = it->hi - r0 < STREAM_ROWS ? it->hi - r0 : STREAM_ROWS;
+                if (dp) {
+                    float dp_scl[STREAMS];
+                    for (int st = 0; st < STREAMS; st++) dp_scl[st] = scl[st] * dp_factor;
+                    dp_stream_any(ws, col, nr, once, dp->x + (long)r0 * k, y + (long)r0 * n_out,
+                                  n_out, k, k_lo, k_hi, dp_scl, k_lo > 0);
+                    continue;
+                }
                 stream_any(ws, col, kind, nr, once, x + (long)r0 * k, y + (long)r0 * n_out,
                            n_out, k, k_lo, k_hi, scl, k_lo > 0);
             }
@@ -464,10 +480,13 @@ static int tile_cols(int k) {
 
 /* Same contract as `grouped`, with x rows in the split order; k % 32 == 0 and
  * n_out % 32 == 0. A segment with few rows is read as weight streams, one with
- * TILE_MIN_ROWS or more through packed panels. Returns -3 when out of memory. */
+ * TILE_MIN_ROWS or more through packed panels. `dp` (FP8 only, k % 64 == 0, or NULL): the
+ * same x rows as bfloat16 in the dp order, which the weight streams then read instead
+ * (`cpu_native_dp.h`). Returns -3 when out of memory. */
 static int grouped_lines(const void *w, int kind, long expert_stride, const float *x, float *y,
                          const int32_t *seg_expert, const int32_t *seg_lo, const int32_t *seg_hi,
-                         int num_segments, int n_out, int k, const wscale_t *sc) {
+                         int num_segments, int n_out, int k, const wscale_t *sc,
+                         const dp_rows_t *dp) {
     const int cols = tile_cols(k);
     long count = 0;
     for (int s = 0; s < num_segments; s++) {
@@ -504,7 +523,7 @@ static int grouped_lines(const void *w, int kind, long expert_stride, const floa
             const long e = seg_expert[items[i].seg];
             const char *we = (const char *)w + e * expert_stride * elem;
             if (!items[i].tile) {
-                stream_item(we, kind, &items[i], x, y, n_out, k, sc, e);
+                stream_item(we, kind, &items[i], x, y, n_out, k, sc, e, dp);
                 continue;
             }
             if (!buf) buf = aligned_alloc(64, sizeof(float) * (size_t)cols * (size_t)k);
@@ -681,6 +700,14 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
     /* `grouped_lines` needs whole 64-byte lines per row; other widths take `grouped`. */
     const int lines = hidden % 32 == 0 && inter % 32 == 0;
     const int x_order = lines && w_kind == W_BF16 ? W_BF16 : W_F32; /* W_BF16: the split order */
+    /* FP8 with bfloat16 activations: the decode streams take bfloat16 x rows on CPUs with
+     * AVX-512 BF16. w13's copy lives in `down` (unused until w2), w2's in `xs` (done with by
+     * then; it holds the act rows' bfloat16 when inter ≤ 2·hidden, as in every real MoE). */
+    const int dp13 = w_kind == W_FP8 && x_kind == W_BF16 && hidden % DP_BLOCK == 0 &&
+                     inter % DP_BLOCK == 0 && dp_available();
+    const int dp2 = dp13 && inter <= 2 * hidden;
+    const dp_rows_t rows13 = {(const uint16_t *)down, a13, a13_n};
+    const dp_rows_t rows2 = {(const uint16_t *)xs, a2, a2_n};
     for (long p = 0; p < pairs; p++) counts[ids[p]]++;
     int segments = 0, start = 0;
     for (int e = 0; e < experts; e++) {
@@ -701,14 +728,16 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
      * parallel region is a barrier that may wait on a descheduled thread. */
 #pragma omp parallel for schedule(static) if (pairs >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < pairs; r++) {
+        const float a = a13 ? a13[a13_n > 1 ? ids[order[r]] : 0] : 1.0f;
         row_to_f32(x, order[r] / top_k * (long)hidden, x_kind, x_order, xs + r * hidden, hidden);
-        if (a13) fake_quant_fp8(xs + r * hidden, hidden, a13[a13_n > 1 ? ids[order[r]] : 0]);
+        if (a13) fake_quant_fp8(xs + r * hidden, hidden, a);
+        if (dp13) dp_row(xs + r * hidden, (uint16_t *)down + r * hidden, hidden, a);
         if (w_kind == W_FP8) to_fp8_order(xs + r * hidden, hidden);
     }
     int status = 0;
     if (lines)
         status = grouped_lines(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo,
-                               seg_hi, segments, 2 * inter, hidden, &sc13);
+                               seg_hi, segments, 2 * inter, hidden, &sc13, dp13 ? &rows13 : NULL);
     else
         grouped(w13, w_kind, 2L * inter * hidden, xs, gate_up, seg_expert, seg_lo, seg_hi,
                 segments, 2 * inter, hidden);
@@ -728,12 +757,14 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
             for (int i = 0; i < inter; i += 8)
                 _mm256_storeu_ps(dst + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
         }
-        if (a2) fake_quant_fp8(dst, inter, a2[a2_n > 1 ? ids[order[r]] : 0]);
+        const float a = a2 ? a2[a2_n > 1 ? ids[order[r]] : 0] : 1.0f;
+        if (a2) fake_quant_fp8(dst, inter, a);
+        if (dp2) dp_row(dst, (uint16_t *)xs + r * inter, inter, a);
         if (w_kind == W_FP8) to_fp8_order(dst, inter);
     }
     if (lines && status == 0)
         status = grouped_lines(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo,
-                               seg_hi, segments, hidden, inter, &sc2);
+                               seg_hi, segments, hidden, inter, &sc2, dp2 ? &rows2 : NULL);
     else if (!lines)
         grouped(w2, w_kind, (long)hidden * inter, act, down, seg_expert, seg_lo, seg_hi,
                 segments, hidden, inter);
@@ -766,13 +797,25 @@ int tessera_linear(const void *x, int x_kind, const void *w, int w_kind, const f
     const wscale_t sc = w_kind == W_FP8 ? wscale(s, layout) : NO_SCALE;
     const int x_order = w_kind == W_BF16 ? W_BF16 : W_F32;
     float *xs = scratch, *ys = scratch + (long)rows * k;
+    /* FP8 with bfloat16 x: the dp streams (as `tessera_moe`), their rows in a buffer of
+     * their own (the scratch is sized for the float32 rows only). */
+    uint16_t *xb = NULL;
+    if (w_kind == W_FP8 && x_kind == W_BF16 && k % DP_BLOCK == 0 && rows < TILE_MIN_ROWS &&
+        dp_available()) {
+        xb = malloc(sizeof(uint16_t) * (size_t)rows * (size_t)k);
+        if (!xb) return -3;
+    }
 #pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < rows; r++) {
         row_to_f32(x, r * (long)k, x_kind, x_order, xs + r * k, k);
+        if (xb) dp_row(xs + r * k, xb + r * k, k, 1.0f);
         if (w_kind == W_FP8) to_fp8_order(xs + r * k, k);
     }
     const int32_t seg_expert = 0, seg_lo = 0, seg_hi = rows;
-    const int status = grouped_lines(w, w_kind, 0, xs, ys, &seg_expert, &seg_lo, &seg_hi, 1, n, k, &sc);
+    const dp_rows_t dp = {xb, NULL, 1};
+    const int status = grouped_lines(w, w_kind, 0, xs, ys, &seg_expert, &seg_lo, &seg_hi, 1, n,
+                                     k, &sc, xb ? &dp : NULL);
+    free(xb);
 #pragma omp parallel for schedule(static) if (rows >= SERIAL_BELOW_ROWS)
     for (long r = 0; r < rows; r++)
         for (int j = 0; j < n; j += 8) store8_as(out, r * (long)n + j, x_kind, _mm256_loadu_ps(ys + r * (long)n + j));

@@ -1,4 +1,5 @@
-"""Build and call the AVX2 kernels in ``cpu_native.c`` (see there for why they exist): the
+"""Build and call the AVX2 kernels in ``cpu_native.c`` (see there for why they exist; FP8
+decode with bfloat16 activations uses AVX-512 BF16 where the CPU has it): the
 whole routed MoE in native calls (`fused_moe`). It reads vLLM's row-major expert weights in
 place: no prepacked copy of the weights, no extra memory beyond a per-thread scratch.
 
@@ -32,6 +33,7 @@ from kernels.validate import check_ids_range
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("cpu_native.c")
+_HEADERS = [Path(__file__).with_name("cpu_native_dp.h")]  # included by the C file
 _FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-fPIC", "-shared"]
 _WEIGHT_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2, FP8_DTYPE: 3}
 _ACTIVATION_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
@@ -102,7 +104,8 @@ def _library() -> ctypes.CDLL | None:
                     torch.backends.cpu.get_cpu_capability())
         return None
     try:
-        lib = ctypes.CDLL(str(_build(_SOURCE.read_bytes())))
+        source = b"".join(path.read_bytes() for path in [_SOURCE, *_HEADERS])
+        lib = ctypes.CDLL(str(_build(source)))
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         log.warning("CPU MoE native kernel unavailable (%s); using torch only", exc)
         return None
@@ -112,6 +115,7 @@ def _library() -> ctypes.CDLL | None:
                         ptr, ptr, ptr, ptr, ptr, i32, ptr, i32],
         "tessera_linear": [ptr, i32, ptr, i32, ptr, ptr, ptr, i32, i32, i32, ptr, i64],
         "tessera_stream_read": [ptr, i64],
+        "tessera_dp_enable": [i32],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -163,6 +167,14 @@ class WeightScale:
 
     def pointers(self) -> tuple[int, ctypes.Array]:
         return self.values.data_ptr(), self.fields
+
+
+def use_bf16_dot(on: bool) -> bool:
+    """Let FP8 decode with bfloat16 activations use the AVX-512 BF16 dot products (the
+    default where the CPU has them) or keep the AVX2 path. Returns whether they are in use."""
+    lib = _library()
+    assert lib is not None
+    return bool(lib.tessera_dp_enable(1 if on else 0))
 
 
 def stream_read(buffer: torch.Tensor) -> int:

@@ -7,8 +7,8 @@ counts and compares each result with a reference:
 - on CUDA, vLLM's built-in fused MoE (`fused_experts_op`) on the same weights dequantised
   to the activations' dtype (the reference the engine would otherwise serve with);
 - on CPU, the float64 oracle (`kernels.reference.moe_reference`, the same quantisation
-  semantics): there the native AVX2 path is what is checked, and with FP8 weights on CPU vLLM
-  has no built-in path to compare with.
+  semantics): there the native path this CPU runs (AVX2, or AVX-512 BF16 for FP8 decode) is
+  what is checked, and with FP8 weights on CPU vLLM has no built-in path to compare with.
 
 A compile error, an exception or a result beyond tolerance gives a failed `Check` with the
 reason; the caller switches to its fallback. ``TESSERA_SELF_CHECK_FAULT=raise|wrong`` injects

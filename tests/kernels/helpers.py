@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -129,3 +130,17 @@ def assert_matches_reference(out: torch.Tensor, problem: Problem) -> None:
     excess = (out.double() - ref).abs() - fp8_rounding_allowance(problem)
     worst = (excess / size).max()
     assert worst <= tol, f"worst error beyond allowance {worst:.3e} > {tol} (× max |ref| per token)"
+
+
+def same_bits_on_one_and_two_threads(call: Callable[[], torch.Tensor]) -> bool:
+    """Whether `call` returns the same bits on 1 and on 2 threads (each value must be
+    computed by one thread in a fixed order)."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = call()
+        torch.set_num_threads(2)
+        two = call()
+    finally:
+        torch.set_num_threads(before)
+    return torch.equal(one, two)

@@ -11,7 +11,7 @@ from kernels import cpu, cpu_native
 from kernels.fp8 import ScaleLayout
 from tests.support import require_program
 
-from .helpers import assert_matches_reference, make_problem
+from .helpers import assert_matches_reference, make_problem, same_bits_on_one_and_two_threads
 
 # An AVX2 CPU is a property of the machine; the compiler is installed by scripts/test,
 # so in CI its absence fails (test_native_kernel_builds_where_the_cpu_allows) instead of
@@ -34,15 +34,7 @@ def run(problem):
 @needs_native
 def test_same_bits_whatever_the_thread_count():
     problem = make_problem(40, 16, 4, hidden=128, inter=64, dtype=torch.bfloat16)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = run(problem)
-        torch.set_num_threads(2)
-        two = run(problem)
-    finally:
-        torch.set_num_threads(before)
-    assert torch.equal(one, two)
+    assert same_bits_on_one_and_two_threads(lambda: run(problem))
 
 
 @needs_native
@@ -114,15 +106,7 @@ def test_fused_moe_matches_reference(dtype, hidden, inter, tokens, experts, top_
 @pytest.mark.parametrize("hidden, inter", [(128, 64), (64, 40)])
 def test_fused_moe_same_bits_whatever_the_thread_count(hidden, inter):
     problem = make_problem(24, 8, 4, hidden=hidden, inter=inter, dtype=torch.bfloat16)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = cpu_native.fused_moe(*problem.args())
-        torch.set_num_threads(2)
-        two = cpu_native.fused_moe(*problem.args())
-    finally:
-        torch.set_num_threads(before)
-    assert torch.equal(one, two)
+    assert same_bits_on_one_and_two_threads(lambda: cpu_native.fused_moe(*problem.args()))
 
 
 @needs_native

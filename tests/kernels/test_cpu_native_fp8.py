@@ -11,7 +11,7 @@ from kernels import cpu, cpu_native, fp8
 from kernels.fp8 import ScaleLayout
 from kernels.validate import check_moe_args
 
-from .helpers import assert_matches_reference, make_problem
+from .helpers import assert_matches_reference, make_problem, same_bits_on_one_and_two_threads
 
 pytestmark = pytest.mark.skipif(
     not cpu_native.available(),
@@ -20,9 +20,11 @@ pytestmark = pytest.mark.skipif(
 LAYOUTS = [ScaleLayout.TENSOR, ScaleLayout.EXPERT, ScaleLayout.SHARD, ScaleLayout.BLOCK]
 
 
-def test_every_e4m3_byte_widens_to_its_value():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_e4m3_byte_widens_to_its_value(dtype):
     # All 254 finite codes (incl. subnormals and -0) through the decode streams: one expert,
-    # one token, x = e_k picks weight column k.
+    # one token, x = e_k picks weight column k. bfloat16 x takes the AVX-512 BF16 dot
+    # products where the CPU has them (k % 64 == 0), float32 x the AVX2 widening.
     codes = torch.arange(256, dtype=torch.uint8)
     finite = codes[(codes & 0x7F) != 0x7F]
     values = finite.view(fp8.FP8_DTYPE)
@@ -31,7 +33,7 @@ def test_every_e4m3_byte_widens_to_its_value():
     w[0, : finite.numel()] = finite
     weight = w.view(fp8.FP8_DTYPE)
     for column in range(finite.numel()):
-        x = torch.zeros(1, k)
+        x = torch.zeros(1, k, dtype=dtype)
         x[0, column] = 1.0
         out = cpu_native.linear(x, weight, cpu_native.WeightScale.per_row(torch.ones(32), k))
         assert out[0, 0].item() == values[column].float().item(), hex(int(finite[column]))
@@ -73,15 +75,7 @@ def test_fp8_widths_without_whole_lines_fall_back_to_torch():
 
 def test_fp8_same_bits_whatever_the_thread_count():
     problem = make_problem(24, 8, 4, hidden=128, inter=64, layout=ScaleLayout.BLOCK)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = kernels.moe(*problem.args(), **problem.scales)
-        torch.set_num_threads(2)
-        two = kernels.moe(*problem.args(), **problem.scales)
-    finally:
-        torch.set_num_threads(before)
-    assert torch.equal(one, two)
+    assert same_bits_on_one_and_two_threads(lambda: kernels.moe(*problem.args(), **problem.scales))
 
 
 @pytest.mark.parametrize("rows", [1, 5, 40])
