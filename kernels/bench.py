@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp8", action="store_true",
                         help="FP8 vs bf16 experts at the real width (H=4096, I=2048) and a "
                              "streaming read of the same bytes")
+    parser.add_argument("--w8a8", action="store_true",
+                        help="with --fp8: static per-tensor activation scales too (W8A8 static, "
+                             "as the released checkpoint), not weight scales only")
     parser.add_argument("--experts", type=int, default=None,
                         help="experts in the layer (default 32; the slice kept with --fp8)")
     parser.add_argument("--hidden", type=int, default=None, help="default 1024; --fp8: 4096")

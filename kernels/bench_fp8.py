@@ -63,14 +63,19 @@ def round_robin_routes(tokens: int, top_k: int, touched: int):
     return weights, ids
 
 
-def row_calls(x, weights, ids, tensors, touched: int) -> dict:
+def row_calls(x, weights, ids, tensors, touched: int, w8a8: bool = False) -> dict:
     w13, w2, q13, q2, s13, s2 = tensors
     read13, read2 = q13[:touched], q2[:touched]
+    scales = {"w13_scale": s13, "w2_scale": s2}
+    if w8a8:  # static activation scales as a calibration sets them: amax / 448 of the inputs
+        gate, up = (x.float() @ w13[0].float().T).chunk(2, dim=1)
+        act = torch.nn.functional.silu(gate) * up
+        scales |= {"a13_scale": x.float().abs().max() / 448, "a2_scale": act.abs().max() / 448}
 
     def fp8(bf16_dot: bool):
         def call():
             cpu_native.use_bf16_dot(bf16_dot)
-            return kernels.moe(x, q13, q2, weights, ids, w13_scale=s13, w2_scale=s2)
+            return kernels.moe(x, q13, q2, weights, ids, **scales)
         return call
 
     calls = {
@@ -94,8 +99,9 @@ def run_fp8(args: argparse.Namespace) -> int:
     w13, w2, q13, q2, s13, s2 = make_weights(experts, hidden, inter)
     per_expert = 3 * hidden * inter
     print(f"FP8 vs bf16 experts: E={experts} (slice) H={hidden} I={inter} top-{top_k}, "
-          f"threads={torch.get_num_threads()}, x bf16; read = plain streaming read of the "
-          "same FP8 bytes")
+          f"threads={torch.get_num_threads()}, x bf16, "
+          f"{'W8A8 static' if args.w8a8 else 'weight scales only (W8A16)'}; read = plain "
+          "streaming read of the same FP8 bytes")
     print(f"{'tokens':>6} {'experts':>7} {'fp8 ms':>8} {'bf16 ms':>8} {'read ms':>8} "
           f"{'fp8/bf16':>8} {'fp8 GB/s':>8} {'bf16 GB/s':>9} {'read GB/s':>9} "
           f"{'fp8/read':>8} {'avx2 ms':>8} {'err':>7}  targets")
@@ -104,7 +110,7 @@ def run_fp8(args: argparse.Namespace) -> int:
         touched = experts_touched(tokens, top_k, experts)
         weights, ids = round_robin_routes(tokens, top_k, touched)
         x = torch.randn(tokens, hidden).to(torch.bfloat16)
-        fns = row_calls(x, weights, ids, (w13, w2, q13, q2, s13, s2), touched)
+        fns = row_calls(x, weights, ids, (w13, w2, q13, q2, s13, s2), touched, args.w8a8)
         fp8_out, bf16_out = fns["fp8"]().float(), fns["bf16"]().float()
         if "avx2" in fns:  # the two FP8 paths agree as closely as the activations' rounding
             avx2_out = fns["avx2"]().float()

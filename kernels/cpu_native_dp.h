@@ -111,11 +111,11 @@ static inline __attribute__((always_inline)) DP_TARGET void dp_stream_block(
             if (once) _mm_prefetch(line, _MM_HINT_NTA);
             else _mm_prefetch(line, _MM_HINT_T0);
             const __m512i v = _mm512_loadu_si512(ws[s] + kk);
-            /* Bit 6 of the index picks the second table, so the sign bit must be clear. */
-            const __m512i mag = _mm512_andnot_si512(sign, v);
-            const __m512i lo = _mm512_permutex2var_epi8(lo0, mag, lo1);
+            /* The lookups read index bits 0-6 (bit 6 picks the second table) and ignore the
+             * sign bit, so the magnitude needs no masking. */
+            const __m512i lo = _mm512_permutex2var_epi8(lo0, v, lo1);
             /* hi | (v & sign): the high byte with the sign bit put back. */
-            const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, mag, hi1),
+            const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v, hi1),
                                                         v, sign, 0xf8);
             const __m512i w0 = _mm512_unpacklo_epi8(lo, hi), w1 = _mm512_unpackhi_epi8(lo, hi);
             #pragma GCC unroll 8
