@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from model.vllm_plugin.counter import MoeServing
 
 EFFORT_VALUES = ("none", "high")
 
@@ -148,6 +151,24 @@ class TakesThinkingBudget(Protocol):
 def takes_thinking_budget(backend: Backend) -> bool:
     """Whether budgets may be sent to `backend` (an unknown answer counts as yes)."""
     return isinstance(backend, TakesThinkingBudget) and backend.takes_thinking_budget is not False
+
+
+@runtime_checkable
+class KnowsMoeServing(Protocol):
+    """A backend that can say which code serves its model's MoE layers (optional: the
+    local engine can, after its self-check before serving; a remote server cannot)."""
+
+    async def moe_serving(self) -> list[MoeServing]:
+        """One entry per distinct answer of the engine's processes; empty when unknown
+        (no MoE layers run by our plugin, or the engine cannot be reached). May connect,
+        as `context_window` does."""
+        ...
+
+
+async def moe_serving_of(backend: Backend) -> list[MoeServing]:
+    if isinstance(backend, KnowsMoeServing):
+        return await backend.moe_serving()
+    return []
 
 
 async def context_window_of(backend: Backend) -> int | None:

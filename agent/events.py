@@ -321,6 +321,29 @@ class Hook(Event):
 
 
 @dataclass
+class EngineServing(Event):
+    """Which code serves the MoE layers of the engine behind the session's backend, when
+    that changes: once the local engine is reached (after its self-check before
+    serving), again if a later turn finds another answer (an engine restarted, a switch
+    to a backend that says nothing: `moe` empty). Each entry of `moe` is
+    {"path", "label", "self_check"} (model.vllm_plugin.counter.MoeServing)."""
+
+    type: ClassVar[str] = "engine_serving"
+    backend: str
+    moe: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether a failed self-check switched the engine to a fallback."""
+        return any(entry.get("self_check", "").startswith("failed") for entry in self.moe)
+
+    def lines(self) -> list[str]:
+        """Each entry as `tessera engine status` says it: PATH (self-check VERDICT)."""
+        return [f"{entry.get('path', '?')} (self-check {entry.get('self_check', 'not run')})"
+                for entry in self.moe]
+
+
+@dataclass
 class Error(Event):
     type: ClassVar[str] = "error"
     message: str
@@ -366,6 +389,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Verify,
         VerifySuggestion,
         Hook,
+        EngineServing,
         Error,
         Finish,
     )

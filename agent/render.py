@@ -87,6 +87,10 @@ def render_human(event: ev.Event, out: TextIO) -> None:
             target = f" ({tool})" if tool else ""
             why = f": {reason}" if reason else ""
             out.write(f"  hook {hook_event}{target} `{command}` {decision}{why}\n")
+        case ev.EngineServing(backend=backend):
+            warn = "warning: " if event.fell_back else ""
+            for line in event.lines():
+                out.write(f"{warn}{backend}: MoE layers served by {line}\n")
         case ev.Error(message=message):
             out.write(f"error: {message}\n")
         case ev.Finish(status=status, summary=summary, steps=steps):

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -145,6 +145,7 @@ class SessionDriver:
         self._window_asked = False  # of the backend in use (a switch asks the new one)
         self._window_warning: str | None = None  # said once in the session's events
         self._window_warned = False
+        self._moe_said: list[dict[str, str]] = []  # the last engine_serving's `moe`
         self._consumers: list[Consumer] = []
         self._stored: list[ev.Event] = []  # the resumed session's events
         self._opened = False
@@ -468,6 +469,19 @@ class SessionDriver:
                 compaction.context_limit = self._compaction_limit(limit, loop)
         return self.context_window
 
+    async def _engine_serving_event(self, loop: AgentLoop) -> ev.EngineServing | None:
+        """What serves the backend's MoE layers, when it differs from what this session
+        last said (a subagent shares its parent's engine and says nothing)."""
+        from agent.backend import moe_serving_of
+
+        if self._publish_to is not None:
+            return None
+        moe = [asdict(verdict) for verdict in await moe_serving_of(loop.backend)]
+        if moe == self._moe_said:
+            return None
+        self._moe_said = moe
+        return ev.EngineServing(self.backend_spec or loop.backend.name, moe)
+
     def _compaction_limit(self, configured: int | None, loop: AgentLoop) -> int:
         """A configured limit (never beyond the window); else the window; else, for a
         server that does not say, a conservative default and a warning."""
@@ -526,6 +540,8 @@ class SessionDriver:
             self._after_start = await self._mcp_ready()
             if (warning := self._window_warning_event(self.loop.step)) is not None:
                 self._after_start.append(warning)
+            if (serving := await self._engine_serving_event(self.loop)) is not None:
+                self._after_start.append(serving)
             finish = await run_new_session(self.loop, start)
             await self._save_worktree()
             return self._close_run(finish)
@@ -551,6 +567,8 @@ class SessionDriver:
                 loop.sync_tools()  # an interrupted call to one of their tools is known
             if (warning := self._window_warning_event(loop.step)) is not None:
                 loop.emit(warning)
+            if (serving := await self._engine_serving_event(loop)) is not None:
+                loop.emit(serving)
             await finish_interrupted_calls(loop)
             if text or images:
                 resumed, self._resume_hooked = bool(self._stored) and not self._resume_hooked, True

@@ -327,8 +327,10 @@ async def _model(ctx: CommandContext, args: list[str]) -> None:
     screen = ctx.screen
     if not args:
         spec = screen.session.backend_spec or screen.stats.backend
+        serving = "".join(f"\nMoE layers served by: {line}" for line in screen.stats.moe_lines)
         screen.note(f"backend: {spec}; /model SPEC (replay:FILE, local, openai:URL) switches "
-                    "for the next steps, keeping the conversation")
+                    "for the next steps, keeping the conversation" + serving,
+                    "warning" if screen.stats.moe_fell_back else "info")
         return
     from tui.session import SessionSetupError
 

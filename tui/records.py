@@ -289,6 +289,11 @@ class TranscriptBuilder:
                 self._result(call_id, name, ok, output, data)
             case ev.Hook():
                 self._add(NoteRecord(hook_note(event), HOOK_LEVELS.get(event.decision, "dim")))
+            case ev.EngineServing(backend=backend) if event.fell_back:
+                self._add(NoteRecord(
+                    f"⚠ {backend}: our kernels failed the engine's self-check before serving; "
+                    "its MoE layers are served by " + "; ".join(event.lines()) + ". "
+                    "`tessera engine status` and `tessera engine logs` say more.", "warning"))
             case ev.Error(message=message, fatal=fatal):
                 self._add(NoteRecord(("error: " if fatal else "problem: ") + message, "error"))
             case ev.Compaction(summary=summary, kept=kept, dropped=dropped, reason=reason):

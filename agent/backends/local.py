@@ -12,11 +12,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.backend import BackendError, ChatRequest, Delta
 from agent.backends.errors import EngineDied
 from agent.backends.openai import OpenAIBackend
+
+if TYPE_CHECKING:
+    from model.vllm_plugin.counter import MoeServing
 
 
 class LocalBackend:
@@ -95,6 +98,20 @@ class LocalBackend:
         except BackendError:
             return None  # the turn says why, with the engine's log
         return await client.context_window()
+
+    async def moe_serving(self) -> list[MoeServing]:
+        """What the engine's plugin wrote after its self-check before serving (which runs
+        before the engine answers, so it is known once connected); empty when the engine
+        cannot be reached or no process of it ran our MoE plugin."""
+        from model.engine.state import EnginePaths
+        from model.vllm_plugin.counter import read_counts
+
+        try:
+            await self._connect()
+        except BackendError:
+            return []  # the turn says why
+        counts = await asyncio.to_thread(read_counts, EnginePaths.under(self.data_dir).moe_stats)
+        return counts.verdicts
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
         client = await self._connect()

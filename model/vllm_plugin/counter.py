@@ -27,14 +27,34 @@ _FLUSH_SECONDS = 0.5
 logger = logging.getLogger("vllm.tessera_plugin")
 
 
+@dataclass(frozen=True)
+class MoeServing:
+    """What serves an engine process's MoE layers after the self-check before serving."""
+
+    path: str  # in words: "tessera kernels (triton)", "vLLM's built-in fused MoE", ...
+    label: str  # the same in a few words, for a status line: "tessera triton", "vLLM built-in"
+    self_check: str  # "passed", "failed: REASON", or "not run"
+
+    @property
+    def fell_back(self) -> bool:
+        return self.self_check.startswith("failed")
+
+    def line(self) -> str:
+        return f"{self.path} (self-check {self.self_check})"
+
+
 @dataclass
 class MoeCounts:
     calls: int = 0
     tokens: int = 0
     by_path: dict[str, int] = field(default_factory=dict)  # "bf16/torch", "fp8/triton", ...
-    # What serves the MoE layers after the self-check before serving, and its verdict
-    # ("passed" or "failed: reason"), one entry per distinct answer across processes.
-    serving: list[str] = field(default_factory=list)
+    # One entry per distinct answer across processes.
+    verdicts: list[MoeServing] = field(default_factory=list)
+
+    @property
+    def serving(self) -> list[str]:
+        """The verdicts as `tessera engine status` prints them."""
+        return [verdict.line() for verdict in self.verdicts]
 
 
 class MoeCallCounter:
@@ -45,7 +65,7 @@ class MoeCallCounter:
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._writer: threading.Thread | None = None
-        self.serving: tuple[str, str] | None = None
+        self.serving: MoeServing | None = None
 
     def record(self, tokens: int, path: str) -> None:
         with self._lock:
@@ -59,10 +79,10 @@ class MoeCallCounter:
             self._start_writer()
         self._dirty.set()
 
-    def set_serving(self, path: str, verdict: str) -> None:
+    def set_serving(self, serving: MoeServing) -> None:
         """Record which path serves (after the self-check) and write it out at once."""
         with self._lock:
-            self.serving = (path, verdict)
+            self.serving = serving
         self.flush()
 
     def _start_writer(self) -> None:
@@ -87,7 +107,9 @@ class MoeCallCounter:
             payload = {"pid": os.getpid(), "calls": self.counts.calls,
                        "tokens": self.counts.tokens, "by_path": dict(self.counts.by_path)}
             if self.serving is not None:
-                payload["serving"], payload["self_check"] = self.serving
+                payload["serving"] = self.serving.path
+                payload["serving_label"] = self.serving.label
+                payload["self_check"] = self.serving.self_check
         target = Path(directory) / f"moe-calls-{os.getpid()}.json"
         try:
             write_atomically(target, json.dumps(payload).encode(), durable=False)
@@ -111,7 +133,9 @@ def read_counts(directory: str | Path) -> MoeCounts:
         for name, count in data.get("by_path", {}).items():
             total.by_path[name] = total.by_path.get(name, 0) + int(count)
         if "serving" in data:
-            line = f"{data['serving']} (self-check {data.get('self_check', 'not run')})"
-            if line not in total.serving:
-                total.serving.append(line)
+            path = str(data["serving"])
+            verdict = MoeServing(path, str(data.get("serving_label") or path),
+                                 str(data.get("self_check", "not run")))
+            if verdict not in total.verdicts:
+                total.verdicts.append(verdict)
     return total

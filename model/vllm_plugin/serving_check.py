@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from kernels.self_check import Check, ExpertWeights, check_moe, reference_name
-from model.vllm_plugin.counter import COUNTER
+from model.vllm_plugin.counter import COUNTER, MoeServing
 
 logger = logging.getLogger("vllm.tessera_plugin")
 _verdict: dict[str, Check] = {}
@@ -40,18 +40,19 @@ def check_before_serving(layer: Any, backend: str, *, fp8: bool,
     check = check_moe(experts, backend)
     _verdict["check"] = check
     if check.ok:
-        serving = f"tessera kernels ({backend})"
+        serving, label = f"tessera kernels ({backend})", f"tessera {backend}"
         logger.info("tessera MoE plugin: self-check against %s passed (%s); serving with %s",
                     reference_name(device), check.details, serving)
     else:
-        serving = fallback_name(device, fp8)
+        serving, label = fallback_name(device, fp8), fallback_label(device, fp8)
         if device.type == "cpu":
             from kernels import cpu_native
 
             cpu_native.disable(f"self-check failed: {check.reason}")
         logger.warning("tessera MoE plugin: self-check FAILED (%s); this engine serves with %s",
                        check.reason, serving)
-    COUNTER.set_serving(serving, "passed" if check.ok else f"failed: {check.reason}")
+    COUNTER.set_serving(MoeServing(serving, label,
+                                   "passed" if check.ok else f"failed: {check.reason}"))
     return check
 
 
@@ -61,6 +62,11 @@ def fallback_name(device: torch.device, fp8: bool) -> str:
     if device.type == "cpu":
         return "tessera torch path, native kernels off (vLLM has no FP8 MoE on CPU)"
     return "vLLM's built-in FP8 MoE"
+
+
+def fallback_label(device: torch.device, fp8: bool) -> str:
+    """`fallback_name` in a few words, for a status line."""
+    return "torch path" if fp8 and device.type == "cpu" else "vLLM built-in"
 
 
 def reset_for_tests() -> None:

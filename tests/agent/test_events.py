@@ -33,6 +33,8 @@ SAMPLES: list[ev.Event] = [
     ev.Plan("1. fix add\n2. test it", ["fix add", "test it"]),
     ev.PlanDecision("approved", "1. fix add", approval="auto-edit"),
     ev.Hook("PreToolUse", "./guard.sh", 2, 0.03, "block", "no rm", tool="bash"),
+    ev.EngineServing("local", [{"path": "vLLM's built-in fused MoE", "label": "vLLM built-in",
+                                "self_check": "failed: our kernel failed at 1 tokens"}]),
     ev.Error("boom", step=None, fatal=True),
     ev.Finish("done", "ok", steps=3),
 ]

@@ -175,6 +175,9 @@ class ChatScreen(PlanningMixin, Screen):
         elif isinstance(event, ev.Effort):
             self.stats.effort_step(event.value, event.budget)
             self.stats.stream_started()
+        elif isinstance(event, ev.EngineServing):
+            self.stats.engine_serving(event)
+            self.status_bar.refresh_stats()
         elif isinstance(event, ev.ToolCall | ev.ToolResult | ev.Checkpoint | ev.Finish):
             self._flush()
 

@@ -1,6 +1,7 @@
-"""The status line: backend and model, tokens, cached-prompt share, speed, context used
-(of the window the backend states, once it has), and the sandbox state (a loud warning
-when commands are not isolated).
+"""The status line: backend and model, what serves the local engine's MoE layers (a loud
+warning when its self-check switched it to a fallback), tokens, cached-prompt share, speed,
+context used (of the window the backend states, once it has), and the sandbox state (a
+loud warning when commands are not isolated).
 
 Figures change only when an event or a throttled stream tick says so; nothing here polls.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.widget import Widget
+
+from agent import events as ev
 
 
 def _k(n: int) -> str:
@@ -35,6 +38,9 @@ class Stats:
     mode: str = ""  # "plan" while plan mode is on
     effort: str = ""  # the current step's effort value ("" before the first step)
     thinking_budget: int | None = None  # its thinking budget (None: none)
+    moe: str = ""  # what serves the engine's MoE layers, in a few words ("": not said)
+    moe_fell_back: bool = False  # a failed self-check put a fallback there
+    moe_lines: list[str] = field(default_factory=list)  # the same in full, with the reason
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _stream_started: float | None = None
     _stream_chars: int = 0
@@ -50,6 +56,13 @@ class Stats:
             if elapsed > 0.25:
                 # ~4 characters per token until the step's real usage arrives.
                 self.tokens_per_s = self._stream_chars / 4 / elapsed
+
+    def engine_serving(self, event: ev.EngineServing) -> None:
+        fell_back = event.fell_back
+        labels = [entry.get("label", "?") for entry in event.moe
+                  if not fell_back or entry.get("self_check", "").startswith("failed")]
+        self.moe, self.moe_fell_back = " + ".join(dict.fromkeys(labels)), fell_back
+        self.moe_lines = event.lines()
 
     def effort_step(self, value: str, budget: int | None) -> None:
         self.effort, self.thinking_budget = value, budget
@@ -96,7 +109,12 @@ class StatusBar(Widget):
         if s.sandbox_isolated is False:  # first, so a narrow terminal cannot hide it
             text.append(f" ⚠ {s.sandbox} ", style="bold white on red")
             text.append(" ")
+        if s.moe_fell_back:  # early for the same reason; /model has the whole reason
+            text.append(f" ⚠ moe: {s.moe} (check failed) ", style="bold black on yellow")
+            text.append(" ")
         text.append(short_backend(s.backend) + (f" · {s.model}" if s.model else ""), "bold")
+        if s.moe and not s.moe_fell_back:
+            text.append(f" │ moe: {s.moe}", "dim")
         if s.sandbox_isolated is not False:
             text.append(" │ ")
             text.append(s.sandbox, style="green" if s.sandbox_isolated else "dim")

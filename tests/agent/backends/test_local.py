@@ -9,7 +9,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,18 +18,12 @@ from agent.backend import BackendError, ChatRequest, Delta, FinishDelta, Message
 from agent.backends import make_backend
 from agent.backends.errors import EngineDied
 from agent.backends.local import LocalBackend
-from model.engine import EngineInfo, EnginePaths
+from model.engine import EnginePaths
+from tests.agent.backends.fake_engine import FELL_BACK, PASSED, register, write_serving
 from tests.agent.backends.fake_openai import FakeOpenAIServer, Reply, chunk
 
 TOOLS = [{"type": "function", "function": {"name": "read_file", "description": "d",
                                            "parameters": {"type": "object"}}}]
-
-
-def register(data_dir: Path, server: FakeOpenAIServer, pid: int) -> None:
-    paths = EnginePaths.under(data_dir)
-    EngineInfo(pid=pid, host="127.0.0.1", port=server.port, model="/models/tiny",
-               served_model_name="tessera", started_at=time.time()).write(paths)
-    paths.api_key.write_text("test-key\n")
 
 
 @pytest.fixture
@@ -93,3 +86,19 @@ def test_make_backend_local_reads_the_configured_model(monkeypatch: pytest.Monke
     assert isinstance(backend, LocalBackend)
     assert backend.model_dir == tmp_path / "ckpt"
     assert backend.data_dir == Path(os.environ["TESSERA_HOME"])
+
+
+def test_says_what_serves_the_engines_moe_layers_after_its_self_check(
+        tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    register(tmp_path, server, os.getpid())
+    backend = LocalBackend(tmp_path, None)
+    assert asyncio.run(backend.moe_serving()) == []  # no process of it ran our plugin
+    write_serving(tmp_path, FELL_BACK, monkeypatch)
+    assert asyncio.run(backend.moe_serving()) == [FELL_BACK]
+    write_serving(tmp_path, PASSED, monkeypatch)  # the engine restarted, and passed
+    [serving] = asyncio.run(backend.moe_serving())
+    assert serving == PASSED and not serving.fell_back
+
+
+def test_an_unreachable_engine_says_nothing_about_its_moe_layers(tmp_path: Path) -> None:
+    assert asyncio.run(LocalBackend(tmp_path, None).moe_serving()) == []
