@@ -703,9 +703,9 @@ int tessera_moe(const void *x, int x_kind, const void *w13, const void *w2, int 
     /* FP8 with bfloat16 activations: the decode streams take bfloat16 x rows on CPUs with
      * AVX-512 BF16. w13's copy lives in `down` (unused until w2), w2's in `xs` (done with by
      * then; it holds the act rows' bfloat16 when inter ≤ 2·hidden, as in every real MoE). */
-    const int dp13 = w_kind == W_FP8 && x_kind == W_BF16 && hidden % DP_BLOCK == 0 &&
-                     inter % DP_BLOCK == 0 && dp_available();
-    const int dp2 = dp13 && inter <= 2 * hidden;
+    const int dp_any = lines && w_kind == W_FP8 && x_kind == W_BF16 && dp_available();
+    const int dp13 = dp_any && hidden % DP_BLOCK == 0;
+    const int dp2 = dp_any && inter % DP_BLOCK == 0 && inter <= 2 * hidden;
     const dp_rows_t rows13 = {(const uint16_t *)down, a13, a13_n};
     const dp_rows_t rows2 = {(const uint16_t *)xs, a2, a2_n};
     for (long p = 0; p < pairs; p++) counts[ids[p]]++;

@@ -8,7 +8,8 @@ The C file is compiled once with the system ``gcc`` into a cache directory
 source and flags, and loaded with ctypes. It links against the OpenMP runtime torch already
 loaded (same ``libgomp.so.1`` soname), so it runs on torch's thread count
 (``torch.set_num_threads``). Without gcc or AVX2/FMA, `available()` is False, the reason is
-logged once, and the CPU path uses torch only. ``TESSERA_CPU_NATIVE=0`` disables it.
+logged once, and the CPU path uses torch only. ``TESSERA_CPU_NATIVE=0`` disables it;
+``TESSERA_CPU_BF16_DOT=0`` keeps FP8 on the AVX2 path even where AVX-512 BF16 is there.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def _library() -> ctypes.CDLL | None:
         fn = getattr(lib, name)
         fn.restype = ctypes.c_long if name == "tessera_stream_read" else ctypes.c_int
         fn.argtypes = argtypes
+    if os.environ.get("TESSERA_CPU_BF16_DOT", "1") == "0":  # an escape hatch and an A/B
+        lib.tessera_dp_enable(0)
     return lib
 
 

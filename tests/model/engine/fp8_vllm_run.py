@@ -4,8 +4,9 @@
 
 The FP8 linear layers listed in IGNORED_JSON are marked as not quantised (their weights are
 stored dequantised); an empty list leaves every linear layer FP8 (our CPU FP8 linear method).
-The last line printed is JSON: tokens, logprobs, the quantization method, and the engine's
-resident parameter bytes (all, and those stored as FP8).
+``TESSERA_TEST_DTYPE`` sets the activation dtype (default float32). The last line printed is
+JSON: tokens, logprobs, the quantization method, and the engine's resident parameter bytes
+(all, and those stored as FP8).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def main() -> None:
         overrides["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "static",
                                             "ignored_layers": ignored}
     llm = LLM(model=checkpoint, config_format="mistral", load_format="mistral",
-              tokenizer_mode="mistral", dtype="float32", enforce_eager=True, max_model_len=256,
+              tokenizer_mode="mistral", dtype=os.environ.get("TESSERA_TEST_DTYPE", "float32"),
+              enforce_eager=True, max_model_len=256,
               seed=0, hf_overrides=overrides)
     params = SamplingParams(temperature=0.0, max_tokens=int(max_tokens), logprobs=1,
                             ignore_eos=True)

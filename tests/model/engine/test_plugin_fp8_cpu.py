@@ -60,3 +60,28 @@ def test_fully_fp8_checkpoint_runs_in_the_cpu_engine(tmp_path: Path) -> None:
           f"max logprob diff {worst:.1e}; engine weights {engine['weight_bytes']} B against "
           f"{stored} B stored ({ratio:.3f}×), FP8 resident {engine['fp8_weight_bytes']} B = "
           f"stored FP8 {stored_fp8} B")
+
+
+def test_bf16_activations_take_the_bf16_dot_products_in_the_engine(tmp_path: Path) -> None:
+    # In bfloat16 the engine's FP8 experts take the AVX-512 BF16 streams where the CPU has
+    # them: the self-check before serving runs them on the layer's real experts against the
+    # float64 oracle, and the engine's answer equals the one it gives on the AVX2 path.
+    from kernels import cpu_native
+
+    if not (cpu_native.available() and cpu_native.use_bf16_dot(True)):
+        pytest.skip("this CPU has no AVX-512 BF16/VBMI (or no native kernels)")
+    checkpoint = tmp_path / "fp8"
+    write_tiny(checkpoint, fmt="mistral", fp8="tensor", seed=2)
+    runs = {}
+    for name, switch in (("bf16 dot", "1"), ("avx2", "0")):
+        work = tmp_path / name.replace(" ", "_")
+        work.mkdir()
+        runs[name] = run_engine(checkpoint, [], work, TESSERA_TEST_DTYPE="bfloat16",
+                                TESSERA_CPU_BF16_DOT=switch)
+    for run in runs.values():
+        assert run.counts.serving == ["tessera kernels (torch) (self-check passed)"]
+        assert run.counts.calls > 0
+    dot, avx2 = runs["bf16 dot"].answer, runs["avx2"].answer
+    assert dot["token_ids"] == avx2["token_ids"]
+    worst = max(abs(a - b) for a, b in zip(dot["logprobs"], avx2["logprobs"], strict=True))
+    assert worst <= LOGPROB_TOLERANCE
