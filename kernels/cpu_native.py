@@ -34,7 +34,8 @@ from kernels.validate import check_ids_range
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("cpu_native.c")
-_HEADERS = [Path(__file__).with_name("cpu_native_dp.h")]  # included by the C file
+_HEADERS = [Path(__file__).with_name(name)  # included by the C file
+            for name in ("cpu_native_dp.h", "cpu_native_elementwise.h")]
 _FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-fPIC", "-shared"]
 _WEIGHT_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2, FP8_DTYPE: 3}
 _ACTIVATION_KIND = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
