@@ -139,10 +139,6 @@ async def _ask_for_approval(pilot) -> None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)
-    # Where the scrollbar sits must not depend on how far the resumed history had scrolled
-    # when the approval appeared (a loaded machine renders it mid-scroll otherwise).
-    app.chat.transcript.scroll_end(animate=False)
-    await pilot.pause(0.3)
 
 
 REVIEW_FINDINGS = {
@@ -241,9 +237,11 @@ async def _question(pilot) -> None:
 
 SCENES: dict[str, Scene] = {
     "chat": (lambda repo: app_for(repo, []), _settle),
-    "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."]), _ask_for_approval),
     "review": (lambda repo: app_for(repo, [REVIEW_ANSWER], resume=False), _review),
-    # Fresh sessions: a transcript too short to scroll, so nothing moves with timing.
+    # Fresh sessions: a transcript too short to scroll, so nothing moves with timing (with
+    # the resumed history the approval's scrollbar thumb moved by a row under load).
+    "approval": (lambda repo: app_for(repo, [MUL_EDIT, "Done."], resume=False),
+                 _ask_for_approval),
     "todo": (lambda repo: app_for(repo, [TODO, "Listed the remaining work."], resume=False),
              _todo),
     "plan": (lambda repo: app_for(repo, ['[TOOL_CALLS]read_file[ARGS]{"path": "calc.py"}',
