@@ -436,14 +436,15 @@ static void stream_item(const char *we, int kind, const item_t *it, const float 
             ws[st] = we + col[st] * row_bytes;
         }
         for (int k_lo = 0; k_lo < k; k_lo += k_step) {
-            float scl[STREAMS];
-            for (int st = 0; st < STREAMS; st++) scl[st] = scale_at(sc, e, col[st], k_lo / k_step);
+            float scl[STREAMS], dp_scl[STREAMS];
+            for (int st = 0; st < STREAMS; st++) {
+                scl[st] = scale_at(sc, e, col[st], k_lo / k_step);
+                dp_scl[st] = scl[st] * dp_factor;
+            }
             const int k_hi = k_lo + k_step < k ? k_lo + k_step : k;
             for (int r0 = it->lo; r0 < it->hi; r0 += STREAM_ROWS) {
                 const int nr = it->hi - r0 < STREAM_ROWS ? it->hi - r0 : STREAM_ROWS;
                 if (dp) {
-                    float dp_scl[STREAMS];
-                    for (int st = 0; st < STREAMS; st++) dp_scl[st] = scl[st] * dp_factor;
                     dp_stream_any(ws, col, nr, once, dp->x + (long)r0 * k, y + (long)r0 * n_out,
                                   n_out, k, k_lo, k_hi, dp_scl, k_lo > 0);
                     continue;

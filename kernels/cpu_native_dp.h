@@ -1,5 +1,5 @@
 /* FP8 decode streams on AVX-512 BF16 (included by cpu_native.c; compiled for that ISA per
- * function and used only when the CPU has it, `dp_supported`).
+ * function and used only when the CPU has it, `dp_available`).
  *
  * Why: on the AVX2 path an FP8 weight costs more vector work than a bf16 one — a float16
  * bit trick, an F16C widening and one float32 FMA per weight and row — so FP8 decode became
@@ -81,7 +81,7 @@ static void dp_row(const float *row, uint16_t *dst, int n, float scale) {
             for (int q = 0; q < 4; q++)
                 for (int i = 0; i < 8; i++) {
                     const float v = row[b + lane_part[half][q] + i];
-                    dst[b + half * 32 + q * 8 + i] = dp_bf16(scale == 1.0f ? v : v / scale);
+                    dst[b + half * 32 + q * 8 + i] = dp_bf16(v / scale); /* / 1 is exact */
                 }
 }
 

@@ -261,7 +261,6 @@ def session_filter(args: list[str], here: Path) -> tuple[str, str]:
     return " ".join(words), repo
 
 
-
 @command("sessions", "/sessions [TEXT] [--here|--repo DIR]", "stored sessions, or those "
          "whose messages contain TEXT (resume with `tessera chat --resume ID`)")
 async def _sessions(ctx: CommandContext, args: list[str]) -> None:
